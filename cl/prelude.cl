@@ -1,0 +1,33 @@
+/* Prepended to every clgrad program. Build options always define:
+ *   CLG_OPENCL_C_VERSION  e.g. 120, 300
+ *   CLG_MAX_WORK_GROUP    work-group size limit (256 at most in constrained mode)
+ *   CLG_LOCAL_MEM         local memory bytes available
+ *   CLG_HAS_FP16, CLG_HAS_FP64   0 or 1
+ * Kernels are written for OpenCL C 1.2 and use double only under CLG_HAS_FP64. */
+#ifndef CLG_HAS_FP64
+#define CLG_HAS_FP64 0
+#endif
+#ifndef CLG_HAS_FP16
+#define CLG_HAS_FP16 0
+#endif
+#if CLG_HAS_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+#if CLG_HAS_FP16
+#pragma OPENCL EXTENSION cl_khr_fp16 : enable
+#endif
+
+/* Shapes and strides of up to 8 dimensions travel as ulong8/long8 arguments. */
+#define CLG_MAX_DIMS 8
+
+/* Offset in elements of the i-th element (row-major over shape) of a strided view. */
+inline ulong clg_strided_offset(ulong i, int ndim, const ulong *shape, const long *strides) {
+    long off = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+        ulong extent = shape[d];
+        ulong idx = i % extent;
+        i /= extent;
+        off += (long)idx * strides[d];
+    }
+    return (ulong)off;
+}

@@ -1,0 +1,25 @@
+# Turns the OpenCL sources in cl/ into one C file of NUL-terminated byte arrays
+# (run by the build as `cmake -DOUTPUT=... -DSOURCES=a.cl;b.cl -P embed_kernels.cmake`).
+# Byte arrays rather than string literals: no escaping rules and no length limits.
+if(NOT OUTPUT OR NOT SOURCES)
+  message(FATAL_ERROR "embed_kernels.cmake needs OUTPUT and SOURCES")
+endif()
+set(body "/* Generated from the cl/ sources by cmake/embed_kernels.cmake; do not edit. */\n#include <stddef.h>\n\n")
+set(table "")
+set(count 0)
+foreach(src IN LISTS SOURCES)
+  get_filename_component(name "${src}" NAME_WE)
+  file(READ "${src}" hex HEX)
+  string(LENGTH "${hex}" hexlen)
+  math(EXPR len "${hexlen} / 2")
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
+  # Break the initializer into lines of 24 bytes for sane compiler diagnostics.
+  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){24})" "\\1\n" bytes "${bytes}")
+  string(APPEND body "static const unsigned char clg_src_${name}[] = {\n${bytes}0x00};\n\n")
+  string(APPEND table "    {\"${name}\", clg_src_${name}, ${len}},\n")
+  math(EXPR count "${count} + 1")
+endforeach()
+string(APPEND body "typedef struct clg_embedded_file {\n    const char *name;\n    const unsigned char *data;\n    size_t len;\n} clg_embedded_file;\n\n")
+string(APPEND body "const clg_embedded_file clg_embedded_files[] = {\n${table}};\nconst size_t clg_embedded_file_count = ${count};\n")
+file(WRITE "${OUTPUT}.tmp" "${body}")
+file(RENAME "${OUTPUT}.tmp" "${OUTPUT}")

@@ -1,0 +1,206 @@
+/* Contexts: one device, its OpenCL context and in-order queue, and the caches. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clgrad/version.h"
+#include "common/error.h"
+#include "common/hash.h"
+#include "runtime/runtime_impl.h"
+
+const char *clg_version(void) { return CLGRAD_VERSION_STRING; }
+
+clg_context_options clg_context_options_default(void) {
+    clg_context_options o;
+    memset(&o, 0, sizeof o);
+    o.disk_cache = 1;
+    o.constrained = -1;
+    return o;
+}
+
+static int env_flag(const char *name, int fallback) {
+    const char *v = getenv(name);
+    if (!v || !*v) return fallback;
+    return !(strcmp(v, "0") == 0 || strcmp(v, "off") == 0 || strcmp(v, "false") == 0 ||
+             strcmp(v, "no") == 0);
+}
+
+static void resolve_cache_dir(const clg_context_options *o, char *out, size_t cap) {
+    const char *v;
+    if (o->cache_dir && *o->cache_dir) snprintf(out, cap, "%s", o->cache_dir);
+    else if ((v = getenv("CLGRAD_CACHE_DIR")) && *v) snprintf(out, cap, "%s", v);
+    else if ((v = getenv("XDG_CACHE_HOME")) && *v) snprintf(out, cap, "%s/clgrad", v);
+    else if ((v = getenv("HOME")) && *v) snprintf(out, cap, "%s/.cache/clgrad", v);
+    else out[0] = '\0';
+}
+
+static void set_limits(clg_context *ctx, int constrained) {
+    clg_context_limits *l = &ctx->limits;
+    l->max_work_group_size = ctx->info.max_work_group_size ? ctx->info.max_work_group_size : 1;
+    l->local_mem_bytes = ctx->info.local_mem_bytes;
+    l->max_alloc_bytes = ctx->info.max_alloc_bytes;
+    l->fp16 = ctx->info.fp16;
+    l->fp64 = ctx->info.fp64;
+    l->constrained = constrained;
+    if (constrained) {
+        if (l->max_work_group_size > 256) l->max_work_group_size = 256;
+        if (l->local_mem_bytes > 32768) l->local_mem_bytes = 32768;
+        l->fp64 = 0;
+    }
+}
+
+static void set_build_options(clg_context *ctx) {
+    const clg_device_info *d = &ctx->info;
+    /* OpenCL C 1.2 is the baseline every kernel is written for; newer devices
+     * compile it as 1.2 and kernels may test CLG_OPENCL_C_VERSION for more. */
+    int cver = d->opencl_c_major * 100 + d->opencl_c_minor * 10;
+    const char *std = cver >= 120 ? "-cl-std=CL1.2" : "";
+    snprintf(ctx->base_options, sizeof ctx->base_options,
+             "%s -DCLG_OPENCL_C_VERSION=%d -DCLG_MAX_WORK_GROUP=%llu -DCLG_LOCAL_MEM=%llu "
+             "-DCLG_HAS_FP16=%d -DCLG_HAS_FP64=%d",
+             std, cver, (unsigned long long)ctx->limits.max_work_group_size,
+             (unsigned long long)ctx->limits.local_mem_bytes, ctx->limits.fp16, ctx->limits.fp64);
+}
+
+static clg_status open_device(clg_context *ctx) {
+    cl_uint nplat = 0;
+    clg_status st = CLG_CL(clGetPlatformIDs(0, NULL, &nplat), "listing OpenCL platforms");
+    if (st != CLG_OK) return st;
+    cl_platform_id *plats = calloc(nplat, sizeof *plats);
+    if (!plats) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "listing OpenCL platforms");
+    st = CLG_CL(clGetPlatformIDs(nplat, plats, NULL), "listing OpenCL platforms");
+    if (st == CLG_OK && (cl_uint)ctx->info.platform_index >= nplat)
+        st = clg_fail(CLG_STATUS_NO_DEVICE, "platform %d disappeared", ctx->info.platform_index);
+    if (st == CLG_OK) ctx->platform = plats[ctx->info.platform_index];
+    free(plats);
+    if (st != CLG_OK) return st;
+
+    cl_uint ndev = 0;
+    st = CLG_CL(clGetDeviceIDs(ctx->platform, CL_DEVICE_TYPE_ALL, 0, NULL, &ndev), ctx->label);
+    if (st != CLG_OK) return st;
+    cl_device_id *devs = calloc(ndev, sizeof *devs);
+    if (!devs) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "listing OpenCL devices");
+    st = CLG_CL(clGetDeviceIDs(ctx->platform, CL_DEVICE_TYPE_ALL, ndev, devs, NULL), ctx->label);
+    if (st == CLG_OK && (cl_uint)ctx->info.device_index >= ndev)
+        st = clg_fail(CLG_STATUS_NO_DEVICE, "device %s disappeared", ctx->label);
+    if (st == CLG_OK) ctx->device = devs[ctx->info.device_index];
+    free(devs);
+    if (st != CLG_OK) return st;
+
+    char what[256];
+    snprintf(what, sizeof what, "creating an OpenCL context on %s", ctx->label);
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
+    cl_int err;
+    ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+    if ((st = CLG_CL_ERR(err, "clCreateContext", what)) != CLG_OK) return st;
+    snprintf(what, sizeof what, "creating a command queue on %s", ctx->label);
+    ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
+    return CLG_CL_ERR(err, "clCreateCommandQueue", what);
+}
+
+clg_context *clg_context_new(const clg_context_options *options) {
+    clg_context_options o = options ? *options : clg_context_options_default();
+    clg_device_info *list = NULL;
+    size_t count = 0;
+    if (clg_devices_query(&list, &count) != CLG_OK) return NULL;
+
+    const char *selection = o.device;
+    const char *source = "options.device";
+    if (!selection || !*selection) {
+        selection = getenv("CLGRAD_DEVICE");
+        source = "CLGRAD_DEVICE";
+    }
+    size_t chosen = 0;
+    if (clg_device_select(list, count, selection, &chosen) != CLG_OK) {
+        if (selection && *selection) clg_fail_wrap(CLG_STATUS_NO_DEVICE, "%s", source);
+        clg_devices_free(list);
+        return NULL;
+    }
+    clg_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        clg_devices_free(list);
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "allocating a context");
+        return NULL;
+    }
+    ctx->info = list[chosen];
+    clg_devices_free(list);
+    snprintf(ctx->label, sizeof ctx->label, "%s (%d:%d)", ctx->info.name, ctx->info.platform_index,
+             ctx->info.device_index);
+    snprintf(ctx->identity, sizeof ctx->identity,
+             "platform: %s | %s\ndevice: %s | vendor 0x%x | driver %s | %s", ctx->info.platform_name,
+             ctx->info.platform_version, ctx->info.name, ctx->info.vendor_id,
+             ctx->info.driver_version, ctx->info.opencl_c_version);
+
+    int constrained = o.constrained < 0 ? env_flag("CLGRAD_CONSTRAINED", 0) : o.constrained != 0;
+    set_limits(ctx, constrained);
+    set_build_options(ctx);
+
+    resolve_cache_dir(&o, ctx->cache_dir, sizeof ctx->cache_dir);
+    ctx->disk_cache = o.disk_cache && env_flag("CLGRAD_CACHE", 1) && ctx->cache_dir[0];
+    if (!ctx->disk_cache) ctx->cache_dir[0] = '\0';
+    if (ctx->disk_cache) {
+        /* Keyed by device and driver (not clgrad's version): tuned values outlive upgrades. */
+        char hex[33], key[1200];
+        snprintf(key, sizeof key, "%s", ctx->identity);
+        clg_hash_hex128(key, strlen(key), hex);
+        snprintf(ctx->store.path, sizeof ctx->store.path, "%s/store/%s.txt", ctx->cache_dir, hex);
+    }
+
+    if (open_device(ctx) != CLG_OK) {
+        clg_context_free(ctx);
+        return NULL;
+    }
+    if (o.report_device && !env_flag("CLGRAD_QUIET", 0)) {
+        char mem[32];
+        fprintf(o.report_stream ? o.report_stream : stderr,
+                "clgrad %s: using device %d:%d %s (%s, %s, %u compute units, %s)%s\n",
+                CLGRAD_VERSION_STRING, ctx->info.platform_index, ctx->info.device_index,
+                ctx->info.name, clg_device_type_name(ctx->info.type), ctx->info.platform_name,
+                ctx->info.compute_units,
+                clg_format_bytes(ctx->info.global_mem_bytes, mem, sizeof mem),
+                ctx->limits.constrained ? " [constrained]" : "");
+    }
+    return ctx;
+}
+
+void clg_context_free(clg_context *ctx) {
+    if (!ctx) return;
+    if (ctx->queue) clFinish(ctx->queue);
+    for (size_t i = 0; i < ctx->kernel_count; i++) {
+        clReleaseKernel(ctx->kernels[i].kernel);
+        free(ctx->kernels[i].name);
+    }
+    free(ctx->kernels);
+    for (size_t i = 0; i < ctx->program_count; i++) {
+        clReleaseProgram(ctx->programs[i].program);
+        free(ctx->programs[i].name);
+        free(ctx->programs[i].options);
+    }
+    free(ctx->programs);
+    if (ctx->queue) clg_context_release_cached_memory(ctx);
+    free(ctx->pool.free_list);
+    clg_store_clear(&ctx->store);
+    if (ctx->queue) clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl) clReleaseContext(ctx->cl);
+    free(ctx);
+}
+
+const clg_device_info *clg_context_device(const clg_context *ctx) { return ctx ? &ctx->info : NULL; }
+
+clg_status clg_context_finish(clg_context *ctx) {
+    if (!ctx) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_context_finish: NULL context");
+    return CLG_CL(clFinish(ctx->queue), ctx->label);
+}
+
+clg_context_limits clg_context_get_limits(const clg_context *ctx) {
+    clg_context_limits none = {0};
+    return ctx ? ctx->limits : none;
+}
+
+clg_context_stats clg_context_get_stats(const clg_context *ctx) {
+    clg_context_stats none = {0};
+    return ctx ? ctx->stats : none;
+}
+
+const char *clg_context_cache_dir(const clg_context *ctx) { return ctx ? ctx->cache_dir : ""; }

@@ -1,0 +1,308 @@
+/* Runtime-compiled programs: in-memory cache per context, disk cache of
+ * binaries shared between processes, and the kernels taken from them.
+ *
+ * Disk cache file (<cache>/programs/<128-bit hash of the key>.bin):
+ *   8 bytes  magic "CLGPRG01"
+ *   u64      key length K      (little or native endian: the key check catches
+ *   u64      binary length B    a file from another machine)
+ *   u32      CRC-32 of key and binary
+ *   u32      zero
+ *   K bytes  key: clgrad version, platform, device, driver, options, source
+ *   B bytes  program binary
+ * A file whose size, CRC or key does not match exactly is ignored (counted in
+ * disk_cache_rejected) and replaced after a fresh build. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "clgrad/version.h"
+#include "common/error.h"
+#include "common/file.h"
+#include "common/hash.h"
+#include "runtime/runtime_impl.h"
+
+typedef struct clg_embedded_file {
+    const char *name;
+    const unsigned char *data; /* NUL-terminated */
+    size_t len;
+} clg_embedded_file;
+
+extern const clg_embedded_file clg_embedded_files[];
+extern const size_t clg_embedded_file_count;
+
+const char *clg_embedded_source(const char *name) {
+    for (size_t i = 0; i < clg_embedded_file_count; i++)
+        if (strcmp(clg_embedded_files[i].name, name) == 0)
+            return (const char *)clg_embedded_files[i].data;
+    return NULL;
+}
+
+static const char cache_magic[8] = {'C', 'L', 'G', 'P', 'R', 'G', '0', '1'};
+enum { CACHE_HEADER = 8 + 8 + 8 + 4 + 4 };
+#define CACHE_MAX_FILE ((size_t)256 << 20)
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s ? s : "") + 1;
+    char *d = malloc(n);
+    if (d) memcpy(d, s ? s : "", n);
+    return d;
+}
+
+static char *build_key(const clg_context *ctx, const char *name, const char *options,
+                       const char *source, size_t *key_len) {
+    const char *fmt = "clgrad-program-cache 1\nclgrad %s\n%s\noptions: %s %s\nname: %s\n--\n";
+    int head = snprintf(NULL, 0, fmt, CLGRAD_VERSION_STRING, ctx->identity, ctx->base_options,
+                        options, name);
+    size_t src_len = strlen(source);
+    char *key = malloc((size_t)head + src_len + 1);
+    if (!key) return NULL;
+    snprintf(key, (size_t)head + 1, fmt, CLGRAD_VERSION_STRING, ctx->identity, ctx->base_options,
+             options, name);
+    memcpy(key + head, source, src_len + 1);
+    *key_len = (size_t)head + src_len;
+    return key;
+}
+
+static uint64_t get_u64(const unsigned char *p) {
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static uint32_t get_u32(const unsigned char *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static uint32_t crc_of(const void *a, size_t alen, const void *b, size_t blen) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    /* zlib takes uInt lengths; feed large inputs in pieces. */
+    const unsigned char *parts[2] = {a, b};
+    size_t lens[2] = {alen, blen};
+    for (int i = 0; i < 2; i++) {
+        size_t off = 0;
+        while (off < lens[i]) {
+            size_t chunk = lens[i] - off > (1u << 30) ? (1u << 30) : lens[i] - off;
+            crc = crc32(crc, parts[i] + off, (uInt)chunk);
+            off += chunk;
+        }
+    }
+    return (uint32_t)crc;
+}
+
+/* Loads and builds a cached binary; returns NULL (counting a rejection where a
+ * file existed but was unusable) if it cannot. */
+static cl_program load_cached(clg_context *ctx, const char *path, const char *key, size_t key_len,
+                              const char *options) {
+    char *data;
+    size_t len;
+    if (clg_read_file(path, CACHE_MAX_FILE, &data, &len) != CLG_OK) return NULL;
+    const unsigned char *u = (const unsigned char *)data;
+    cl_program prog = NULL;
+    int ok = len >= CACHE_HEADER && memcmp(u, cache_magic, 8) == 0;
+    uint64_t klen = ok ? get_u64(u + 8) : 0, blen = ok ? get_u64(u + 16) : 0;
+    ok = ok && klen == key_len && blen > 0 && blen <= len && klen <= len &&
+         CACHE_HEADER + klen + blen == len;
+    ok = ok && memcmp(u + CACHE_HEADER, key, key_len) == 0;
+    ok = ok && get_u32(u + 24) == crc_of(u + CACHE_HEADER, klen, u + CACHE_HEADER + klen, blen);
+    if (ok) {
+        const unsigned char *bin = u + CACHE_HEADER + klen;
+        size_t bin_len = (size_t)blen;
+        cl_int err, bin_status = CL_SUCCESS;
+        prog = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &bin_len, &bin, &bin_status,
+                                         &err);
+        if (err != CL_SUCCESS || bin_status != CL_SUCCESS) {
+            if (prog) clReleaseProgram(prog);
+            prog = NULL;
+        } else if (clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL) != CL_SUCCESS) {
+            clReleaseProgram(prog);
+            prog = NULL;
+        }
+    }
+    free(data);
+    if (!prog) ctx->stats.disk_cache_rejected++;
+    return prog;
+}
+
+static void store_cached(clg_context *ctx, cl_program prog, const char *path, const char *key,
+                         size_t key_len) {
+    size_t bin_len = 0;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARY_SIZES, sizeof bin_len, &bin_len, NULL) !=
+            CL_SUCCESS ||
+        bin_len == 0 || bin_len > CACHE_MAX_FILE)
+        return;
+    size_t total = CACHE_HEADER + key_len + bin_len;
+    unsigned char *file = malloc(total);
+    if (!file) return;
+    unsigned char *bin = file + CACHE_HEADER + key_len;
+    if (clGetProgramInfo(prog, CL_PROGRAM_BINARIES, sizeof bin, &bin, NULL) == CL_SUCCESS) {
+        uint64_t k = key_len, b = bin_len;
+        uint32_t crc = crc_of(key, key_len, bin, bin_len), zero = 0;
+        memcpy(file, cache_magic, 8);
+        memcpy(file + 8, &k, 8);
+        memcpy(file + 16, &b, 8);
+        memcpy(file + 24, &crc, 4);
+        memcpy(file + 28, &zero, 4);
+        memcpy(file + CACHE_HEADER, key, key_len);
+        /* A failed write only costs a rebuild next time; keep the error quiet. */
+        clg_status saved = clg_last_status();
+        char saved_msg[1024];
+        snprintf(saved_msg, sizeof saved_msg, "%s", clg_last_error());
+        if (clg_write_file_atomic(path, file, total) != CLG_OK) {
+            if (saved == CLG_OK) clg_clear_error();
+            else clg_fail(saved, "%s", saved_msg);
+        }
+    }
+    (void)ctx;
+    free(file);
+}
+
+static clg_status build_from_source(clg_context *ctx, const char *name, const char *source,
+                                    const char *options, cl_program *out) {
+    cl_int err;
+    char what[256];
+    snprintf(what, sizeof what, "creating program '%s' on %s", name, ctx->label);
+    cl_program prog = clCreateProgramWithSource(ctx->cl, 1, &source, NULL, &err);
+    clg_status st = CLG_CL_ERR(err, "clCreateProgramWithSource", what);
+    if (st != CLG_OK) return st;
+    err = clBuildProgram(prog, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        size_t log_len = 0;
+        clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_len);
+        char *log = malloc(log_len + 1);
+        if (log) {
+            log[0] = '\0';
+            clGetProgramBuildInfo(prog, ctx->device, CL_PROGRAM_BUILD_LOG, log_len, log, NULL);
+            log[log_len] = '\0';
+        }
+        clReleaseProgram(prog);
+        st = clg_fail(CLG_STATUS_BUILD_FAILED,
+                      "building OpenCL program '%s' for %s failed (%s) with options '%s'; "
+                      "build log:\n%s",
+                      name, ctx->label, clg_cl_error_name(err), options, log ? log : "(none)");
+        free(log);
+        return st;
+    }
+    ctx->stats.programs_built++;
+    *out = prog;
+    return CLG_OK;
+}
+
+clg_status clg_program_get(clg_context *ctx, const char *name, const char *source,
+                           const char *options, cl_program *out) {
+    if (!options) options = "";
+    for (size_t i = 0; i < ctx->program_count; i++) {
+        clg_program_entry *e = &ctx->programs[i];
+        if (strcmp(e->name, name) == 0 && strcmp(e->options, options) == 0) {
+            ctx->stats.programs_from_memory++;
+            *out = e->program;
+            return CLG_OK;
+        }
+    }
+    if (ctx->program_count == ctx->program_cap) {
+        size_t cap = ctx->program_cap ? ctx->program_cap * 2 : 16;
+        clg_program_entry *grown = realloc(ctx->programs, cap * sizeof *grown);
+        if (!grown) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "program cache");
+        ctx->programs = grown;
+        ctx->program_cap = cap;
+    }
+
+    char full_options[1024];
+    snprintf(full_options, sizeof full_options, "%s %s", ctx->base_options, options);
+    cl_program prog = NULL;
+    size_t key_len = 0;
+    char *key = NULL;
+    char path[4200] = "";
+    if (ctx->disk_cache) {
+        key = build_key(ctx, name, options, source, &key_len);
+        if (!key) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "program cache key");
+        char hex[33];
+        clg_hash_hex128(key, key_len, hex);
+        snprintf(path, sizeof path, "%s/programs/%s.bin", ctx->cache_dir, hex);
+        prog = load_cached(ctx, path, key, key_len, full_options);
+        if (prog) ctx->stats.programs_from_disk++;
+    }
+    if (!prog) {
+        clg_status st = build_from_source(ctx, name, source, full_options, &prog);
+        if (st != CLG_OK) {
+            free(key);
+            return st;
+        }
+        if (key) store_cached(ctx, prog, path, key, key_len);
+    }
+    free(key);
+
+    clg_program_entry *e = &ctx->programs[ctx->program_count];
+    e->name = dup_str(name);
+    e->options = dup_str(options);
+    if (!e->name || !e->options) {
+        free(e->name);
+        free(e->options);
+        clReleaseProgram(prog);
+        return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "program cache");
+    }
+    e->program = prog;
+    ctx->program_count++;
+    *out = prog;
+    return CLG_OK;
+}
+
+clg_status clg_kernel_get(clg_context *ctx, const char *program_name, const char *options,
+                          const char *kernel, cl_kernel *out) {
+    const char *body = clg_embedded_source(program_name);
+    if (!body)
+        return clg_fail(CLG_STATUS_NOT_FOUND, "no embedded OpenCL program '%s'", program_name);
+    const char *prelude = clg_embedded_source("prelude");
+    size_t np = prelude ? strlen(prelude) : 0, nb = strlen(body);
+    char *source = malloc(np + nb + 2);
+    if (!source) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "program '%s'", program_name);
+    memcpy(source, prelude ? prelude : "", np);
+    source[np] = '\n';
+    memcpy(source + np + 1, body, nb + 1);
+    cl_program prog;
+    clg_status st = clg_program_get(ctx, program_name, source, options, &prog);
+    free(source);
+    if (st != CLG_OK) return st;
+
+    for (size_t i = 0; i < ctx->kernel_count; i++) {
+        if (ctx->kernels[i].program == prog && strcmp(ctx->kernels[i].name, kernel) == 0) {
+            *out = ctx->kernels[i].kernel;
+            return CLG_OK;
+        }
+    }
+    if (ctx->kernel_count == ctx->kernel_cap) {
+        size_t cap = ctx->kernel_cap ? ctx->kernel_cap * 2 : 32;
+        clg_kernel_entry *grown = realloc(ctx->kernels, cap * sizeof *grown);
+        if (!grown) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "kernel cache");
+        ctx->kernels = grown;
+        ctx->kernel_cap = cap;
+    }
+    cl_int err;
+    cl_kernel k = clCreateKernel(prog, kernel, &err);
+    char what[256];
+    snprintf(what, sizeof what, "kernel '%s' of program '%s' on %s", kernel, program_name, ctx->label);
+    st = CLG_CL_ERR(err, "clCreateKernel", what);
+    if (st != CLG_OK) return st;
+    clg_kernel_entry *e = &ctx->kernels[ctx->kernel_count];
+    e->name = dup_str(kernel);
+    if (!e->name) {
+        clReleaseKernel(k);
+        return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "kernel cache");
+    }
+    e->program = prog;
+    e->kernel = k;
+    ctx->kernel_count++;
+    *out = k;
+    return CLG_OK;
+}
+
+clg_status clg_enqueue_1d(clg_context *ctx, cl_kernel kernel, size_t n, const char *what) {
+    if (n == 0) return CLG_OK;
+    size_t local = 64;
+    if (local > ctx->limits.max_work_group_size) local = (size_t)ctx->limits.max_work_group_size;
+    if (local == 0) local = 1;
+    size_t global = (n + local - 1) / local * local;
+    return CLG_CL(clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, NULL),
+                  what);
+}

@@ -1,0 +1,115 @@
+/* Internal: the context and the runtime services other modules use. */
+#ifndef CLG_RUNTIME_IMPL_H
+#define CLG_RUNTIME_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clgrad/runtime.h"
+#include "runtime/cl.h"
+
+/* --- device memory pool ---------------------------------------------------- */
+
+/* A device allocation shared by the tensors viewing it (reference counted). */
+typedef struct clg_buffer {
+    struct clg_context *ctx;
+    cl_mem mem;      /* NULL for zero bytes */
+    size_t bytes;    /* requested */
+    size_t capacity; /* size class actually allocated */
+    int refs;
+} clg_buffer;
+
+typedef struct clg_pool_entry {
+    cl_mem mem;
+    size_t capacity;
+} clg_pool_entry;
+
+typedef struct clg_pool {
+    clg_pool_entry *free_list; /* unused buffers kept for reuse */
+    size_t free_count, free_cap;
+} clg_pool;
+
+/* The size class a request of `bytes` is rounded up to. */
+size_t clg_pool_size_class(size_t bytes);
+
+/* A new buffer with one reference, or NULL (error recorded, naming `what`). */
+clg_buffer *clg_buffer_new(struct clg_context *ctx, size_t bytes, const char *what);
+void clg_buffer_retain(clg_buffer *buf);
+void clg_buffer_release(clg_buffer *buf); /* NULL is a no-op */
+
+/* --- compiled programs and kernels ------------------------------------------ */
+
+typedef struct clg_program_entry {
+    char *name;       /* program name, e.g. "tensor" */
+    char *options;    /* extra options given by the caller */
+    cl_program program;
+} clg_program_entry;
+
+typedef struct clg_kernel_entry {
+    cl_program program;
+    char *name;
+    cl_kernel kernel;
+} clg_kernel_entry;
+
+/* Source of an embedded cl/<name>.cl file (NULL if there is none). */
+const char *clg_embedded_source(const char *name);
+
+/* The program `name` built from `source` with the device's base options plus
+ * `options` (may be NULL), from memory, else the disk cache, else compiled.
+ * Build failures return CLG_STATUS_BUILD_FAILED with the program name, options
+ * and the device's build log. The program is owned by the context. */
+clg_status clg_program_get(struct clg_context *ctx, const char *name, const char *source,
+                           const char *options, cl_program *out);
+
+/* Kernel `kernel` of the embedded program `program_name` built with `options`.
+ * Owned by the context; set its arguments and enqueue it, one thread at a time. */
+clg_status clg_kernel_get(struct clg_context *ctx, const char *program_name,
+                          const char *options, const char *kernel, cl_kernel *out);
+
+/* Enqueues a 1-D kernel over n work-items (rounded up to the work-group size;
+ * kernels check their bound). `what` names the operation for errors. */
+clg_status clg_enqueue_1d(struct clg_context *ctx, cl_kernel kernel, size_t n, const char *what);
+
+/* --- per-device key-value store --------------------------------------------- */
+
+typedef struct clg_store_item {
+    char *key;
+    char *value;
+} clg_store_item;
+
+typedef struct clg_store {
+    clg_store_item *items;
+    size_t count, cap;
+    char path[4096]; /* "" when the store is in memory only */
+    int loaded;
+} clg_store;
+
+void clg_store_clear(clg_store *store);
+
+/* --- the context -------------------------------------------------------------- */
+
+struct clg_context {
+    clg_device_info info;
+    char label[192]; /* "pthread-skylake (0:0)", used in messages */
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context cl;
+    cl_command_queue queue;
+    clg_context_limits limits;
+
+    char base_options[256];
+    char identity[1024]; /* platform, device, vendor id, driver: keys the caches */
+    int disk_cache;
+    char cache_dir[4096];
+
+    clg_program_entry *programs;
+    size_t program_count, program_cap;
+    clg_kernel_entry *kernels;
+    size_t kernel_count, kernel_cap;
+
+    clg_pool pool;
+    clg_store store;
+    clg_context_stats stats;
+};
+
+#endif

@@ -1,0 +1,698 @@
+/* Device tensors: creation, views, host transfers. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "tensor/tensor_impl.h"
+
+size_t clg_dtype_size(clg_dtype dtype) {
+    switch (dtype) {
+    case CLG_FLOAT32: return 4;
+    case CLG_INT32: return 4;
+    case CLG_UINT8: return 1;
+    case CLG_FLOAT16: return 2;
+    }
+    return 0;
+}
+
+const char *clg_dtype_name(clg_dtype dtype) {
+    switch (dtype) {
+    case CLG_FLOAT32: return "float32";
+    case CLG_INT32: return "int32";
+    case CLG_UINT8: return "uint8";
+    case CLG_FLOAT16: return "float16";
+    }
+    return "unknown";
+}
+
+char *clg_shape_format(int ndim, const int64_t *shape, char *buf, size_t cap) {
+    if (!buf || cap == 0) return buf;
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int i = 0; shape && i < ndim && i < CLG_MAX_DIMS && n < cap; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "%s%lld", i ? "," : "", (long long)shape[i]);
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+    return buf;
+}
+
+const char *clg_tensor_describe(const clg_tensor *t, char *buf, size_t cap) {
+    char shape[200];
+    clg_shape_format(t->ndim, t->shape, shape, sizeof shape);
+    if (t->name && t->name[0])
+        snprintf(buf, cap, "tensor '%s' %s", t->name, shape);
+    else
+        snprintf(buf, cap, "tensor %s", shape);
+    return buf;
+}
+
+clg_status clg_shape_check(const char *op, int ndim, const int64_t *shape, clg_dtype dtype,
+                           int64_t *numel) {
+    if (ndim < 0 || ndim > CLG_MAX_DIMS)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: rank %d is outside 0..%d", op, ndim,
+                        CLG_MAX_DIMS);
+    if (ndim > 0 && !shape) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: shape is NULL", op);
+    size_t esize = clg_dtype_size(dtype);
+    if (esize == 0) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: unknown dtype %d", op, (int)dtype);
+    char s[200];
+    int64_t n = 1;
+    int zero = 0;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] < 0)
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: shape %s has a negative dimension",
+                            op, clg_shape_format(ndim, shape, s, sizeof s));
+        if (shape[i] == 0) zero = 1;
+    }
+    if (zero) n = 0;
+    else {
+        int64_t limit = INT64_MAX / (int64_t)esize;
+        if ((uint64_t)limit > SIZE_MAX / esize) limit = (int64_t)(SIZE_MAX / esize);
+        for (int i = 0; i < ndim; i++) {
+            if (n > limit / shape[i])
+                return clg_fail(CLG_STATUS_SIZE_OVERFLOW,
+                                "%s: shape %s of %s has more elements than memory can address", op,
+                                clg_shape_format(ndim, shape, s, sizeof s), clg_dtype_name(dtype));
+            n *= shape[i];
+        }
+    }
+    if (numel) *numel = n;
+    return CLG_OK;
+}
+
+static void contiguous_strides(int ndim, const int64_t *shape, int64_t *strides) {
+    int64_t s = 1;
+    for (int i = ndim - 1; i >= 0; i--) {
+        strides[i] = s;
+        s *= shape[i] > 0 ? shape[i] : 1;
+    }
+}
+
+static clg_tensor *new_record(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
+                              const char *op) {
+    clg_tensor *t = calloc(1, sizeof *t);
+    if (!t) {
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: allocating a tensor record", op);
+        return NULL;
+    }
+    t->ctx = ctx;
+    t->dtype = dtype;
+    t->ndim = ndim;
+    for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
+    contiguous_strides(ndim, t->shape, t->strides);
+    return t;
+}
+
+clg_tensor *clg_tensor_alloc(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
+                             const char *op) {
+    if (!ctx) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: context is NULL", op);
+        return NULL;
+    }
+    int64_t numel;
+    if (clg_shape_check(op, ndim, shape, dtype, &numel) != CLG_OK) return NULL;
+    clg_tensor *t = new_record(ctx, dtype, ndim, shape, op);
+    if (!t) return NULL;
+    char what[256], s[200];
+    snprintf(what, sizeof what, "%s tensor %s", op, clg_shape_format(ndim, shape, s, sizeof s));
+    t->buf = clg_buffer_new(ctx, (size_t)numel * clg_dtype_size(dtype), what);
+    if (!t->buf) {
+        free(t);
+        return NULL;
+    }
+    return t;
+}
+
+void clg_tensor_free(clg_tensor *t) {
+    if (!t) return;
+    clg_buffer_release(t->buf);
+    free(t->name);
+    free(t);
+}
+
+clg_tensor *clg_tensor_empty(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape) {
+    return clg_tensor_alloc(ctx, dtype, ndim, shape, "clg_tensor_empty");
+}
+
+/* --- kernels ----------------------------------------------------------------- */
+
+static const char *element_options(size_t esize) {
+    return esize == 1 ? "-DE=uchar" : esize == 2 ? "-DE=ushort" : "-DE=uint";
+}
+
+#define SET_ARG(k, i, v, what) CLG_CL(clSetKernelArg((k), (i), sizeof(v), &(v)), (what))
+
+/* Fills elements [offset, offset + n) of buf with the element bit pattern. */
+static clg_status fill_bits(clg_context *ctx, clg_buffer *buf, size_t esize, uint64_t offset,
+                            uint64_t n, uint32_t bits, const char *what) {
+    if (n == 0) return CLG_OK;
+    cl_kernel k;
+    clg_status st = clg_kernel_get(ctx, "tensor", element_options(esize), "fill", &k);
+    if (st != CLG_OK) return st;
+    cl_ulong off = offset, cnt = n;
+    st = SET_ARG(k, 0, buf->mem, what);
+    if (!st) st = SET_ARG(k, 1, off, what);
+    if (!st) st = SET_ARG(k, 2, cnt, what);
+    if (!st) {
+        cl_uchar b8 = (cl_uchar)bits;
+        cl_ushort b16 = (cl_ushort)bits;
+        cl_uint b32 = bits;
+        st = esize == 1 ? SET_ARG(k, 3, b8, what) : esize == 2 ? SET_ARG(k, 3, b16, what)
+                                                                : SET_ARG(k, 3, b32, what);
+    }
+    if (!st) st = clg_enqueue_1d(ctx, k, (size_t)n, what);
+    return st;
+}
+
+/* Gathers the strided view t into dst (contiguous, dst_offset in elements). */
+static clg_status gather(const clg_tensor *t, cl_mem dst, uint64_t dst_offset, const char *what) {
+    int64_t numel = clg_tensor_numel(t);
+    if (numel == 0) return CLG_OK;
+    cl_kernel k;
+    clg_status st = clg_kernel_get(t->ctx, "tensor", element_options(clg_dtype_size(t->dtype)),
+                                   "gather", &k);
+    if (st != CLG_OK) return st;
+    cl_ulong src_off = (cl_ulong)t->offset, dst_off = dst_offset, n = (cl_ulong)numel;
+    cl_int nd = t->ndim;
+    cl_ulong8 shape;
+    cl_long8 strides;
+    memset(&shape, 0, sizeof shape);
+    memset(&strides, 0, sizeof strides);
+    for (int i = 0; i < t->ndim; i++) {
+        shape.s[i] = (cl_ulong)t->shape[i];
+        strides.s[i] = t->strides[i];
+    }
+    st = SET_ARG(k, 0, t->buf->mem, what);
+    if (!st) st = SET_ARG(k, 1, src_off, what);
+    if (!st) st = SET_ARG(k, 2, dst, what);
+    if (!st) st = SET_ARG(k, 3, dst_off, what);
+    if (!st) st = SET_ARG(k, 4, n, what);
+    if (!st) st = SET_ARG(k, 5, nd, what);
+    if (!st) st = SET_ARG(k, 6, shape, what);
+    if (!st) st = SET_ARG(k, 7, strides, what);
+    if (!st) st = clg_enqueue_1d(t->ctx, k, (size_t)numel, what);
+    return st;
+}
+
+/* --- creation ------------------------------------------------------------------ */
+
+static uint16_t float_to_half_bits(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u;
+    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
+    uint32_t mant = x & 0x7fffffu;
+    if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00u);
+    if (exp <= 0) {
+        if (exp < -10) return (uint16_t)sign;
+        mant |= 0x800000u;
+        uint32_t shift = (uint32_t)(14 - exp);
+        uint32_t h = mant >> shift;
+        uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)exp << 10) | (mant >> 13);
+    uint32_t rem = mant & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++; /* may carry into the exponent: fine */
+    return (uint16_t)(sign | h);
+}
+
+static uint32_t value_bits(clg_dtype dtype, double value) {
+    switch (dtype) {
+    case CLG_FLOAT32: {
+        float f = (float)value;
+        uint32_t b;
+        memcpy(&b, &f, 4);
+        return b;
+    }
+    case CLG_INT32: {
+        double c = value < INT32_MIN ? INT32_MIN : value > INT32_MAX ? INT32_MAX : value;
+        return (uint32_t)(int32_t)c;
+    }
+    case CLG_UINT8: return (uint32_t)(value < 0 ? 0 : value > 255 ? 255 : (uint8_t)value);
+    case CLG_FLOAT16: return float_to_half_bits((float)value);
+    }
+    return 0;
+}
+
+clg_tensor *clg_tensor_full(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
+                            double value) {
+    clg_tensor *t = clg_tensor_alloc(ctx, dtype, ndim, shape, "clg_tensor_full");
+    if (!t) return NULL;
+    if (fill_bits(ctx, t->buf, clg_dtype_size(dtype), 0, (uint64_t)clg_tensor_numel(t),
+                  value_bits(dtype, value), "clg_tensor_full") != CLG_OK) {
+        clg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+clg_tensor *clg_tensor_zeros(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape) {
+    return clg_tensor_full(ctx, dtype, ndim, shape, 0.0);
+}
+
+clg_tensor *clg_tensor_ones(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape) {
+    return clg_tensor_full(ctx, dtype, ndim, shape, 1.0);
+}
+
+clg_tensor *clg_tensor_from_host(clg_context *ctx, clg_dtype dtype, int ndim,
+                                 const int64_t *shape, const void *host) {
+    const char *op = "clg_tensor_from_host";
+    clg_tensor *t = clg_tensor_alloc(ctx, dtype, ndim, shape, op);
+    if (!t) return NULL;
+    if (t->buf->bytes == 0) return t;
+    if (!host) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: host data is NULL", op);
+        clg_tensor_free(t);
+        return NULL;
+    }
+    char what[256], d[220];
+    snprintf(what, sizeof what, "%s: copying %s to %s", op, clg_tensor_describe(t, d, sizeof d),
+             ctx->label);
+    if (CLG_CL(clEnqueueWriteBuffer(ctx->queue, t->buf->mem, CL_TRUE, 0, t->buf->bytes, host, 0,
+                                    NULL, NULL),
+               what) != CLG_OK) {
+        clg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+clg_tensor *clg_tensor_arange(clg_context *ctx, clg_dtype dtype, double start, double stop,
+                              double step) {
+    const char *op = "clg_tensor_arange";
+    if (dtype != CLG_FLOAT32 && dtype != CLG_INT32) {
+        clg_fail(CLG_STATUS_UNSUPPORTED, "%s: dtype %s (float32 and int32 only)", op,
+                 clg_dtype_name(dtype));
+        return NULL;
+    }
+    if (step == 0 || !isfinite(step) || !isfinite(start) || !isfinite(stop)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: start %g, stop %g, step %g (step must be non-zero, all finite)",
+                 op, start, stop, step);
+        return NULL;
+    }
+    double count = ceil((stop - start) / step);
+    if (count < 0) count = 0;
+    if (count > 9e15) {
+        clg_fail(CLG_STATUS_SIZE_OVERFLOW, "%s: %g elements", op, count);
+        return NULL;
+    }
+    int64_t n = (int64_t)count;
+    clg_tensor *t = clg_tensor_alloc(ctx, dtype, 1, &n, op);
+    if (!t || n == 0) return t;
+    cl_kernel k;
+    clg_status st = clg_kernel_get(ctx, "tensor", element_options(4),
+                                   dtype == CLG_FLOAT32 ? "arange_f32" : "arange_i32", &k);
+    cl_ulong off = 0, cnt = (cl_ulong)n;
+    if (!st) st = SET_ARG(k, 0, t->buf->mem, op);
+    if (!st) st = SET_ARG(k, 1, off, op);
+    if (!st) st = SET_ARG(k, 2, cnt, op);
+    if (!st && dtype == CLG_FLOAT32) {
+        cl_float s0 = (cl_float)start, s1 = (cl_float)step;
+        st = SET_ARG(k, 3, s0, op);
+        if (!st) st = SET_ARG(k, 4, s1, op);
+    } else if (!st) {
+        cl_int s0 = (cl_int)start, s1 = (cl_int)step;
+        st = SET_ARG(k, 3, s0, op);
+        if (!st) st = SET_ARG(k, 4, s1, op);
+    }
+    if (!st) st = clg_enqueue_1d(ctx, k, (size_t)n, op);
+    if (st) {
+        clg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+static clg_tensor *philox_tensor(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
+                                 uint64_t seed, uint64_t offset, int mode, float a, float b,
+                                 const char *op) {
+    if ((mode == 1 && !(isfinite(a) && isfinite(b) && a <= b)) ||
+        (mode == 2 && !(isfinite(a) && isfinite(b) && b >= 0))) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: parameters %g, %g are not finite or out of order",
+                 op, (double)a, (double)b);
+        return NULL;
+    }
+    clg_tensor *t = clg_tensor_alloc(ctx, dtype, ndim, shape, op);
+    if (!t) return NULL;
+    int64_t n = clg_tensor_numel(t);
+    if (n == 0) return t;
+    if (offset > UINT64_MAX - (uint64_t)n - 4) {
+        clg_fail(CLG_STATUS_SIZE_OVERFLOW, "%s: stream offset %llu overflows", op, (unsigned long long)offset);
+        clg_tensor_free(t);
+        return NULL;
+    }
+    cl_kernel k;
+    clg_status st = clg_kernel_get(ctx, "rng", NULL, "philox_fill", &k);
+    cl_ulong dst_off = 0, cnt = (cl_ulong)n, sd = seed, off = offset;
+    cl_int md = mode;
+    cl_float fa = a, fb = b;
+    if (!st) st = SET_ARG(k, 0, t->buf->mem, op);
+    if (!st) st = SET_ARG(k, 1, dst_off, op);
+    if (!st) st = SET_ARG(k, 2, cnt, op);
+    if (!st) st = SET_ARG(k, 3, sd, op);
+    if (!st) st = SET_ARG(k, 4, off, op);
+    if (!st) st = SET_ARG(k, 5, md, op);
+    if (!st) st = SET_ARG(k, 6, fa, op);
+    if (!st) st = SET_ARG(k, 7, fb, op);
+    /* One work-item per 4-element block touched by [offset, offset + n). */
+    size_t blocks = (size_t)((offset + (uint64_t)n + 3) / 4 - offset / 4);
+    if (!st) st = clg_enqueue_1d(ctx, k, blocks, op);
+    if (st) {
+        clg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+clg_tensor *clg_tensor_rand_uniform(clg_context *ctx, int ndim, const int64_t *shape, float low,
+                                    float high, uint64_t seed, uint64_t offset) {
+    return philox_tensor(ctx, CLG_FLOAT32, ndim, shape, seed, offset, 1, low, high,
+                         "clg_tensor_rand_uniform");
+}
+
+clg_tensor *clg_tensor_rand_normal(clg_context *ctx, int ndim, const int64_t *shape, float mean,
+                                   float stddev, uint64_t seed, uint64_t offset) {
+    return philox_tensor(ctx, CLG_FLOAT32, ndim, shape, seed, offset, 2, mean, stddev,
+                         "clg_tensor_rand_normal");
+}
+
+clg_tensor *clg_tensor_rand_bits(clg_context *ctx, int ndim, const int64_t *shape, uint64_t seed,
+                                 uint64_t offset) {
+    return philox_tensor(ctx, CLG_INT32, ndim, shape, seed, offset, 0, 0, 0, "clg_tensor_rand_bits");
+}
+
+/* --- inspection ------------------------------------------------------------------ */
+
+int clg_tensor_ndim(const clg_tensor *t) { return t ? t->ndim : 0; }
+const int64_t *clg_tensor_shape(const clg_tensor *t) { return t ? t->shape : NULL; }
+const int64_t *clg_tensor_strides(const clg_tensor *t) { return t ? t->strides : NULL; }
+int64_t clg_tensor_offset(const clg_tensor *t) { return t ? t->offset : 0; }
+clg_dtype clg_tensor_dtype(const clg_tensor *t) { return t ? t->dtype : CLG_FLOAT32; }
+clg_context *clg_tensor_context(const clg_tensor *t) { return t ? t->ctx : NULL; }
+
+int64_t clg_tensor_numel(const clg_tensor *t) {
+    if (!t) return 0;
+    int64_t n = 1;
+    for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
+    return n;
+}
+
+int clg_tensor_is_contiguous(const clg_tensor *t) {
+    if (!t) return 0;
+    int64_t s = 1;
+    for (int i = t->ndim - 1; i >= 0; i--) {
+        if (t->shape[i] != 1 && t->strides[i] != s) return clg_tensor_numel(t) == 0;
+        s *= t->shape[i];
+    }
+    return 1;
+}
+
+clg_status clg_tensor_set_name(clg_tensor *t, const char *name) {
+    if (!t) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_tensor_set_name: tensor is NULL");
+    char *copy = NULL;
+    if (name) {
+        size_t n = strlen(name) + 1;
+        if (!(copy = malloc(n)))
+            return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_tensor_set_name");
+        memcpy(copy, name, n);
+    }
+    free(t->name);
+    t->name = copy;
+    return CLG_OK;
+}
+
+const char *clg_tensor_name(const clg_tensor *t) { return t && t->name ? t->name : ""; }
+
+/* --- data movement ----------------------------------------------------------------- */
+
+clg_status clg_tensor_to_host(const clg_tensor *t, void *host, size_t bytes) {
+    const char *op = "clg_tensor_to_host";
+    if (!t) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", op);
+    char d[220], what[400];
+    clg_tensor_describe(t, d, sizeof d);
+    size_t need = (size_t)clg_tensor_numel(t) * clg_dtype_size(t->dtype);
+    if (need == 0) return CLG_OK;
+    if (!host) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: host buffer is NULL for %s", op, d);
+    if (bytes < need)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s needs %zu bytes, host buffer has %zu",
+                        op, d, need, bytes);
+    clg_context *ctx = t->ctx;
+    snprintf(what, sizeof what, "%s: reading %s from %s", op, d, ctx->label);
+    size_t esize = clg_dtype_size(t->dtype);
+    if (clg_tensor_is_contiguous(t))
+        return CLG_CL(clEnqueueReadBuffer(ctx->queue, t->buf->mem, CL_TRUE, (size_t)t->offset * esize,
+                                          need, host, 0, NULL, NULL),
+                      what);
+    clg_buffer *tmp = clg_buffer_new(ctx, need, d);
+    if (!tmp) return clg_last_status();
+    clg_status st = gather(t, tmp->mem, 0, what);
+    if (!st)
+        st = CLG_CL(clEnqueueReadBuffer(ctx->queue, tmp->mem, CL_TRUE, 0, need, host, 0, NULL, NULL),
+                    what);
+    clg_buffer_release(tmp);
+    return st;
+}
+
+clg_status clg_tensor_write(clg_tensor *t, const void *host, size_t bytes) {
+    const char *op = "clg_tensor_write";
+    if (!t) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", op);
+    char d[220], what[400];
+    clg_tensor_describe(t, d, sizeof d);
+    size_t need = (size_t)clg_tensor_numel(t) * clg_dtype_size(t->dtype);
+    if (need == 0) return CLG_OK;
+    if (!host) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: host data is NULL for %s", op, d);
+    if (bytes != need)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s holds %zu bytes, %zu given", op, d,
+                        need, bytes);
+    if (!clg_tensor_is_contiguous(t))
+        return clg_fail(CLG_STATUS_UNSUPPORTED, "%s: %s is a non-contiguous view", op, d);
+    snprintf(what, sizeof what, "%s: writing %s on %s", op, d, t->ctx->label);
+    return CLG_CL(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_TRUE,
+                                       (size_t)t->offset * clg_dtype_size(t->dtype), need, host, 0,
+                                       NULL, NULL),
+                  what);
+}
+
+clg_tensor *clg_tensor_contiguous(const clg_tensor *t) {
+    const char *op = "clg_tensor_contiguous";
+    if (!t) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", op);
+        return NULL;
+    }
+    clg_tensor *out = clg_tensor_alloc(t->ctx, t->dtype, t->ndim, t->shape, op);
+    if (!out) return NULL;
+    if (gather(t, out->buf->mem, 0, op) != CLG_OK) {
+        clg_tensor_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+static double element_as_double(clg_dtype dtype, const unsigned char *p) {
+    switch (dtype) {
+    case CLG_FLOAT32: {
+        float f;
+        memcpy(&f, p, 4);
+        return f;
+    }
+    case CLG_INT32: {
+        int32_t i;
+        memcpy(&i, p, 4);
+        return i;
+    }
+    case CLG_UINT8: return *p;
+    case CLG_FLOAT16: {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        int e = (h >> 10) & 0x1f, m = h & 0x3ff;
+        double v = e == 0 ? ldexp(m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexp(m + 1024, e - 25);
+        return (h & 0x8000) ? -v : v;
+    }
+    }
+    return 0;
+}
+
+clg_status clg_tensor_print(const clg_tensor *t, FILE *stream, int64_t max_items) {
+    if (!t || !stream) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_tensor_print: NULL argument");
+    if (max_items <= 0) max_items = 64;
+    int64_t n = clg_tensor_numel(t);
+    size_t esize = clg_dtype_size(t->dtype);
+    char d[220];
+    fprintf(stream, "%s %s\n", clg_tensor_describe(t, d, sizeof d), clg_dtype_name(t->dtype));
+    if (n == 0) {
+        fprintf(stream, "(no elements)\n");
+        return CLG_OK;
+    }
+    unsigned char *host = malloc((size_t)n * esize);
+    if (!host) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_tensor_print: %s", d);
+    clg_status st = clg_tensor_to_host(t, host, (size_t)n * esize);
+    if (st == CLG_OK) {
+        int64_t row = t->ndim ? t->shape[t->ndim - 1] : 1;
+        for (int64_t i = 0; i < n && i < max_items; i++) {
+            fprintf(stream, "%s%.6g", i % row == 0 ? (i ? "\n" : "") : " ",
+                    element_as_double(t->dtype, host + (size_t)i * esize));
+        }
+        fprintf(stream, "%s\n", n > max_items ? " ..." : "");
+    }
+    free(host);
+    return st;
+}
+
+/* --- views ------------------------------------------------------------------------- */
+
+static clg_tensor *view_of(const clg_tensor *t, const char *op) {
+    clg_tensor *v = new_record(t->ctx, t->dtype, t->ndim, t->shape, op);
+    if (!v) return NULL;
+    memcpy(v->strides, t->strides, sizeof v->strides);
+    v->offset = t->offset;
+    v->buf = t->buf;
+    clg_buffer_retain(t->buf);
+    return v;
+}
+
+clg_tensor *clg_tensor_reshape(const clg_tensor *t, int ndim, const int64_t *shape) {
+    const char *op = "clg_tensor_reshape";
+    if (!t) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", op);
+        return NULL;
+    }
+    if (ndim < 0 || ndim > CLG_MAX_DIMS || (ndim > 0 && !shape)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: rank %d or shape pointer invalid", op, ndim);
+        return NULL;
+    }
+    int64_t resolved[CLG_MAX_DIMS];
+    int infer = -1;
+    int64_t known = 1;
+    char s1[200], s2[200];
+    for (int i = 0; i < ndim; i++) {
+        resolved[i] = shape[i];
+        if (shape[i] == -1 && infer < 0) {
+            infer = i;
+            continue;
+        }
+        if (shape[i] < 0) {
+            clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: target shape %s has a negative dimension", op,
+                     clg_shape_format(ndim, shape, s1, sizeof s1));
+            return NULL;
+        }
+        if (shape[i] != 0 && known > INT64_MAX / shape[i]) {
+            clg_fail(CLG_STATUS_SIZE_OVERFLOW, "%s: target shape %s overflows", op,
+                     clg_shape_format(ndim, shape, s1, sizeof s1));
+            return NULL;
+        }
+        known *= shape[i];
+    }
+    int64_t numel = clg_tensor_numel(t);
+    if (infer >= 0) {
+        if (known == 0 || numel % known != 0) {
+            clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: cannot infer -1 in %s from %s (%lld elements)", op,
+                     clg_shape_format(ndim, shape, s1, sizeof s1),
+                     clg_shape_format(t->ndim, t->shape, s2, sizeof s2), (long long)numel);
+            return NULL;
+        }
+        resolved[infer] = numel / known;
+        known = numel;
+    }
+    if (known != numel) {
+        clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: %s has %lld elements, target shape %s has %lld", op,
+                 clg_shape_format(t->ndim, t->shape, s2, sizeof s2), (long long)numel,
+                 clg_shape_format(ndim, shape, s1, sizeof s1), (long long)known);
+        return NULL;
+    }
+    clg_tensor *v;
+    if (clg_tensor_is_contiguous(t)) {
+        v = view_of(t, op);
+    } else {
+        v = clg_tensor_contiguous(t);
+    }
+    if (!v) return NULL;
+    v->ndim = ndim;
+    for (int i = 0; i < ndim; i++) v->shape[i] = resolved[i];
+    contiguous_strides(ndim, v->shape, v->strides);
+    return v;
+}
+
+static int normalize_axis(int axis, int ndim) { return axis < 0 ? axis + ndim : axis; }
+
+clg_tensor *clg_tensor_slice(const clg_tensor *t, int axis, int64_t start, int64_t stop,
+                             int64_t step) {
+    const char *op = "clg_tensor_slice";
+    if (!t) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", op);
+        return NULL;
+    }
+    int a = normalize_axis(axis, t->ndim);
+    char d[220];
+    if (a < 0 || a >= t->ndim) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: axis %d is out of range for %s", op, axis,
+                 clg_tensor_describe(t, d, sizeof d));
+        return NULL;
+    }
+    if (step <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: step %lld must be positive (%s)", op,
+                 (long long)step, clg_tensor_describe(t, d, sizeof d));
+        return NULL;
+    }
+    int64_t n = t->shape[a];
+    if (start < 0) start += n;
+    if (stop < 0) stop += n;
+    if (start < 0) start = 0;
+    if (start > n) start = n;
+    if (stop < start) stop = start;
+    if (stop > n) stop = n;
+    int64_t len = (stop - start + step - 1) / step;
+    clg_tensor *v = view_of(t, op);
+    if (!v) return NULL;
+    v->offset = t->offset + (len > 0 ? start * t->strides[a] : 0);
+    v->shape[a] = len;
+    v->strides[a] = t->strides[a] * step;
+    return v;
+}
+
+clg_tensor *clg_tensor_permute(const clg_tensor *t, const int *perm) {
+    const char *op = "clg_tensor_permute";
+    if (!t || (!perm && t->ndim > 0)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor or permutation is NULL", op);
+        return NULL;
+    }
+    int seen[CLG_MAX_DIMS] = {0};
+    char d[220];
+    for (int i = 0; i < t->ndim; i++) {
+        int p = normalize_axis(perm[i], t->ndim);
+        if (p < 0 || p >= t->ndim || seen[p]) {
+            clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                     "%s: entry %d (%d) of the permutation is out of range or repeated for %s", op,
+                     i, perm[i], clg_tensor_describe(t, d, sizeof d));
+            return NULL;
+        }
+        seen[p] = 1;
+    }
+    clg_tensor *v = view_of(t, op);
+    if (!v) return NULL;
+    for (int i = 0; i < t->ndim; i++) {
+        int p = normalize_axis(perm[i], t->ndim);
+        v->shape[i] = t->shape[p];
+        v->strides[i] = t->strides[p];
+    }
+    return v;
+}
+
+clg_tensor *clg_tensor_transpose(const clg_tensor *t, int axis0, int axis1) {
+    if (!t) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_tensor_transpose: tensor is NULL");
+        return NULL;
+    }
+    int perm[CLG_MAX_DIMS];
+    for (int i = 0; i < t->ndim; i++) perm[i] = i;
+    int a = normalize_axis(axis0, t->ndim), b = normalize_axis(axis1, t->ndim);
+    if (a < 0 || a >= t->ndim || b < 0 || b >= t->ndim) {
+        char d[220];
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_tensor_transpose: axes %d, %d out of range for %s",
+                 axis0, axis1, clg_tensor_describe(t, d, sizeof d));
+        return NULL;
+    }
+    perm[a] = b;
+    perm[b] = a;
+    return clg_tensor_permute(t, perm);
+}

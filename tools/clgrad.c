@@ -1,0 +1,77 @@
+/* The clgrad command: device listing and maintenance. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clgrad/clgrad.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: clgrad <command>\n"
+            "  devices        list every OpenCL device; '*' marks the one clgrad would use\n"
+            "                 (CLGRAD_DEVICE=P:D | name substring | gpu | cpu selects another)\n"
+            "  version        print clgrad's version\n"
+            "  cache-dir      print the kernel cache directory in use\n");
+}
+
+static int cmd_devices(void) {
+    clg_device_info *list;
+    size_t n;
+    if (clg_devices_query(&list, &n) != CLG_OK) {
+        fprintf(stderr, "clgrad: %s\n", clg_last_error());
+        return 1;
+    }
+    const char *sel = getenv("CLGRAD_DEVICE");
+    size_t chosen = (size_t)-1;
+    clg_status st = clg_device_select(list, n, sel, &chosen);
+    for (size_t i = 0; i < n; i++) {
+        const clg_device_info *d = &list[i];
+        char gmem[32], lmem[32], amem[32];
+        snprintf(gmem, sizeof gmem, "%.1f GiB", (double)d->global_mem_bytes / (1 << 30));
+        snprintf(lmem, sizeof lmem, "%.0f KiB", (double)d->local_mem_bytes / 1024);
+        snprintf(amem, sizeof amem, "%.1f GiB", (double)d->max_alloc_bytes / (1 << 30));
+        printf("%c %d:%d  %s\n", i == chosen ? '*' : ' ', d->platform_index, d->device_index, d->name);
+        printf("      platform   %s (%s)\n", d->platform_name, d->platform_version);
+        printf("      vendor     %s (0x%x), driver %s\n", d->vendor, d->vendor_id, d->driver_version);
+        printf("      type       %s%s\n", clg_device_type_name(d->type), d->available ? "" : ", NOT AVAILABLE");
+        printf("      compute    %u units at %u MHz, work-group up to %llu\n", d->compute_units,
+               d->clock_mhz, (unsigned long long)d->max_work_group_size);
+        printf("      memory     %s global, %s local, %s largest allocation\n", gmem, lmem, amem);
+        printf("      language   %s; fp16 %s, fp64 %s\n", d->opencl_c_version, d->fp16 ? "yes" : "no",
+               d->fp64 ? "yes" : "no");
+    }
+    if (n == 0) printf("(platforms exist but expose no devices)\n");
+    if (st != CLG_OK) {
+        fprintf(stderr, "clgrad: %s\n", clg_last_error());
+        clg_devices_free(list);
+        return 1;
+    }
+    clg_devices_free(list);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "devices") == 0) return cmd_devices();
+    if (strcmp(argv[1], "version") == 0) {
+        printf("clgrad %s\n", clg_version());
+        return 0;
+    }
+    if (strcmp(argv[1], "cache-dir") == 0) {
+        clg_context *ctx = clg_context_new(NULL);
+        if (!ctx) {
+            fprintf(stderr, "clgrad: %s\n", clg_last_error());
+            return 1;
+        }
+        const char *dir = clg_context_cache_dir(ctx);
+        printf("%s\n", dir[0] ? dir : "(disk cache disabled)");
+        clg_context_free(ctx);
+        return 0;
+    }
+    fprintf(stderr, "clgrad: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
