@@ -64,6 +64,16 @@ clg_status clg_fail_wrap(clg_status status, const char *fmt, ...) {
     return status;
 }
 
+void clg_error_save(clg_error_saved *saved) {
+    saved->status = last_status;
+    snprintf(saved->message, sizeof saved->message, "%s", last_message);
+}
+
+void clg_error_restore(const clg_error_saved *saved) {
+    last_status = saved->status;
+    snprintf(last_message, sizeof last_message, "%s", saved->message);
+}
+
 char *clg_format_bytes(unsigned long long bytes, char *buf, unsigned long cap) {
     static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
     double v = (double)bytes;

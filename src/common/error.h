@@ -18,6 +18,15 @@ clg_status clg_fail(clg_status status, const char *fmt, ...) CLG_PRINTF(2, 3);
  * add what the caller was doing to an error from below. */
 clg_status clg_fail_wrap(clg_status status, const char *fmt, ...) CLG_PRINTF(2, 3);
 
+/* Saving and restoring the error state around work whose failure is not the
+ * caller's failure (a cache miss, a best-effort write). */
+typedef struct clg_error_saved {
+    clg_status status;
+    char message[1024];
+} clg_error_saved;
+void clg_error_save(clg_error_saved *saved);
+void clg_error_restore(const clg_error_saved *saved);
+
 /* Formats a byte count as "1.5 GiB", "512 B" into buf. */
 char *clg_format_bytes(unsigned long long bytes, char *buf, unsigned long cap);
 

@@ -38,6 +38,12 @@ const char *clg_embedded_source(const char *name) {
     return NULL;
 }
 
+size_t clg_embedded_count(void) { return clg_embedded_file_count; }
+
+const char *clg_embedded_name(size_t i) {
+    return i < clg_embedded_file_count ? clg_embedded_files[i].name : NULL;
+}
+
 static const char cache_magic[8] = {'C', 'L', 'G', 'P', 'R', 'G', '0', '1'};
 enum { CACHE_HEADER = 8 + 8 + 8 + 4 + 4 };
 #define CACHE_MAX_FILE ((size_t)256 << 20)
@@ -97,7 +103,15 @@ static cl_program load_cached(clg_context *ctx, const char *path, const char *ke
                               const char *options) {
     char *data;
     size_t len;
-    if (clg_read_file(path, CACHE_MAX_FILE, &data, &len) != CLG_OK) return NULL;
+    clg_error_saved saved;
+    clg_error_save(&saved);
+    clg_status st = clg_read_file(path, CACHE_MAX_FILE, &data, &len);
+    clg_error_restore(&saved); /* a missing file is an ordinary miss */
+    if (st == CLG_STATUS_NOT_FOUND) return NULL;
+    if (st != CLG_OK) {
+        ctx->stats.disk_cache_rejected++;
+        return NULL;
+    }
     const unsigned char *u = (const unsigned char *)data;
     cl_program prog = NULL;
     int ok = len >= CACHE_HEADER && memcmp(u, cache_magic, 8) == 0;
@@ -145,14 +159,11 @@ static void store_cached(clg_context *ctx, cl_program prog, const char *path, co
         memcpy(file + 24, &crc, 4);
         memcpy(file + 28, &zero, 4);
         memcpy(file + CACHE_HEADER, key, key_len);
-        /* A failed write only costs a rebuild next time; keep the error quiet. */
-        clg_status saved = clg_last_status();
-        char saved_msg[1024];
-        snprintf(saved_msg, sizeof saved_msg, "%s", clg_last_error());
-        if (clg_write_file_atomic(path, file, total) != CLG_OK) {
-            if (saved == CLG_OK) clg_clear_error();
-            else clg_fail(saved, "%s", saved_msg);
-        }
+        /* A failed write only costs a rebuild next time; it is not an error. */
+        clg_error_saved saved;
+        clg_error_save(&saved);
+        clg_write_file_atomic(path, file, total);
+        clg_error_restore(&saved);
     }
     (void)ctx;
     free(file);

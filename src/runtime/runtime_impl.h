@@ -53,6 +53,9 @@ typedef struct clg_kernel_entry {
 
 /* Source of an embedded cl/<name>.cl file (NULL if there is none). */
 const char *clg_embedded_source(const char *name);
+/* The embedded files, by index (0..count-1); NULL past the end. */
+size_t clg_embedded_count(void);
+const char *clg_embedded_name(size_t i);
 
 /* The program `name` built from `source` with the device's base options plus
  * `options` (may be NULL), from memory, else the disk cache, else compiled.

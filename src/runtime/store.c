@@ -111,9 +111,8 @@ static void load(clg_context *ctx) {
     if (!store->path[0]) return;
     char *data;
     size_t len;
-    clg_status saved = clg_last_status();
-    char saved_msg[512];
-    snprintf(saved_msg, sizeof saved_msg, "%s", clg_last_error());
+    clg_error_saved saved;
+    clg_error_save(&saved);
     if (clg_read_file(store->path, STORE_MAX_FILE, &data, &len) == CLG_OK) {
         if (!parse(store, data, len)) {
             clg_store_clear(store);
@@ -123,8 +122,7 @@ static void load(clg_context *ctx) {
         free(data);
     }
     /* A missing or unreadable store is an empty store, not a failure. */
-    if (saved == CLG_OK) clg_clear_error();
-    else clg_fail(saved, "%s", saved_msg);
+    clg_error_restore(&saved);
 }
 
 static clg_status save(clg_store *store) {

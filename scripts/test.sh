@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# README command 2: install what is missing, build with warnings as errors, and
+# run the whole test suite three ways:
+#   1. as built (on a cold kernel cache in CI);
+#   2. again, failing if any of clgrad's kernels is compiled rather than loaded
+#      from the disk cache;
+#   3. built with AddressSanitizer and UndefinedBehaviorSanitizer.
+# CLGRAD_TEST_QUICK=1 runs step 1 only.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${CLGRAD_BUILD_DIR:-$root/build}
+jobs=$(nproc)
+
+"$root/scripts/setup.sh"
+
+echo "== build ($build)"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLGRAD_WERROR=ON >/dev/null
+cmake --build "$build" -j"$jobs"
+
+echo "== tests"
+ctest --test-dir "$build" -j2 --output-on-failure
+[ "${CLGRAD_TEST_QUICK:-0}" = 1 ] && exit 0
+
+echo "== tests again: every clgrad kernel must now come from the disk cache"
+CLGRAD_TEST_EXPECT_WARM_CACHE=1 ctest --test-dir "$build" -j2 --output-on-failure
+
+echo "== sanitizer build (ASan + UBSan)"
+cmake -S "$root" -B "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DCLGRAD_SANITIZE=ON \
+  -DCLGRAD_BUILD_EXAMPLES=OFF -DCLGRAD_WERROR=ON >/dev/null
+cmake --build "$build-asan" -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir "$build-asan" -j2 --output-on-failure

@@ -1,0 +1,48 @@
+/* Shared test fixture: one clgrad context per test file (a cmocka group), so the
+ * OpenCL context, the kernel cache and CLBlast's programs are made once.
+ *
+ *   int main(void) {
+ *       const struct CMUnitTest tests[] = {cmocka_unit_test_prestate(test_x, &clg_test_env)};
+ *       return cmocka_run_group_tests(tests, clg_test_group_setup, clg_test_group_teardown);
+ *   }
+ *   static void test_x(void **state) { clg_context *ctx = clg_test_ctx(state); ... }
+ *
+ * With CLGRAD_TEST_EXPECT_WARM_CACHE=1 the teardown fails if the file compiled any
+ * of clgrad's programs from source: CI's second run proves the disk cache serves
+ * every kernel. */
+#ifndef CLG_TEST_FIXTURE_H
+#define CLG_TEST_FIXTURE_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "clgrad/clgrad.h"
+
+typedef struct clg_test_env {
+    clg_context *ctx;
+} clg_test_env;
+
+int clg_test_group_setup(void **state);
+int clg_test_group_teardown(void **state);
+clg_context *clg_test_ctx(void **state);
+
+/* Asserts that a call failed with `status` and that the message contains each
+ * of the given substrings (a NULL-terminated list). */
+void clg_test_expect_error(int failed, clg_status status, ...);
+#define CLG_EXPECT_ERROR(failed, status, ...) \
+    clg_test_expect_error((failed), (status), __VA_ARGS__, (const char *)NULL)
+
+/* Fills out[n] with deterministic pseudo-random floats in [-1, 1). */
+void clg_test_random_floats(float *out, size_t n, uint32_t seed);
+
+/* A fresh empty directory under $TMPDIR (or /tmp); the caller owns the string. */
+char *clg_test_tempdir(const char *tag);
+/* Removes a directory tree made by clg_test_tempdir. */
+void clg_test_rmtree(const char *path);
+
+#endif
