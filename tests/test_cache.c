@@ -13,6 +13,13 @@
 #include "runtime/runtime_impl.h"
 #include "tensor/tensor_impl.h"
 
+/* The helper binary; CLGRAD_TEST_CACHE_WRITER overrides the build-time path
+ * when the tests run from another directory (e.g. copied to a GPU machine). */
+static const char *cache_writer_path(void) {
+    const char *p = getenv("CLGRAD_TEST_CACHE_WRITER");
+    return p && *p ? p : CACHE_WRITER;
+}
+
 static clg_context *context_in(const char *dir) {
     clg_context_options o = clg_context_options_default();
     o.cache_dir = dir;
@@ -265,7 +272,7 @@ static void test_concurrent_writers(void **state) {
         pids[i] = fork();
         assert_true(pids[i] >= 0);
         if (pids[i] == 0) {
-            execl(CACHE_WRITER, CACHE_WRITER, "program", dir, tag, (char *)NULL);
+            execl(cache_writer_path(), cache_writer_path(), "program", dir, tag, (char *)NULL);
             _exit(127);
         }
     }

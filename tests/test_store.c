@@ -10,6 +10,13 @@
 
 #include "runtime/runtime_impl.h"
 
+/* The helper binary; CLGRAD_TEST_CACHE_WRITER overrides the build-time path
+ * when the tests run from another directory (e.g. copied to a GPU machine). */
+static const char *cache_writer_path(void) {
+    const char *p = getenv("CLGRAD_TEST_CACHE_WRITER");
+    return p && *p ? p : CACHE_WRITER;
+}
+
 static clg_context *context_in(const char *dir, int disk) {
     clg_context_options o = clg_context_options_default();
     o.cache_dir = dir;
@@ -151,7 +158,7 @@ static void test_concurrent_setters(void **state) {
             char key[16], value[16];
             snprintf(key, sizeof key, "key%d", i);
             snprintf(value, sizeof value, "value%d", i);
-            execl(CACHE_WRITER, CACHE_WRITER, "store", dir, key, value, (char *)NULL);
+            execl(cache_writer_path(), cache_writer_path(), "store", dir, key, value, (char *)NULL);
             _exit(127);
         }
     }

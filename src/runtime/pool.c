@@ -55,10 +55,11 @@ clg_buffer *clg_buffer_new(clg_context *ctx, size_t bytes, const char *what) {
     char want[32], limit[32];
     if (bytes > ctx->limits.max_alloc_bytes) {
         clg_fail(CLG_STATUS_OUT_OF_DEVICE_MEMORY,
-                 "out of device memory: %s needs %s, more than the largest single allocation "
-                 "(%s) on %s",
-                 what, clg_format_bytes(bytes, want, sizeof want),
-                 clg_format_bytes(ctx->limits.max_alloc_bytes, limit, sizeof limit), ctx->label);
+                 "out of device memory: %s needs %s (%zu bytes), more than the largest single "
+                 "allocation (%s, %llu bytes) on %s",
+                 what, clg_format_bytes(bytes, want, sizeof want), bytes,
+                 clg_format_bytes(ctx->limits.max_alloc_bytes, limit, sizeof limit),
+                 (unsigned long long)ctx->limits.max_alloc_bytes, ctx->label);
         free(buf);
         return NULL;
     }

@@ -104,7 +104,9 @@ static clg_tensor *new_record(clg_context *ctx, clg_dtype dtype, int ndim, const
 clg_tensor *clg_tensor_alloc(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
                              const char *op) {
     if (!ctx) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: context is NULL", op);
+        char sh[200];
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: context is NULL (tensor %s)", op,
+                 ndim >= 0 && ndim <= CLG_MAX_DIMS ? clg_shape_format(ndim, shape, sh, sizeof sh) : "?");
         return NULL;
     }
     int64_t numel;
@@ -194,29 +196,28 @@ static clg_status gather(const clg_tensor *t, cl_mem dst, uint64_t dst_offset, c
 
 /* --- creation ------------------------------------------------------------------ */
 
-static uint16_t float_to_half_bits(float f) {
-    uint32_t x;
-    memcpy(&x, &f, 4);
-    uint32_t sign = (x >> 16) & 0x8000u;
-    int32_t exp = (int32_t)((x >> 23) & 0xff) - 127 + 15;
-    uint32_t mant = x & 0x7fffffu;
-    if (((x >> 23) & 0xff) == 0xff) return (uint16_t)(sign | 0x7c00u | (mant ? 0x200u : 0));
-    if (exp >= 31) return (uint16_t)(sign | 0x7c00u);
-    if (exp <= 0) {
-        if (exp < -10) return (uint16_t)sign;
-        mant |= 0x800000u;
-        uint32_t shift = (uint32_t)(14 - exp);
-        uint32_t h = mant >> shift;
-        uint32_t rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
+/* IEEE half from a double with one rounding (to nearest, ties to even). */
+static uint16_t double_to_half_bits(double v) {
+    uint16_t sign = signbit(v) ? 0x8000u : 0;
+    double a = fabs(v);
+    if (isnan(v)) return (uint16_t)(sign | 0x7e00u);
+    if (a >= 65520.0) return (uint16_t)(sign | 0x7c00u); /* rounds to infinity */
+    if (a < 0x1p-14) {                                   /* subnormal or zero */
+        double m = nearbyint(a * 0x1p24);                /* units of 2^-24, ties to even */
+        return (uint16_t)(sign | (uint16_t)m);
     }
-    uint32_t h = ((uint32_t)exp << 10) | (mant >> 13);
-    uint32_t rem = mant & 0x1fffu;
-    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++; /* may carry into the exponent: fine */
-    return (uint16_t)(sign | h);
+    int e;
+    double f = frexp(a, &e);               /* a = f * 2^e, f in [0.5, 1) */
+    double m = nearbyint(f * 2048.0);      /* 11 significant bits, ties to even */
+    if (m == 2048.0) {
+        m = 1024.0;
+        e++;
+    }
+    int biased = e - 1 + 15;
+    return (uint16_t)(sign | (uint16_t)(biased << 10) | ((uint16_t)m & 0x3ffu));
 }
 
+/* The element bit pattern of value in dtype. Integers saturate; NaN becomes 0. */
 static uint32_t value_bits(clg_dtype dtype, double value) {
     switch (dtype) {
     case CLG_FLOAT32: {
@@ -226,33 +227,41 @@ static uint32_t value_bits(clg_dtype dtype, double value) {
         return b;
     }
     case CLG_INT32: {
+        if (isnan(value)) return 0;
         double c = value < INT32_MIN ? INT32_MIN : value > INT32_MAX ? INT32_MAX : value;
         return (uint32_t)(int32_t)c;
     }
-    case CLG_UINT8: return (uint32_t)(value < 0 ? 0 : value > 255 ? 255 : (uint8_t)value);
-    case CLG_FLOAT16: return float_to_half_bits((float)value);
+    case CLG_UINT8:
+        if (isnan(value)) return 0;
+        return (uint32_t)(value < 0 ? 0 : value > 255 ? 255 : (uint8_t)value);
+    case CLG_FLOAT16: return double_to_half_bits(value);
     }
     return 0;
 }
 
-clg_tensor *clg_tensor_full(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
-                            double value) {
-    clg_tensor *t = clg_tensor_alloc(ctx, dtype, ndim, shape, "clg_tensor_full");
+static clg_tensor *full_named(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
+                              double value, const char *op) {
+    clg_tensor *t = clg_tensor_alloc(ctx, dtype, ndim, shape, op);
     if (!t) return NULL;
     if (fill_bits(ctx, t->buf, clg_dtype_size(dtype), 0, (uint64_t)clg_tensor_numel(t),
-                  value_bits(dtype, value), "clg_tensor_full") != CLG_OK) {
+                  value_bits(dtype, value), op) != CLG_OK) {
         clg_tensor_free(t);
         return NULL;
     }
     return t;
 }
 
+clg_tensor *clg_tensor_full(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
+                            double value) {
+    return full_named(ctx, dtype, ndim, shape, value, "clg_tensor_full");
+}
+
 clg_tensor *clg_tensor_zeros(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape) {
-    return clg_tensor_full(ctx, dtype, ndim, shape, 0.0);
+    return full_named(ctx, dtype, ndim, shape, 0.0, "clg_tensor_zeros");
 }
 
 clg_tensor *clg_tensor_ones(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape) {
-    return clg_tensor_full(ctx, dtype, ndim, shape, 1.0);
+    return full_named(ctx, dtype, ndim, shape, 1.0, "clg_tensor_ones");
 }
 
 clg_tensor *clg_tensor_from_host(clg_context *ctx, clg_dtype dtype, int ndim,
@@ -261,12 +270,13 @@ clg_tensor *clg_tensor_from_host(clg_context *ctx, clg_dtype dtype, int ndim,
     clg_tensor *t = clg_tensor_alloc(ctx, dtype, ndim, shape, op);
     if (!t) return NULL;
     if (t->buf->bytes == 0) return t;
+    char what[256], d[220];
     if (!host) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: host data is NULL", op);
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: host data is NULL for %s", op,
+                 clg_tensor_describe(t, d, sizeof d));
         clg_tensor_free(t);
         return NULL;
     }
-    char what[256], d[220];
     snprintf(what, sizeof what, "%s: copying %s to %s", op, clg_tensor_describe(t, d, sizeof d),
              ctx->label);
     if (CLG_CL(clEnqueueWriteBuffer(ctx->queue, t->buf->mem, CL_TRUE, 0, t->buf->bytes, host, 0,
@@ -289,6 +299,14 @@ clg_tensor *clg_tensor_arange(clg_context *ctx, clg_dtype dtype, double start, d
     if (step == 0 || !isfinite(step) || !isfinite(start) || !isfinite(stop)) {
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: start %g, stop %g, step %g (step must be non-zero, all finite)",
                  op, start, stop, step);
+        return NULL;
+    }
+    if (dtype == CLG_INT32 && (start != floor(start) || step != floor(step) || start < INT32_MIN ||
+                               start > INT32_MAX || fabs(step) > INT32_MAX ||
+                               stop < (double)INT32_MIN - 1 || stop > (double)INT32_MAX + 1)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "%s: int32 range start %g, stop %g, step %g needs integral start and step "
+                 "inside the int32 range", op, start, stop, step);
         return NULL;
     }
     double count = ceil((stop - start) / step);
@@ -460,11 +478,11 @@ clg_status clg_tensor_write(clg_tensor *t, const void *host, size_t bytes) {
     char d[220], what[400];
     clg_tensor_describe(t, d, sizeof d);
     size_t need = (size_t)clg_tensor_numel(t) * clg_dtype_size(t->dtype);
-    if (need == 0) return CLG_OK;
-    if (!host) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: host data is NULL for %s", op, d);
     if (bytes != need)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s holds %zu bytes, %zu given", op, d,
                         need, bytes);
+    if (need == 0) return CLG_OK;
+    if (!host) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: host data is NULL for %s", op, d);
     if (!clg_tensor_is_contiguous(t))
         return clg_fail(CLG_STATUS_UNSUPPORTED, "%s: %s is a non-contiguous view", op, d);
     snprintf(what, sizeof what, "%s: writing %s on %s", op, d, t->ctx->label);
@@ -641,12 +659,13 @@ clg_tensor *clg_tensor_slice(const clg_tensor *t, int axis, int64_t start, int64
     if (start > n) start = n;
     if (stop < start) stop = start;
     if (stop > n) stop = n;
-    int64_t len = (stop - start + step - 1) / step;
+    int64_t len = stop > start ? 1 + (stop - start - 1) / step : 0;
     clg_tensor *v = view_of(t, op);
     if (!v) return NULL;
     v->offset = t->offset + (len > 0 ? start * t->strides[a] : 0);
     v->shape[a] = len;
-    v->strides[a] = t->strides[a] * step;
+    /* With one element or none the stride is never used (and step may be huge). */
+    if (len > 1) v->strides[a] = t->strides[a] * step;
     return v;
 }
 
