@@ -5,6 +5,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+static int teardown_failed;
+
+int clg_test_exit_code(int cmocka_result) { return cmocka_result != 0 || teardown_failed; }
+
 int clg_test_group_setup(void **state) {
     static clg_test_env env;
     env.ctx = clg_context_new(NULL);
@@ -28,6 +32,7 @@ int clg_test_group_teardown(void **state) {
                     "cache should hold them all (%llu loaded from disk)\n",
                     (unsigned long long)s.programs_built, (unsigned long long)s.programs_from_disk);
             rc = -1;
+            teardown_failed = 1;
         }
     }
     if (env) clg_context_free(env->ctx);

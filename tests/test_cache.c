@@ -386,5 +386,5 @@ int main(void) {
         cmocka_unit_test(test_disk_cache_off),
         cmocka_unit_test(test_unwritable_dir_is_not_fatal),
     };
-    return cmocka_run_group_tests(tests, clg_test_group_setup, clg_test_group_teardown);
+    return CLG_RUN_GROUP(tests);
 }

@@ -173,5 +173,5 @@ int main(void) {
         cmocka_unit_test(test_every_program_builds_constrained),
         cmocka_unit_test(test_no_unguarded_double),
     };
-    return cmocka_run_group_tests(tests, clg_test_group_setup, clg_test_group_teardown);
+    return CLG_RUN_GROUP(tests);
 }

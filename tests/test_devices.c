@@ -197,5 +197,5 @@ int main(void) {
         cmocka_unit_test(test_context_selection), cmocka_unit_test(test_report_device),
         cmocka_unit_test(test_type_names),
     };
-    return cmocka_run_group_tests(tests, clg_test_group_setup, clg_test_group_teardown);
+    return CLG_RUN_GROUP(tests);
 }

@@ -319,5 +319,5 @@ int main(void) {
         cmocka_unit_test(test_too_large),
         cmocka_unit_test(test_zero_size),
     };
-    return cmocka_run_group_tests(tests, clg_test_group_setup, clg_test_group_teardown);
+    return CLG_RUN_GROUP(tests);
 }

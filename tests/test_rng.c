@@ -165,5 +165,5 @@ int main(void) {
         cmocka_unit_test(test_reproducible_and_offsets),
         cmocka_unit_test(test_bad_parameters),
     };
-    return cmocka_run_group_tests(tests, clg_test_group_setup, clg_test_group_teardown);
+    return CLG_RUN_GROUP(tests);
 }

@@ -187,5 +187,5 @@ int main(void) {
         cmocka_unit_test(test_memory_only_store),
         cmocka_unit_test(test_concurrent_setters),
     };
-    return cmocka_run_group_tests(tests, clg_test_group_setup, clg_test_group_teardown);
+    return CLG_RUN_GROUP(tests);
 }

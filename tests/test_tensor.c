@@ -1207,5 +1207,5 @@ int main(void) {
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_edge_regressions),
     };
-    return cmocka_run_group_tests(tests, clg_test_group_setup, clg_test_group_teardown);
+    return CLG_RUN_GROUP(tests);
 }

@@ -1,9 +1,59 @@
 /* The clgrad command: device listing and maintenance. */
+#define _POSIX_C_SOURCE 200809L
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "clgrad/clgrad.h"
+
+/* Vendor OpenCL drivers are often installed without their ICD registration
+ * (seen on an NVIDIA H100 machine: libnvidia-opencl.so.1 present, no
+ * /etc/OpenCL/vendors/nvidia.icd), so the loader silently skips them. */
+static const struct {
+    const char *vendor;   /* matched against listed platform names */
+    const char *icd_name;
+    const char *paths[6];
+} known_drivers[] = {
+    {"NVIDIA", "nvidia.icd",
+     {"/usr/lib/x86_64-linux-gnu/libnvidia-opencl.so.1", "/usr/local/nvidia/lib64/libnvidia-opencl.so.1",
+      "/usr/lib/libnvidia-opencl.so.1", "/usr/lib64/libnvidia-opencl.so.1", NULL}},
+    {"AMD", "amdocl64.icd", {"/opt/rocm/lib/libamdocl64.so", "/opt/rocm/opencl/lib/libamdocl64.so", NULL}},
+    {"Intel", "intel.icd",
+     {"/usr/lib/x86_64-linux-gnu/intel-opencl/libigdrcl.so", "/usr/lib64/intel-opencl/libigdrcl.so", NULL}},
+};
+
+static int listed(const clg_device_info *list, size_t n, const char *vendor) {
+    for (size_t i = 0; i < n; i++) {
+        const char *names[2] = {list[i].platform_name, list[i].vendor};
+        for (int k = 0; k < 2; k++) {
+            for (const char *p = names[k]; *p; p++) {
+                size_t j = 0;
+                while (vendor[j] && tolower((unsigned char)p[j]) == tolower((unsigned char)vendor[j])) j++;
+                if (!vendor[j]) return 1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void hint_unregistered_drivers(const clg_device_info *list, size_t n) {
+    for (size_t d = 0; d < sizeof known_drivers / sizeof *known_drivers; d++) {
+        if (listed(list, n, known_drivers[d].vendor)) continue;
+        for (int i = 0; known_drivers[d].paths[i]; i++) {
+            const char *lib = known_drivers[d].paths[i];
+            if (access(lib, R_OK) != 0) continue;
+            fprintf(stderr,
+                    "note: %s is installed but no %s platform is listed: the OpenCL ICD loader "
+                    "only sees drivers registered in /etc/OpenCL/vendors (or OCL_ICD_VENDORS). "
+                    "Register it with:\n  echo %s > /etc/OpenCL/vendors/%s\n",
+                    lib, known_drivers[d].vendor, lib, known_drivers[d].icd_name);
+            break;
+        }
+    }
+}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -19,6 +69,7 @@ static int cmd_devices(void) {
     size_t n;
     if (clg_devices_query(&list, &n) != CLG_OK) {
         fprintf(stderr, "clgrad: %s\n", clg_last_error());
+        hint_unregistered_drivers(NULL, 0);
         return 1;
     }
     const char *sel = getenv("CLGRAD_DEVICE");
@@ -41,6 +92,7 @@ static int cmd_devices(void) {
                d->fp64 ? "yes" : "no");
     }
     if (n == 0) printf("(platforms exist but expose no devices)\n");
+    hint_unregistered_drivers(list, n);
     if (st != CLG_OK) {
         fprintf(stderr, "clgrad: %s\n", clg_last_error());
         clg_devices_free(list);
