@@ -94,3 +94,17 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 void clg_test_rmtree(const char *path) {
     if (path) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
+
+clg_context *clg_test_context_in(const char *dir, int disk_cache) {
+    clg_context_options o = clg_context_options_default();
+    o.cache_dir = dir;
+    o.disk_cache = disk_cache;
+    clg_context *ctx = clg_context_new(&o);
+    if (!ctx) fail_msg("context in '%s': %s", dir, clg_last_error());
+    return ctx;
+}
+
+const char *clg_test_cache_writer(void) {
+    const char *p = getenv("CLGRAD_TEST_CACHE_WRITER");
+    return p && *p ? p : CACHE_WRITER;
+}

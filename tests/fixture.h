@@ -46,6 +46,14 @@ void clg_test_expect_error(int failed, clg_status status, ...);
 /* Fills out[n] with deterministic pseudo-random floats in [-1, 1). */
 void clg_test_random_floats(float *out, size_t n, uint32_t seed);
 
+/* A context whose caches live in dir (disk_cache 0: memory only); fails the test
+ * if it cannot be made. */
+clg_context *clg_test_context_in(const char *dir, int disk_cache);
+
+/* The cache_writer helper binary (tests/helpers); CLGRAD_TEST_CACHE_WRITER
+ * overrides the build-time path when the tests run from elsewhere. */
+const char *clg_test_cache_writer(void);
+
 /* A fresh empty directory under $TMPDIR (or /tmp); the caller owns the string. */
 char *clg_test_tempdir(const char *tag);
 /* Removes a directory tree made by clg_test_tempdir. */

@@ -13,20 +13,6 @@
 #include "runtime/runtime_impl.h"
 #include "tensor/tensor_impl.h"
 
-/* The helper binary; CLGRAD_TEST_CACHE_WRITER overrides the build-time path
- * when the tests run from another directory (e.g. copied to a GPU machine). */
-static const char *cache_writer_path(void) {
-    const char *p = getenv("CLGRAD_TEST_CACHE_WRITER");
-    return p && *p ? p : CACHE_WRITER;
-}
-
-static clg_context *context_in(const char *dir) {
-    clg_context_options o = clg_context_options_default();
-    o.cache_dir = dir;
-    clg_context *ctx = clg_context_new(&o);
-    if (!ctx) fail_msg("context: %s", clg_last_error());
-    return ctx;
-}
 
 /* A kernel source unique to this run, so no earlier cache can hold it. */
 static unsigned nonce;
@@ -93,7 +79,7 @@ static void test_miss_then_hits(void **state) {
     char src[512];
     unique_source(src, sizeof src, 1);
 
-    clg_context *a = context_in(dir);
+    clg_context *a = clg_test_context_in(dir, 1);
     get_program(a, src);
     get_program(a, src);
     clg_context_stats s = clg_context_get_stats(a);
@@ -103,7 +89,7 @@ static void test_miss_then_hits(void **state) {
     assert_int_equal(cache_files(dir, NULL, 0, NULL), 1);
     clg_context_free(a);
 
-    clg_context *b = context_in(dir);
+    clg_context *b = clg_test_context_in(dir, 1);
     get_program(b, src);
     s = clg_context_get_stats(b);
     assert_int_equal(s.programs_built, 0);
@@ -169,13 +155,13 @@ static void check_damage_rejected(damage_fn damage) {
     char *dir = clg_test_tempdir("cache");
     char src[512], path[4300];
     unique_source(src, sizeof src, 3);
-    clg_context *a = context_in(dir);
+    clg_context *a = clg_test_context_in(dir, 1);
     get_program(a, src);
     clg_context_free(a);
     assert_int_equal(cache_files(dir, path, sizeof path, NULL), 1);
     damage(path);
 
-    clg_context *b = context_in(dir);
+    clg_context *b = clg_test_context_in(dir, 1);
     get_program(b, src);
     clg_context_stats s = clg_context_get_stats(b);
     assert_int_equal(s.disk_cache_rejected, 1);
@@ -184,7 +170,7 @@ static void check_damage_rejected(damage_fn damage) {
     clg_context_free(b);
 
     /* The rebuilt program replaced the damaged file. */
-    clg_context *c = context_in(dir);
+    clg_context *c = clg_test_context_in(dir, 1);
     get_program(c, src);
     s = clg_context_get_stats(c);
     assert_int_equal(s.programs_from_disk, 1);
@@ -218,7 +204,7 @@ static void test_foreign_file(void **state) {
     char src_a[512], src_b[512], path_a[4300], path_b[4300];
     unique_source(src_a, sizeof src_a, 10);
     unique_source(src_b, sizeof src_b, 11);
-    clg_context *a = context_in(dir);
+    clg_context *a = clg_test_context_in(dir, 1);
     get_program(a, src_a);
     clg_context_free(a);
     assert_int_equal(cache_files(dir, path_a, sizeof path_a, NULL), 1);
@@ -233,7 +219,7 @@ static void test_foreign_file(void **state) {
     assert_int_equal(fread(bytes, 1, len, f), len);
     fclose(f);
     /* Build B to learn its file name, then overwrite it with A's file. */
-    clg_context *b = context_in(dir);
+    clg_context *b = clg_test_context_in(dir, 1);
     get_program(b, src_b);
     clg_context_free(b);
     char sub[4200];
@@ -251,7 +237,7 @@ static void test_foreign_file(void **state) {
     fclose(f);
     free(bytes);
 
-    clg_context *c = context_in(dir);
+    clg_context *c = clg_test_context_in(dir, 1);
     get_program(c, src_b);
     clg_context_stats s = clg_context_get_stats(c);
     assert_int_equal(s.disk_cache_rejected, 1);
@@ -272,7 +258,7 @@ static void test_concurrent_writers(void **state) {
         pids[i] = fork();
         assert_true(pids[i] >= 0);
         if (pids[i] == 0) {
-            execl(cache_writer_path(), cache_writer_path(), "program", dir, tag, (char *)NULL);
+            execl(clg_test_cache_writer(), clg_test_cache_writer(), "program", dir, tag, (char *)NULL);
             _exit(127);
         }
     }
@@ -289,7 +275,7 @@ static void test_concurrent_writers(void **state) {
     char src[512];
     snprintf(src, sizeof src,
              "__kernel void k(__global float *x) { x[get_global_id(0)] += %s.0f; }\n", tag);
-    clg_context *c = context_in(dir);
+    clg_context *c = clg_test_context_in(dir, 1);
     cl_program p;
     assert_int_equal(clg_program_get(c, "cache_writer", src, NULL, &p), CLG_OK);
     clg_context_stats s = clg_context_get_stats(c);
@@ -338,7 +324,7 @@ static void test_disk_cache_off(void **state) {
     assert_int_equal(cache_files(dir, NULL, 0, NULL), 0);
 
     setenv("CLGRAD_CACHE", "0", 1);
-    a = context_in(dir);
+    a = clg_test_context_in(dir, 1);
     get_program(a, src);
     clg_context_free(a);
     unsetenv("CLGRAD_CACHE");
@@ -365,7 +351,7 @@ static void test_unwritable_dir_is_not_fatal(void **state) {
     FILE *f = fopen(file, "w");
     fclose(f);
     snprintf(sub, sizeof sub, "%s/cache", file);
-    clg_context *a = context_in(sub);
+    clg_context *a = clg_test_context_in(sub, 1);
     clg_clear_error();
     get_program(a, src);
     assert_int_equal(clg_last_status(), CLG_OK); /* no error left behind */

@@ -10,21 +10,6 @@
 
 #include "runtime/runtime_impl.h"
 
-/* The helper binary; CLGRAD_TEST_CACHE_WRITER overrides the build-time path
- * when the tests run from another directory (e.g. copied to a GPU machine). */
-static const char *cache_writer_path(void) {
-    const char *p = getenv("CLGRAD_TEST_CACHE_WRITER");
-    return p && *p ? p : CACHE_WRITER;
-}
-
-static clg_context *context_in(const char *dir, int disk) {
-    clg_context_options o = clg_context_options_default();
-    o.cache_dir = dir;
-    o.disk_cache = disk;
-    clg_context *ctx = clg_context_new(&o);
-    if (!ctx) fail_msg("context: %s", clg_last_error());
-    return ctx;
-}
 
 static void check_value(clg_context *ctx, const char *key, const char *want) {
     char buf[4096];
@@ -36,7 +21,7 @@ static void check_value(clg_context *ctx, const char *key, const char *want) {
 static void test_round_trip_and_persistence(void **state) {
     (void)state;
     char *dir = clg_test_tempdir("store");
-    clg_context *a = context_in(dir, 1);
+    clg_context *a = clg_test_context_in(dir, 1);
     char buf[64];
     CLG_EXPECT_ERROR(clg_store_get(a, "gemm.params", buf, sizeof buf) != CLG_OK,
                      CLG_STATUS_NOT_FOUND, "gemm.params");
@@ -49,7 +34,7 @@ static void test_round_trip_and_persistence(void **state) {
     check_value(a, "empty.value", "");
     clg_context_free(a);
 
-    clg_context *b = context_in(dir, 1);
+    clg_context *b = clg_test_context_in(dir, 1);
     check_value(b, "gemm.params", "MWG=64 NWG=64 KWG=16");
     check_value(b, "conv.algo.3x3", "fft");
     /* A value that does not fit the caller's buffer is an error, not a cut. */
@@ -108,21 +93,21 @@ static void test_corrupt_store_ignored(void **state) {
     };
     for (size_t i = 0; i < sizeof damaged / sizeof *damaged; i++) {
         char *dir = clg_test_tempdir("store");
-        clg_context *a = context_in(dir, 1);
+        clg_context *a = clg_test_context_in(dir, 1);
         assert_int_equal(clg_store_set(a, "k", "good"), CLG_OK);
         clg_context_free(a);
         char path[4300];
         store_path(dir, path, sizeof path);
         write_text(path, damaged[i]);
 
-        clg_context *b = context_in(dir, 1);
+        clg_context *b = clg_test_context_in(dir, 1);
         char buf[64];
         assert_int_equal(clg_store_get(b, "k", buf, sizeof buf), CLG_STATUS_NOT_FOUND);
         assert_int_equal(clg_context_get_stats(b).disk_cache_rejected, 1);
         /* Writing again repairs the file. */
         assert_int_equal(clg_store_set(b, "k2", "fresh"), CLG_OK);
         clg_context_free(b);
-        clg_context *c = context_in(dir, 1);
+        clg_context *c = clg_test_context_in(dir, 1);
         check_value(c, "k2", "fresh");
         assert_int_equal(clg_context_get_stats(c).disk_cache_rejected, 0);
         clg_context_free(c);
@@ -134,11 +119,11 @@ static void test_corrupt_store_ignored(void **state) {
 static void test_memory_only_store(void **state) {
     (void)state;
     char *dir = clg_test_tempdir("store");
-    clg_context *a = context_in(dir, 0);
+    clg_context *a = clg_test_context_in(dir, 0);
     assert_int_equal(clg_store_set(a, "k", "v"), CLG_OK);
     check_value(a, "k", "v");
     clg_context_free(a);
-    clg_context *b = context_in(dir, 0);
+    clg_context *b = clg_test_context_in(dir, 0);
     char buf[8];
     assert_int_equal(clg_store_get(b, "k", buf, sizeof buf), CLG_STATUS_NOT_FOUND);
     clg_context_free(b);
@@ -158,7 +143,7 @@ static void test_concurrent_setters(void **state) {
             char key[16], value[16];
             snprintf(key, sizeof key, "key%d", i);
             snprintf(value, sizeof value, "value%d", i);
-            execl(cache_writer_path(), cache_writer_path(), "store", dir, key, value, (char *)NULL);
+            execl(clg_test_cache_writer(), clg_test_cache_writer(), "store", dir, key, value, (char *)NULL);
             _exit(127);
         }
     }
@@ -167,7 +152,7 @@ static void test_concurrent_setters(void **state) {
         assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
         assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     }
-    clg_context *c = context_in(dir, 1);
+    clg_context *c = clg_test_context_in(dir, 1);
     for (int i = 0; i < WRITERS; i++) {
         char key[16], value[16];
         snprintf(key, sizeof key, "key%d", i);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "runtime/runtime_impl.h"
 
@@ -97,15 +98,7 @@ void clg_buffer_release(clg_buffer *buf) {
     if (buf->mem) {
         ctx->stats.bytes_in_use -= buf->capacity;
         clg_pool *pool = &ctx->pool;
-        if (pool->free_count == pool->free_cap) {
-            size_t cap = pool->free_cap ? pool->free_cap * 2 : 64;
-            clg_pool_entry *grown = realloc(pool->free_list, cap * sizeof *grown);
-            if (grown) {
-                pool->free_list = grown;
-                pool->free_cap = cap;
-            }
-        }
-        if (pool->free_count < pool->free_cap) {
+        if (CLG_RESERVE(pool->free_list, pool->free_cap, pool->free_count + 1, 64)) {
             pool->free_list[pool->free_count++] = (clg_pool_entry){buf->mem, buf->capacity};
             ctx->stats.bytes_cached += buf->capacity;
         } else {

@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "clgrad/version.h"
+#include "common/array.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "common/hash.h"
@@ -211,13 +212,8 @@ clg_status clg_program_get(clg_context *ctx, const char *name, const char *sourc
             return CLG_OK;
         }
     }
-    if (ctx->program_count == ctx->program_cap) {
-        size_t cap = ctx->program_cap ? ctx->program_cap * 2 : 16;
-        clg_program_entry *grown = realloc(ctx->programs, cap * sizeof *grown);
-        if (!grown) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "program cache");
-        ctx->programs = grown;
-        ctx->program_cap = cap;
-    }
+    if (!CLG_RESERVE(ctx->programs, ctx->program_cap, ctx->program_count + 1, 16))
+        return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "program cache");
 
     char full_options[1024];
     snprintf(full_options, sizeof full_options, "%s %s", ctx->base_options, options);
@@ -282,13 +278,8 @@ clg_status clg_kernel_get(clg_context *ctx, const char *program_name, const char
             return CLG_OK;
         }
     }
-    if (ctx->kernel_count == ctx->kernel_cap) {
-        size_t cap = ctx->kernel_cap ? ctx->kernel_cap * 2 : 32;
-        clg_kernel_entry *grown = realloc(ctx->kernels, cap * sizeof *grown);
-        if (!grown) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "kernel cache");
-        ctx->kernels = grown;
-        ctx->kernel_cap = cap;
-    }
+    if (!CLG_RESERVE(ctx->kernels, ctx->kernel_cap, ctx->kernel_count + 1, 32))
+        return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "kernel cache");
     cl_int err;
     cl_kernel k = clCreateKernel(prog, kernel, &err);
     char what[256];
@@ -316,4 +307,13 @@ clg_status clg_enqueue_1d(clg_context *ctx, cl_kernel kernel, size_t n, const ch
     size_t global = (n + local - 1) / local * local;
     return CLG_CL(clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, NULL),
                   what);
+}
+
+clg_status clg_launch(clg_context *ctx, cl_kernel kernel, size_t n, int nargs, const clg_arg *args,
+                      const char *what) {
+    for (int i = 0; i < nargs; i++) {
+        clg_status st = CLG_CL(clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value), what);
+        if (st != CLG_OK) return st;
+    }
+    return clg_enqueue_1d(ctx, kernel, n, what);
 }

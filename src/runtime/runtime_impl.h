@@ -73,6 +73,18 @@ clg_status clg_kernel_get(struct clg_context *ctx, const char *program_name,
  * kernels check their bound). `what` names the operation for errors. */
 clg_status clg_enqueue_1d(struct clg_context *ctx, cl_kernel kernel, size_t n, const char *what);
 
+/* A kernel argument by value: CLG_ARG(x) for any lvalue (cl_mem, cl_ulong, ...). */
+typedef struct clg_arg {
+    size_t size;
+    const void *value;
+} clg_arg;
+#define CLG_ARG(v) ((clg_arg){sizeof(v), &(v)})
+
+/* Sets args[0..nargs) on kernel and enqueues it over n work-items (1-D). The one
+ * place kernels are launched from, so that launches can be recorded. */
+clg_status clg_launch(struct clg_context *ctx, cl_kernel kernel, size_t n, int nargs,
+                      const clg_arg *args, const char *what);
+
 /* --- per-device key-value store --------------------------------------------- */
 
 typedef struct clg_store_item {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/file.h"
 #include "runtime/runtime_impl.h"
@@ -59,16 +60,10 @@ static int put(clg_store *store, const char *key, size_t klen, const char *value
         it->value = v;
         return 1;
     }
-    if (store->count == store->cap) {
-        size_t cap = store->cap ? store->cap * 2 : 16;
-        clg_store_item *grown = realloc(store->items, cap * sizeof *grown);
-        if (!grown) {
-            free(k);
-            free(v);
-            return 0;
-        }
-        store->items = grown;
-        store->cap = cap;
+    if (!CLG_RESERVE(store->items, store->cap, store->count + 1, 16)) {
+        free(k);
+        free(v);
+        return 0;
     }
     store->items[store->count++] = (clg_store_item){k, v};
     return 1;

@@ -140,8 +140,6 @@ static const char *element_options(size_t esize) {
     return esize == 1 ? "-DE=uchar" : esize == 2 ? "-DE=ushort" : "-DE=uint";
 }
 
-#define SET_ARG(k, i, v, what) CLG_CL(clSetKernelArg((k), (i), sizeof(v), &(v)), (what))
-
 /* Fills elements [offset, offset + n) of buf with the element bit pattern. */
 static clg_status fill_bits(clg_context *ctx, clg_buffer *buf, size_t esize, uint64_t offset,
                             uint64_t n, uint32_t bits, const char *what) {
@@ -150,18 +148,12 @@ static clg_status fill_bits(clg_context *ctx, clg_buffer *buf, size_t esize, uin
     clg_status st = clg_kernel_get(ctx, "tensor", element_options(esize), "fill", &k);
     if (st != CLG_OK) return st;
     cl_ulong off = offset, cnt = n;
-    st = SET_ARG(k, 0, buf->mem, what);
-    if (!st) st = SET_ARG(k, 1, off, what);
-    if (!st) st = SET_ARG(k, 2, cnt, what);
-    if (!st) {
-        cl_uchar b8 = (cl_uchar)bits;
-        cl_ushort b16 = (cl_ushort)bits;
-        cl_uint b32 = bits;
-        st = esize == 1 ? SET_ARG(k, 3, b8, what) : esize == 2 ? SET_ARG(k, 3, b16, what)
-                                                                : SET_ARG(k, 3, b32, what);
-    }
-    if (!st) st = clg_enqueue_1d(ctx, k, (size_t)n, what);
-    return st;
+    cl_uchar b8 = (cl_uchar)bits;
+    cl_ushort b16 = (cl_ushort)bits;
+    cl_uint b32 = bits;
+    clg_arg value = esize == 1 ? CLG_ARG(b8) : esize == 2 ? CLG_ARG(b16) : CLG_ARG(b32);
+    clg_arg args[] = {CLG_ARG(buf->mem), CLG_ARG(off), CLG_ARG(cnt), value};
+    return clg_launch(ctx, k, (size_t)n, 4, args, what);
 }
 
 /* Gathers the strided view t into dst (contiguous, dst_offset in elements). */
@@ -182,16 +174,9 @@ static clg_status gather(const clg_tensor *t, cl_mem dst, uint64_t dst_offset, c
         shape.s[i] = (cl_ulong)t->shape[i];
         strides.s[i] = t->strides[i];
     }
-    st = SET_ARG(k, 0, t->buf->mem, what);
-    if (!st) st = SET_ARG(k, 1, src_off, what);
-    if (!st) st = SET_ARG(k, 2, dst, what);
-    if (!st) st = SET_ARG(k, 3, dst_off, what);
-    if (!st) st = SET_ARG(k, 4, n, what);
-    if (!st) st = SET_ARG(k, 5, nd, what);
-    if (!st) st = SET_ARG(k, 6, shape, what);
-    if (!st) st = SET_ARG(k, 7, strides, what);
-    if (!st) st = clg_enqueue_1d(t->ctx, k, (size_t)numel, what);
-    return st;
+    clg_arg args[] = {CLG_ARG(t->buf->mem), CLG_ARG(src_off), CLG_ARG(dst), CLG_ARG(dst_off),
+                      CLG_ARG(n), CLG_ARG(nd), CLG_ARG(shape), CLG_ARG(strides)};
+    return clg_launch(t->ctx, k, (size_t)numel, 8, args, what);
 }
 
 /* --- creation ------------------------------------------------------------------ */
@@ -322,19 +307,12 @@ clg_tensor *clg_tensor_arange(clg_context *ctx, clg_dtype dtype, double start, d
     clg_status st = clg_kernel_get(ctx, "tensor", element_options(4),
                                    dtype == CLG_FLOAT32 ? "arange_f32" : "arange_i32", &k);
     cl_ulong off = 0, cnt = (cl_ulong)n;
-    if (!st) st = SET_ARG(k, 0, t->buf->mem, op);
-    if (!st) st = SET_ARG(k, 1, off, op);
-    if (!st) st = SET_ARG(k, 2, cnt, op);
-    if (!st && dtype == CLG_FLOAT32) {
-        cl_float s0 = (cl_float)start, s1 = (cl_float)step;
-        st = SET_ARG(k, 3, s0, op);
-        if (!st) st = SET_ARG(k, 4, s1, op);
-    } else if (!st) {
-        cl_int s0 = (cl_int)start, s1 = (cl_int)step;
-        st = SET_ARG(k, 3, s0, op);
-        if (!st) st = SET_ARG(k, 4, s1, op);
-    }
-    if (!st) st = clg_enqueue_1d(ctx, k, (size_t)n, op);
+    cl_float f0 = (cl_float)start, f1 = (cl_float)step;
+    cl_int i0 = dtype == CLG_INT32 ? (cl_int)start : 0, i1 = dtype == CLG_INT32 ? (cl_int)step : 0;
+    clg_arg args[] = {CLG_ARG(t->buf->mem), CLG_ARG(off), CLG_ARG(cnt),
+                      dtype == CLG_FLOAT32 ? CLG_ARG(f0) : CLG_ARG(i0),
+                      dtype == CLG_FLOAT32 ? CLG_ARG(f1) : CLG_ARG(i1)};
+    if (!st) st = clg_launch(ctx, k, (size_t)n, 5, args, op);
     if (st) {
         clg_tensor_free(t);
         return NULL;
@@ -365,17 +343,11 @@ static clg_tensor *philox_tensor(clg_context *ctx, clg_dtype dtype, int ndim, co
     cl_ulong dst_off = 0, cnt = (cl_ulong)n, sd = seed, off = offset;
     cl_int md = mode;
     cl_float fa = a, fb = b;
-    if (!st) st = SET_ARG(k, 0, t->buf->mem, op);
-    if (!st) st = SET_ARG(k, 1, dst_off, op);
-    if (!st) st = SET_ARG(k, 2, cnt, op);
-    if (!st) st = SET_ARG(k, 3, sd, op);
-    if (!st) st = SET_ARG(k, 4, off, op);
-    if (!st) st = SET_ARG(k, 5, md, op);
-    if (!st) st = SET_ARG(k, 6, fa, op);
-    if (!st) st = SET_ARG(k, 7, fb, op);
+    clg_arg args[] = {CLG_ARG(t->buf->mem), CLG_ARG(dst_off), CLG_ARG(cnt), CLG_ARG(sd),
+                      CLG_ARG(off), CLG_ARG(md), CLG_ARG(fa), CLG_ARG(fb)};
     /* One work-item per 4-element block touched by [offset, offset + n). */
     size_t blocks = (size_t)((offset + (uint64_t)n + 3) / 4 - offset / 4);
-    if (!st) st = clg_enqueue_1d(ctx, k, blocks, op);
+    if (!st) st = clg_launch(ctx, k, blocks, 8, args, op);
     if (st) {
         clg_tensor_free(t);
         return NULL;
