@@ -32,3 +32,24 @@ __kernel void arange_i32(__global int *dst, ulong offset, ulong n, int start, in
     ulong i = get_global_id(0);
     if (i < n) dst[offset + i] = start + (int)i * step;
 }
+
+/* Strided to strided copy of n elements over a common shape. */
+__kernel void copy_strided(__global const E *src, ulong src_offset, long8 src_strides,
+                           __global E *dst, ulong dst_offset, long8 dst_strides, ulong n, int ndim,
+                           ulong8 shape) {
+    ulong i = get_global_id(0);
+    if (i >= n) return;
+    ulong sh[CLG_MAX_DIMS];
+    long ss[CLG_MAX_DIMS], ds[CLG_MAX_DIMS];
+    vstore8(shape, 0, sh);
+    vstore8(src_strides, 0, ss);
+    vstore8(dst_strides, 0, ds);
+    long so = 0, dof = 0;
+    for (int d = ndim - 1; d >= 0; --d) {
+        ulong idx = i % sh[d];
+        i /= sh[d];
+        so += (long)idx * ss[d];
+        dof += (long)idx * ds[d];
+    }
+    dst[dst_offset + dof] = src[src_offset + so];
+}

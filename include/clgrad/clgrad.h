@@ -28,5 +28,7 @@
 #include "clgrad/status.h"
 #include "clgrad/runtime.h"
 #include "clgrad/tensor.h"
+#include "clgrad/ops.h"
+#include "clgrad/autograd.h"
 
 #endif

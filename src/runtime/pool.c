@@ -68,6 +68,14 @@ clg_buffer *clg_buffer_new(clg_context *ctx, size_t bytes, const char *what) {
     if (capacity > ctx->limits.max_alloc_bytes) capacity = bytes;
     buf->capacity = capacity;
 
+    clg_buffer *dead = ctx->capture ? clg_capture_reuse(ctx, capacity) : NULL;
+    if (dead) { /* the capture's memory plan: a buffer no tensor uses any more */
+        free(buf);
+        dead->refs = 1;
+        dead->bytes = bytes;
+        buf = dead;
+        goto done;
+    }
     clg_pool *pool = &ctx->pool;
     for (size_t i = pool->free_count; i-- > 0;) {
         if (pool->free_list[i].capacity == capacity) {
@@ -87,6 +95,7 @@ done:
     ctx->stats.bytes_in_use += capacity;
     if (ctx->stats.bytes_in_use > ctx->stats.peak_bytes_in_use)
         ctx->stats.peak_bytes_in_use = ctx->stats.bytes_in_use;
+    if (ctx->capture) clg_capture_note_usage(ctx);
     return buf;
 }
 
@@ -95,8 +104,18 @@ void clg_buffer_retain(clg_buffer *buf) { buf->refs++; }
 void clg_buffer_release(clg_buffer *buf) {
     if (!buf || --buf->refs > 0) return;
     clg_context *ctx = buf->ctx;
+    if (buf->mem) ctx->stats.bytes_in_use -= buf->capacity;
+    if (buf->step_holds > 0) {
+        /* Recorded commands still use it: the step decides where it goes. */
+        clg_capture_buffer_dead(ctx, buf);
+        return;
+    }
+    clg_buffer_recycle(buf);
+}
+
+void clg_buffer_recycle(clg_buffer *buf) {
+    clg_context *ctx = buf->ctx;
     if (buf->mem) {
-        ctx->stats.bytes_in_use -= buf->capacity;
         clg_pool *pool = &ctx->pool;
         if (CLG_RESERVE(pool->free_list, pool->free_cap, pool->free_count + 1, 64)) {
             pool->free_list[pool->free_count++] = (clg_pool_entry){buf->mem, buf->capacity};

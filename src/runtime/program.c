@@ -271,7 +271,10 @@ clg_status clg_kernel_get(clg_context *ctx, const char *program_name, const char
     clg_status st = clg_program_get(ctx, program_name, source, options, &prog);
     free(source);
     if (st != CLG_OK) return st;
+    return clg_program_kernel(ctx, prog, kernel, out);
+}
 
+clg_status clg_program_kernel(clg_context *ctx, cl_program prog, const char *kernel, cl_kernel *out) {
     for (size_t i = 0; i < ctx->kernel_count; i++) {
         if (ctx->kernels[i].program == prog && strcmp(ctx->kernels[i].name, kernel) == 0) {
             *out = ctx->kernels[i].kernel;
@@ -283,8 +286,8 @@ clg_status clg_kernel_get(clg_context *ctx, const char *program_name, const char
     cl_int err;
     cl_kernel k = clCreateKernel(prog, kernel, &err);
     char what[256];
-    snprintf(what, sizeof what, "kernel '%s' of program '%s' on %s", kernel, program_name, ctx->label);
-    st = CLG_CL_ERR(err, "clCreateKernel", what);
+    snprintf(what, sizeof what, "kernel '%s' on %s", kernel, ctx->label);
+    clg_status st = CLG_CL_ERR(err, "clCreateKernel", what);
     if (st != CLG_OK) return st;
     clg_kernel_entry *e = &ctx->kernels[ctx->kernel_count];
     e->name = dup_str(kernel);
@@ -315,5 +318,27 @@ clg_status clg_launch(clg_context *ctx, cl_kernel kernel, size_t n, int nargs, c
         clg_status st = CLG_CL(clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value), what);
         if (st != CLG_OK) return st;
     }
-    return clg_enqueue_1d(ctx, kernel, n, what);
+    if (n == 0) return CLG_OK;
+    size_t local = 64;
+    if (local > ctx->limits.max_work_group_size) local = (size_t)ctx->limits.max_work_group_size;
+    if (local == 0) local = 1;
+    size_t global = (n + local - 1) / local * local;
+    clg_status st = CLG_CL(
+        clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, NULL), what);
+    if (st == CLG_OK && ctx->capture) st = clg_capture_kernel(ctx, kernel, global, local, nargs, args);
+    return st;
+}
+
+clg_status clg_launch_wg(clg_context *ctx, cl_kernel kernel, size_t groups, size_t local, int nargs,
+                         const clg_arg *args, const char *what) {
+    for (int i = 0; i < nargs; i++) {
+        clg_status st = CLG_CL(clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value), what);
+        if (st != CLG_OK) return st;
+    }
+    if (groups == 0) return CLG_OK;
+    size_t global = groups * local;
+    clg_status st = CLG_CL(
+        clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, NULL), what);
+    if (st == CLG_OK && ctx->capture) st = clg_capture_kernel(ctx, kernel, global, local, nargs, args);
+    return st;
 }

@@ -16,7 +16,9 @@ typedef struct clg_buffer {
     cl_mem mem;      /* NULL for zero bytes */
     size_t bytes;    /* requested */
     size_t capacity; /* size class actually allocated */
-    int refs;
+    int refs;        /* tensors (and temporaries) using it */
+    int step_holds;  /* captured steps whose commands use it: it outlives its tensors */
+    void *last_holder; /* the step that last took a hold (for its own bookkeeping) */
 } clg_buffer;
 
 typedef struct clg_pool_entry {
@@ -36,6 +38,8 @@ size_t clg_pool_size_class(size_t bytes);
 clg_buffer *clg_buffer_new(struct clg_context *ctx, size_t bytes, const char *what);
 void clg_buffer_retain(clg_buffer *buf);
 void clg_buffer_release(clg_buffer *buf); /* NULL is a no-op */
+/* Returns a buffer with no users to the pool (and frees its record). */
+void clg_buffer_recycle(clg_buffer *buf);
 
 /* --- compiled programs and kernels ------------------------------------------ */
 
@@ -69,21 +73,48 @@ clg_status clg_program_get(struct clg_context *ctx, const char *name, const char
 clg_status clg_kernel_get(struct clg_context *ctx, const char *program_name,
                           const char *options, const char *kernel, cl_kernel *out);
 
+/* Kernel `kernel` of a program from clg_program_get (cached per context). */
+clg_status clg_program_kernel(struct clg_context *ctx, cl_program prog, const char *kernel,
+                              cl_kernel *out);
+
 /* Enqueues a 1-D kernel over n work-items (rounded up to the work-group size;
  * kernels check their bound). `what` names the operation for errors. */
 clg_status clg_enqueue_1d(struct clg_context *ctx, cl_kernel kernel, size_t n, const char *what);
 
-/* A kernel argument by value: CLG_ARG(x) for any lvalue (cl_mem, cl_ulong, ...). */
+/* A kernel argument by value: CLG_ARG(x) for any lvalue (cl_ulong, cl_long8, ...),
+ * CLG_ARG_BUF(b) for the device memory of a clg_buffer (so a captured step can
+ * keep it alive). */
 typedef struct clg_arg {
     size_t size;
     const void *value;
+    clg_buffer *buf;
 } clg_arg;
-#define CLG_ARG(v) ((clg_arg){sizeof(v), &(v)})
+#define CLG_ARG(v) ((clg_arg){sizeof(v), &(v), NULL})
+#define CLG_ARG_BUF(b) ((clg_arg){sizeof(cl_mem), &(b)->mem, (b)})
 
 /* Sets args[0..nargs) on kernel and enqueues it over n work-items (1-D). The one
  * place kernels are launched from, so that launches can be recorded. */
 clg_status clg_launch(struct clg_context *ctx, cl_kernel kernel, size_t n, int nargs,
                       const clg_arg *args, const char *what);
+/* The same with `groups` work-groups of exactly `local` work-items. */
+clg_status clg_launch_wg(struct clg_context *ctx, cl_kernel kernel, size_t groups, size_t local,
+                         int nargs, const clg_arg *args, const char *what);
+
+/* --- captured steps (graph/step.c) --------------------------------------------------- */
+
+/* Records a launch into the step being captured (no-op when none is). */
+clg_status clg_capture_kernel(struct clg_context *ctx, cl_kernel kernel, size_t global,
+                              size_t local, int nargs, const clg_arg *args);
+/* Records a host call (CLBlast, buffer writes) to repeat on replay: fn(ctx,
+ * payload) with a copy of payload; the buffers it touches are kept alive. */
+typedef clg_status (*clg_replay_fn)(struct clg_context *ctx, const void *payload);
+clg_status clg_capture_call(struct clg_context *ctx, clg_replay_fn fn, const void *payload,
+                            size_t payload_size, clg_buffer *const *bufs, int nbufs);
+/* Pool hooks: a dead buffer of the capture for reuse (or NULL); where a buffer
+ * whose tensors are gone goes while a step holds it. */
+clg_buffer *clg_capture_reuse(struct clg_context *ctx, size_t capacity);
+void clg_capture_buffer_dead(struct clg_context *ctx, clg_buffer *buf);
+void clg_capture_note_usage(struct clg_context *ctx);
 
 /* --- per-device key-value store --------------------------------------------- */
 
@@ -125,6 +156,12 @@ struct clg_context {
     clg_pool pool;
     clg_store store;
     clg_context_stats stats;
+
+    /* graph state */
+    int grad_disabled;              /* > 0: ops record no graph */
+    struct clg_tensor *lazy_head;   /* pending lazy elementwise results */
+    unsigned visit_epoch;           /* traversal marks for backward */
+    struct clg_step *capture;       /* the step being captured, if any */
 };
 
 #endif

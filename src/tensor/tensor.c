@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "graph/graph.h"
 #include "tensor/tensor_impl.h"
 
 size_t clg_dtype_size(clg_dtype dtype) {
@@ -96,6 +97,7 @@ static clg_tensor *new_record(clg_context *ctx, clg_dtype dtype, int ndim, const
     t->ctx = ctx;
     t->dtype = dtype;
     t->ndim = ndim;
+    t->refs = 1;
     for (int i = 0; i < ndim; i++) t->shape[i] = shape[i];
     contiguous_strides(ndim, t->shape, t->strides);
     return t;
@@ -124,7 +126,11 @@ clg_tensor *clg_tensor_alloc(clg_context *ctx, clg_dtype dtype, int ndim, const 
 }
 
 void clg_tensor_free(clg_tensor *t) {
-    if (!t) return;
+    if (!t || --t->refs > 0) return;
+    clg_lazy_forget(t);
+    clg_expr_release(t->expr);
+    clg_node_free(t->node);
+    clg_tensor_free(t->grad);
     clg_buffer_release(t->buf);
     free(t->name);
     free(t);
@@ -152,12 +158,12 @@ static clg_status fill_bits(clg_context *ctx, clg_buffer *buf, size_t esize, uin
     cl_ushort b16 = (cl_ushort)bits;
     cl_uint b32 = bits;
     clg_arg value = esize == 1 ? CLG_ARG(b8) : esize == 2 ? CLG_ARG(b16) : CLG_ARG(b32);
-    clg_arg args[] = {CLG_ARG(buf->mem), CLG_ARG(off), CLG_ARG(cnt), value};
+    clg_arg args[] = {CLG_ARG_BUF(buf), CLG_ARG(off), CLG_ARG(cnt), value};
     return clg_launch(ctx, k, (size_t)n, 4, args, what);
 }
 
 /* Gathers the strided view t into dst (contiguous, dst_offset in elements). */
-static clg_status gather(const clg_tensor *t, cl_mem dst, uint64_t dst_offset, const char *what) {
+static clg_status gather(const clg_tensor *t, clg_buffer *dst, uint64_t dst_offset, const char *what) {
     int64_t numel = clg_tensor_numel(t);
     if (numel == 0) return CLG_OK;
     cl_kernel k;
@@ -174,9 +180,67 @@ static clg_status gather(const clg_tensor *t, cl_mem dst, uint64_t dst_offset, c
         shape.s[i] = (cl_ulong)t->shape[i];
         strides.s[i] = t->strides[i];
     }
-    clg_arg args[] = {CLG_ARG(t->buf->mem), CLG_ARG(src_off), CLG_ARG(dst), CLG_ARG(dst_off),
+    clg_arg args[] = {CLG_ARG_BUF(t->buf), CLG_ARG(src_off), CLG_ARG_BUF(dst), CLG_ARG(dst_off),
                       CLG_ARG(n), CLG_ARG(nd), CLG_ARG(shape), CLG_ARG(strides)};
     return clg_launch(t->ctx, k, (size_t)numel, 8, args, what);
+}
+
+clg_status clg_copy_into(clg_tensor *dst, const clg_tensor *src, const char *what) {
+    int64_t numel = clg_tensor_numel(dst);
+    if (dst->dtype != src->dtype || numel != clg_tensor_numel(src) || dst->ndim != src->ndim)
+        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: copy between different shapes or dtypes", what);
+    clg_status st = clg_realize(src);
+    if (st == CLG_OK) st = clg_realize(dst);
+    if (st != CLG_OK || numel == 0) return st;
+    cl_kernel k;
+    st = clg_kernel_get(dst->ctx, "tensor", element_options(clg_dtype_size(dst->dtype)), "copy_strided", &k);
+    if (st != CLG_OK) return st;
+    cl_ulong src_off = (cl_ulong)src->offset, dst_off = (cl_ulong)dst->offset, n = (cl_ulong)numel;
+    cl_int nd = dst->ndim;
+    cl_ulong8 shape;
+    cl_long8 sst, dstr;
+    memset(&shape, 0, sizeof shape);
+    memset(&sst, 0, sizeof sst);
+    memset(&dstr, 0, sizeof dstr);
+    for (int i = 0; i < dst->ndim; i++) {
+        shape.s[i] = (cl_ulong)dst->shape[i];
+        sst.s[i] = src->strides[i];
+        dstr.s[i] = dst->strides[i];
+    }
+    clg_arg args[] = {CLG_ARG_BUF(src->buf), CLG_ARG(src_off), CLG_ARG(sst), CLG_ARG_BUF(dst->buf),
+                      CLG_ARG(dst_off), CLG_ARG(dstr), CLG_ARG(n), CLG_ARG(nd), CLG_ARG(shape)};
+    return clg_launch(dst->ctx, k, (size_t)numel, 9, args, what);
+}
+
+/* A host-to-device write recorded in a captured step: the data is part of the step. */
+typedef struct host_write {
+    cl_mem mem;
+    size_t offset, size;
+} host_write;
+
+static clg_status replay_write(clg_context *ctx, const void *payload) {
+    const host_write *w = payload;
+    return CLG_CL(clEnqueueWriteBuffer(ctx->queue, w->mem, CL_FALSE, w->offset, w->size, w + 1, 0,
+                                       NULL, NULL),
+                  "replaying a host write");
+}
+
+/* Blocking write of host bytes into buf at offset, recorded when capturing. */
+static clg_status write_bytes(clg_context *ctx, clg_buffer *buf, size_t offset, const void *host,
+                              size_t size, const char *what) {
+    clg_status st = CLG_CL(clEnqueueWriteBuffer(ctx->queue, buf->mem, CL_TRUE, offset, size, host, 0,
+                                                NULL, NULL),
+                           what);
+    if (st != CLG_OK || !ctx->capture) return st;
+    host_write *w = malloc(sizeof *w + size);
+    if (!w) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: recording the write", what);
+    w->mem = buf->mem;
+    w->offset = offset;
+    w->size = size;
+    memcpy(w + 1, host, size);
+    st = clg_capture_call(ctx, replay_write, w, sizeof *w + size, &buf, 1);
+    free(w);
+    return st;
 }
 
 /* --- creation ------------------------------------------------------------------ */
@@ -264,9 +328,7 @@ clg_tensor *clg_tensor_from_host(clg_context *ctx, clg_dtype dtype, int ndim,
     }
     snprintf(what, sizeof what, "%s: copying %s to %s", op, clg_tensor_describe(t, d, sizeof d),
              ctx->label);
-    if (CLG_CL(clEnqueueWriteBuffer(ctx->queue, t->buf->mem, CL_TRUE, 0, t->buf->bytes, host, 0,
-                                    NULL, NULL),
-               what) != CLG_OK) {
+    if (write_bytes(ctx, t->buf, 0, host, t->buf->bytes, what) != CLG_OK) {
         clg_tensor_free(t);
         return NULL;
     }
@@ -309,7 +371,7 @@ clg_tensor *clg_tensor_arange(clg_context *ctx, clg_dtype dtype, double start, d
     cl_ulong off = 0, cnt = (cl_ulong)n;
     cl_float f0 = (cl_float)start, f1 = (cl_float)step;
     cl_int i0 = dtype == CLG_INT32 ? (cl_int)start : 0, i1 = dtype == CLG_INT32 ? (cl_int)step : 0;
-    clg_arg args[] = {CLG_ARG(t->buf->mem), CLG_ARG(off), CLG_ARG(cnt),
+    clg_arg args[] = {CLG_ARG_BUF(t->buf), CLG_ARG(off), CLG_ARG(cnt),
                       dtype == CLG_FLOAT32 ? CLG_ARG(f0) : CLG_ARG(i0),
                       dtype == CLG_FLOAT32 ? CLG_ARG(f1) : CLG_ARG(i1)};
     if (!st) st = clg_launch(ctx, k, (size_t)n, 5, args, op);
@@ -343,7 +405,7 @@ static clg_tensor *philox_tensor(clg_context *ctx, clg_dtype dtype, int ndim, co
     cl_ulong dst_off = 0, cnt = (cl_ulong)n, sd = seed, off = offset;
     cl_int md = mode;
     cl_float fa = a, fb = b;
-    clg_arg args[] = {CLG_ARG(t->buf->mem), CLG_ARG(dst_off), CLG_ARG(cnt), CLG_ARG(sd),
+    clg_arg args[] = {CLG_ARG_BUF(t->buf), CLG_ARG(dst_off), CLG_ARG(cnt), CLG_ARG(sd),
                       CLG_ARG(off), CLG_ARG(md), CLG_ARG(fa), CLG_ARG(fb)};
     /* One work-item per 4-element block touched by [offset, offset + n). */
     size_t blocks = (size_t)((offset + (uint64_t)n + 3) / 4 - offset / 4);
@@ -428,6 +490,11 @@ clg_status clg_tensor_to_host(const clg_tensor *t, void *host, size_t bytes) {
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s needs %zu bytes, host buffer has %zu",
                         op, d, need, bytes);
     clg_context *ctx = t->ctx;
+    if (clg_capturing(ctx))
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                        "%s: %s read during a step capture (a replay would not repeat it)", op, d);
+    clg_status rs = clg_realize(t);
+    if (rs != CLG_OK) return rs;
     snprintf(what, sizeof what, "%s: reading %s from %s", op, d, ctx->label);
     size_t esize = clg_dtype_size(t->dtype);
     if (clg_tensor_is_contiguous(t))
@@ -436,7 +503,7 @@ clg_status clg_tensor_to_host(const clg_tensor *t, void *host, size_t bytes) {
                       what);
     clg_buffer *tmp = clg_buffer_new(ctx, need, d);
     if (!tmp) return clg_last_status();
-    clg_status st = gather(t, tmp->mem, 0, what);
+    clg_status st = gather(t, tmp, 0, what);
     if (!st)
         st = CLG_CL(clEnqueueReadBuffer(ctx->queue, tmp->mem, CL_TRUE, 0, need, host, 0, NULL, NULL),
                     what);
@@ -455,13 +522,25 @@ clg_status clg_tensor_write(clg_tensor *t, const void *host, size_t bytes) {
                         need, bytes);
     if (need == 0) return CLG_OK;
     if (!host) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: host data is NULL for %s", op, d);
+    /* Pending lazy results may read this buffer: evaluate them before it changes. */
+    clg_status fs = clg_flush(t->ctx);
+    if (fs != CLG_OK) return fs;
     if (!clg_tensor_is_contiguous(t))
         return clg_fail(CLG_STATUS_UNSUPPORTED, "%s: %s is a non-contiguous view", op, d);
     snprintf(what, sizeof what, "%s: writing %s on %s", op, d, t->ctx->label);
-    return CLG_CL(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_TRUE,
-                                       (size_t)t->offset * clg_dtype_size(t->dtype), need, host, 0,
-                                       NULL, NULL),
-                  what);
+    return write_bytes(t->ctx, t->buf, (size_t)t->offset * clg_dtype_size(t->dtype), host, need, what);
+}
+
+/* A contiguous copy, outside the graph. */
+static clg_tensor *contiguous_copy(const clg_tensor *t, const char *op) {
+    if (clg_realize(t) != CLG_OK) return NULL;
+    clg_tensor *out = clg_tensor_alloc(t->ctx, t->dtype, t->ndim, t->shape, op);
+    if (!out) return NULL;
+    if (gather(t, out->buf, 0, op) != CLG_OK) {
+        clg_tensor_free(out);
+        return NULL;
+    }
+    return out;
 }
 
 clg_tensor *clg_tensor_contiguous(const clg_tensor *t) {
@@ -470,9 +549,9 @@ clg_tensor *clg_tensor_contiguous(const clg_tensor *t) {
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", op);
         return NULL;
     }
-    clg_tensor *out = clg_tensor_alloc(t->ctx, t->dtype, t->ndim, t->shape, op);
-    if (!out) return NULL;
-    if (gather(t, out->buf->mem, 0, op) != CLG_OK) {
+    clg_tensor *out = contiguous_copy(t, op);
+    /* Same shape: the reshape rule (gradient reshaped back) is the identity here. */
+    if (out && clg_needs_grad(1, &t) && !clg_record(out, CLG_OP_RESHAPE, 1, &t)) {
         clg_tensor_free(out);
         return NULL;
     }
@@ -532,6 +611,7 @@ clg_status clg_tensor_print(const clg_tensor *t, FILE *stream, int64_t max_items
 /* --- views ------------------------------------------------------------------------- */
 
 static clg_tensor *view_of(const clg_tensor *t, const char *op) {
+    if (clg_realize(t) != CLG_OK) return NULL;
     clg_tensor *v = new_record(t->ctx, t->dtype, t->ndim, t->shape, op);
     if (!v) return NULL;
     memcpy(v->strides, t->strides, sizeof v->strides);
@@ -594,12 +674,18 @@ clg_tensor *clg_tensor_reshape(const clg_tensor *t, int ndim, const int64_t *sha
     if (clg_tensor_is_contiguous(t)) {
         v = view_of(t, op);
     } else {
-        v = clg_tensor_contiguous(t);
+        v = contiguous_copy(t, op);
     }
     if (!v) return NULL;
+    /* A copy made from a view may carry the contiguous op's (empty) graph: the
+     * reshape node below is what backward sees. */
     v->ndim = ndim;
     for (int i = 0; i < ndim; i++) v->shape[i] = resolved[i];
     contiguous_strides(ndim, v->shape, v->strides);
+    if (clg_needs_grad(1, &t) && !clg_record(v, CLG_OP_RESHAPE, 1, &t)) {
+        clg_tensor_free(v);
+        return NULL;
+    }
     return v;
 }
 
@@ -638,6 +724,16 @@ clg_tensor *clg_tensor_slice(const clg_tensor *t, int axis, int64_t start, int64
     v->shape[a] = len;
     /* With one element or none the stride is never used (and step may be huge). */
     if (len > 1) v->strides[a] = t->strides[a] * step;
+    if (clg_needs_grad(1, &t)) {
+        clg_node *node = clg_record(v, CLG_OP_SLICE, 1, &t);
+        if (!node) {
+            clg_tensor_free(v);
+            return NULL;
+        }
+        node->iattr[0] = a;
+        node->iattr[1] = start;
+        node->iattr[2] = step;
+    }
     return v;
 }
 
@@ -665,6 +761,14 @@ clg_tensor *clg_tensor_permute(const clg_tensor *t, const int *perm) {
         int p = normalize_axis(perm[i], t->ndim);
         v->shape[i] = t->shape[p];
         v->strides[i] = t->strides[p];
+    }
+    if (clg_needs_grad(1, &t)) {
+        clg_node *n = clg_record(v, CLG_OP_PERMUTE, 1, &t);
+        if (!n) {
+            clg_tensor_free(v);
+            return NULL;
+        }
+        for (int i = 0; i < t->ndim; i++) n->iattr[i] = normalize_axis(perm[i], t->ndim);
     }
     return v;
 }

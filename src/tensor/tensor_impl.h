@@ -5,6 +5,9 @@
 #include "clgrad/tensor.h"
 #include "runtime/runtime_impl.h"
 
+struct clg_node;
+struct clg_expr;
+
 struct clg_tensor {
     clg_context *ctx;
     clg_dtype dtype;
@@ -12,8 +15,20 @@ struct clg_tensor {
     int64_t shape[CLG_MAX_DIMS];
     int64_t strides[CLG_MAX_DIMS]; /* elements */
     int64_t offset;                /* elements */
-    clg_buffer *buf;
+    clg_buffer *buf;               /* NULL while lazy (expr set) */
     char *name;
+    int refs;                      /* the user's handle and the graph's references */
+
+    /* autograd */
+    int requires_grad;             /* a parameter (leaf) */
+    struct clg_tensor *grad;       /* accumulated gradient of a parameter */
+    struct clg_node *node;         /* the op that made this tensor, while recorded */
+    struct clg_tensor *grad_acc;   /* backward's running gradient */
+    unsigned visit;                /* backward's traversal mark */
+
+    /* lazy elementwise evaluation (graph/fuse.c) */
+    struct clg_expr *expr;
+    struct clg_tensor *lazy_prev, *lazy_next;
 };
 
 /* Product of shape with overflow check against the byte size of dtype; writes
@@ -28,6 +43,10 @@ const char *clg_tensor_describe(const clg_tensor *t, char *buf, size_t cap);
 /* A new contiguous tensor on a fresh pool buffer, contents undefined. */
 clg_tensor *clg_tensor_alloc(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
                              const char *op);
+
+/* Copies src's elements into the (possibly strided) view dst of the same shape
+ * and dtype, on the device. */
+clg_status clg_copy_into(clg_tensor *dst, const clg_tensor *src, const char *what);
 
 /* Philox-4x32-10 host reference (same numbers as cl/rng.cl). */
 void clg_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);

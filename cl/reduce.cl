@@ -1,0 +1,111 @@
+/* Reductions over the middle axis of a contiguous [outer, r, inner] view.
+ * MODE (build option): 0 sum, 1 max, 2 min, 3 argmax, 4 argmin. Every output is
+ * reduced in a fixed order, so results repeat bit for bit. */
+#ifndef MODE
+#define MODE 0
+#endif
+
+#if MODE == 0
+#define INIT 0.0f
+#define COMBINE(acc, v) ((acc) + (v))
+#elif MODE == 1 || MODE == 3
+#define INIT (-INFINITY)
+#define BETTER(v, best) ((v) > (best) || (isnan(v) && !isnan(best)))
+#else
+#define INIT INFINITY
+#define BETTER(v, best) ((v) < (best) || (isnan(v) && !isnan(best)))
+#endif
+
+#if MODE >= 3
+#define OUT_T int
+#else
+#define OUT_T float
+#endif
+
+/* One work-item per output (outer, inner) pair, looping over r. */
+__kernel void reduce_axis(__global const float *x, ulong x_off, ulong outer, ulong r, ulong inner,
+                          __global OUT_T *out) {
+    ulong o = get_global_id(0);
+    if (o >= outer * inner) return;
+    ulong oi = o / inner, ii = o % inner;
+    __global const float *p = x + x_off + oi * r * inner + ii;
+#if MODE == 0
+    float acc = 0.0f;
+    for (ulong k = 0; k < r; ++k) acc += p[k * inner];
+    out[o] = acc;
+#else
+    float best = INIT;
+    int at = 0;
+    for (ulong k = 0; k < r; ++k) {
+        float v = p[k * inner];
+        if (BETTER(v, best)) {
+            best = v;
+            at = (int)k;
+        }
+    }
+#if MODE >= 3
+    out[o] = r ? at : -1;
+#else
+    out[o] = best;
+#endif
+#endif
+}
+
+/* One work-group per output for long contiguous rows (inner == 1): a fixed tree
+ * over local memory. WG is the work-group size (a power of two). */
+#ifndef WG
+#define WG 64
+#endif
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void reduce_rows(__global const float *x, ulong x_off, ulong rows, ulong r, __global OUT_T *out) {
+    __local float vals[WG];
+    __local int idxs[WG];
+    ulong row = get_group_id(0);
+    int lid = (int)get_local_id(0);
+    __global const float *p = x + x_off + row * r;
+#if MODE == 0
+    float acc = 0.0f;
+    if (row < rows)
+        for (ulong k = (ulong)lid; k < r; k += WG) acc += p[k];
+    vals[lid] = acc;
+#else
+    float best = INIT;
+    int at = 0x7fffffff;
+    if (row < rows)
+        for (ulong k = (ulong)lid; k < r; k += WG) {
+            float v = p[k];
+            if (BETTER(v, best)) {
+                best = v;
+                at = (int)k;
+            }
+        }
+    vals[lid] = best;
+    idxs[lid] = at;
+#endif
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = WG / 2; s > 0; s >>= 1) {
+        if (lid < s) {
+#if MODE == 0
+            vals[lid] += vals[lid + s];
+#else
+            float a = vals[lid], b = vals[lid + s];
+            int ia = idxs[lid], ib = idxs[lid + s];
+            /* Keep the first index among equals. */
+            if (BETTER(b, a) || (b == a && ib < ia) || (isnan(a) && isnan(b) && ib < ia)) {
+                vals[lid] = b;
+                idxs[lid] = ib;
+            }
+#endif
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0 && row < rows) {
+#if MODE == 0
+        out[row] = vals[0];
+#elif MODE >= 3
+        out[row] = r ? idxs[0] : -1;
+#else
+        out[row] = vals[0];
+#endif
+    }
+}

@@ -1,0 +1,167 @@
+/* Tensor operations with automatic differentiation.
+ *
+ *     clg_tensor *w = clg_tensor_rand_normal(ctx, 2, (int64_t[]){4, 3}, 0, 0.1f, 1, 0);
+ *     clg_tensor_set_requires_grad(w, 1);
+ *     clg_tensor *y = clg_relu(clg_matmul(x, w, 0, 0));   // (leaks: see ownership)
+ *     clg_tensor *loss = clg_mean(clg_square(y), 0, NULL, 0);
+ *     clg_backward(loss, NULL);                 // fills clg_tensor_grad(w)
+ *
+ * Ownership: every op returns a new tensor owned by the caller (free it with
+ * clg_tensor_free) or NULL with the reason in clg_last_error(). Inputs are never
+ * consumed; the graph keeps what backward needs alive on its own, so a caller may
+ * free intermediate results as soon as it no longer needs their handles. The
+ * example above passes results straight into other ops only for brevity.
+ *
+ * Elementwise ops (unary, binary with NumPy broadcasting, scalar forms, where)
+ * are evaluated lazily: chains of them are compiled into one generated kernel
+ * when a result is needed (by another kind of op, a read, or a view), so
+ * `clg_relu(clg_add(xw, b))` runs as one kernel. Elementwise ops are float32.
+ *
+ * Axes may be negative (counted from the end). Errors name the op and shapes:
+ * "clg_add: shapes [2,3] and [4] do not broadcast".
+ *
+ * Thread safety: as for the context of the tensors. */
+#ifndef CLGRAD_OPS_H
+#define CLGRAD_OPS_H
+
+#include <stdint.h>
+
+#include "clgrad/export.h"
+#include "clgrad/tensor.h"
+
+CLG_BEGIN_DECLS
+
+/* --- elementwise, unary ----------------------------------------------------- */
+CLG_API clg_tensor *clg_neg(const clg_tensor *x);
+CLG_API clg_tensor *clg_abs(const clg_tensor *x);
+CLG_API clg_tensor *clg_exp(const clg_tensor *x);
+CLG_API clg_tensor *clg_log(const clg_tensor *x);
+CLG_API clg_tensor *clg_sqrt(const clg_tensor *x);
+CLG_API clg_tensor *clg_rsqrt(const clg_tensor *x);
+CLG_API clg_tensor *clg_square(const clg_tensor *x);
+CLG_API clg_tensor *clg_sin(const clg_tensor *x);
+CLG_API clg_tensor *clg_cos(const clg_tensor *x);
+CLG_API clg_tensor *clg_sigmoid(const clg_tensor *x);
+CLG_API clg_tensor *clg_tanh(const clg_tensor *x);
+CLG_API clg_tensor *clg_relu(const clg_tensor *x);
+CLG_API clg_tensor *clg_leaky_relu(const clg_tensor *x, float alpha);   /* Keras default 0.3 */
+CLG_API clg_tensor *clg_elu(const clg_tensor *x, float alpha);          /* default 1.0 */
+CLG_API clg_tensor *clg_gelu(const clg_tensor *x);                      /* erf form */
+CLG_API clg_tensor *clg_gelu_tanh(const clg_tensor *x);                 /* tanh approximation */
+CLG_API clg_tensor *clg_softplus(const clg_tensor *x);
+CLG_API clg_tensor *clg_softsign(const clg_tensor *x);
+CLG_API clg_tensor *clg_hard_sigmoid(const clg_tensor *x);  /* Keras: clip(0.2x + 0.5, 0, 1) */
+CLG_API clg_tensor *clg_sign(const clg_tensor *x);          /* gradient 0 */
+CLG_API clg_tensor *clg_clamp(const clg_tensor *x, float lo, float hi);
+
+/* --- elementwise, binary (broadcasting) --------------------------------------- */
+CLG_API clg_tensor *clg_add(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_sub(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_mul(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_div(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_pow(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_maximum(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_minimum(const clg_tensor *a, const clg_tensor *b);
+/* Comparisons give 1.0 or 0.0 (float32) and have no gradient. */
+CLG_API clg_tensor *clg_eq(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_ne(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_lt(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_le(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_gt(const clg_tensor *a, const clg_tensor *b);
+CLG_API clg_tensor *clg_ge(const clg_tensor *a, const clg_tensor *b);
+/* cond != 0 ? a : b, all three broadcast together; gradient flows to a and b. */
+CLG_API clg_tensor *clg_where(const clg_tensor *cond, const clg_tensor *a, const clg_tensor *b);
+
+/* Tensor-scalar forms: x op s (and s op x for the _r forms). */
+CLG_API clg_tensor *clg_add_scalar(const clg_tensor *x, float s);
+CLG_API clg_tensor *clg_mul_scalar(const clg_tensor *x, float s);
+CLG_API clg_tensor *clg_sub_scalar(const clg_tensor *x, float s);   /* x - s */
+CLG_API clg_tensor *clg_rsub_scalar(float s, const clg_tensor *x);  /* s - x */
+CLG_API clg_tensor *clg_div_scalar(const clg_tensor *x, float s);   /* x / s */
+CLG_API clg_tensor *clg_rdiv_scalar(float s, const clg_tensor *x);  /* s / x */
+CLG_API clg_tensor *clg_pow_scalar(const clg_tensor *x, float s);   /* x ^ s */
+CLG_API clg_tensor *clg_maximum_scalar(const clg_tensor *x, float s);
+CLG_API clg_tensor *clg_minimum_scalar(const clg_tensor *x, float s);
+
+/* --- reductions (axes NULL with naxes 0: all axes) ------------------------------ */
+CLG_API clg_tensor *clg_sum(const clg_tensor *x, int naxes, const int *axes, int keepdims);
+CLG_API clg_tensor *clg_mean(const clg_tensor *x, int naxes, const int *axes, int keepdims);
+CLG_API clg_tensor *clg_max(const clg_tensor *x, int naxes, const int *axes, int keepdims);
+CLG_API clg_tensor *clg_min(const clg_tensor *x, int naxes, const int *axes, int keepdims);
+/* Variance with `correction` (0: population, 1: sample) as numpy's ddof. */
+CLG_API clg_tensor *clg_var(const clg_tensor *x, int naxes, const int *axes, int keepdims,
+                            int correction);
+/* Index of the first maximum/minimum along axis, int32, no gradient. */
+CLG_API clg_tensor *clg_argmax(const clg_tensor *x, int axis, int keepdims);
+CLG_API clg_tensor *clg_argmin(const clg_tensor *x, int axis, int keepdims);
+/* Numerically stable (the maximum is subtracted first). */
+CLG_API clg_tensor *clg_softmax(const clg_tensor *x, int axis);
+CLG_API clg_tensor *clg_log_softmax(const clg_tensor *x, int axis);
+
+/* --- matrix products (CLBlast) ---------------------------------------------------- */
+/* a [M,K] (or [K,M] with trans_a) times b [K,N] (or [N,K] with trans_b). */
+CLG_API clg_tensor *clg_matmul(const clg_tensor *a, const clg_tensor *b, int trans_a, int trans_b);
+/* Batched: a [B,M,K], b [B,K,N] (each may be transposed in its last two axes). */
+CLG_API clg_tensor *clg_matmul_batched(const clg_tensor *a, const clg_tensor *b, int trans_a,
+                                       int trans_b);
+/* The dense layer: x [N,in] @ w [in,out] + b [out] (b may be NULL). */
+CLG_API clg_tensor *clg_linear(const clg_tensor *x, const clg_tensor *w, const clg_tensor *b);
+
+/* --- shape ops (views where possible) ---------------------------------------------- */
+/* clg_tensor_reshape, _slice, _permute and _transpose (tensor.h) are
+ * differentiable too. */
+CLG_API clg_tensor *clg_broadcast_to(const clg_tensor *x, int ndim, const int64_t *shape);
+CLG_API clg_tensor *clg_squeeze(const clg_tensor *x, int axis);   /* axis must have extent 1 */
+CLG_API clg_tensor *clg_unsqueeze(const clg_tensor *x, int axis); /* axis in [-ndim-1, ndim] */
+CLG_API clg_tensor *clg_concat(int n, const clg_tensor *const *xs, int axis);
+CLG_API clg_tensor *clg_stack(int n, const clg_tensor *const *xs, int axis);
+/* Splits x along axis into n parts of sizes[i] (summing to the extent); writes n
+ * new tensors to out. */
+CLG_API clg_status clg_split(const clg_tensor *x, int axis, int n, const int64_t *sizes,
+                             clg_tensor **out);
+typedef enum clg_pad_mode { CLG_PAD_CONSTANT = 0, CLG_PAD_REFLECT = 1 } clg_pad_mode;
+/* pads[2*i], pads[2*i+1]: elements added before and after axis i (>= 0;
+ * reflect needs pads < extent). */
+CLG_API clg_tensor *clg_pad(const clg_tensor *x, const int64_t *pads, clg_pad_mode mode,
+                            float value);
+/* out[..., i, ...] = x[..., index[..., i, ...], ...] along axis (torch.gather);
+ * index is int32 with x's rank. */
+CLG_API clg_tensor *clg_gather(const clg_tensor *x, int axis, const clg_tensor *index);
+/* Rows (along axis) of x picked by a 1-D int32 index. */
+CLG_API clg_tensor *clg_index_select(const clg_tensor *x, int axis, const clg_tensor *index);
+/* float32 [..., num_classes] from int32 labels; no gradient. */
+CLG_API clg_tensor *clg_one_hot(const clg_tensor *labels, int num_classes);
+/* weight [V,D] rows picked by int32 indices of any shape: result [..., D]. The
+ * gradient is scatter-added into weight deterministically. */
+CLG_API clg_tensor *clg_embedding(const clg_tensor *weight, const clg_tensor *indices);
+
+/* --- losses (mean over the batch, as Keras's default reduction) ------------------- */
+/* logits [N,C], labels int32 [N] in [0,C). label_smoothing in [0,1). */
+CLG_API clg_tensor *clg_softmax_cross_entropy(const clg_tensor *logits, const clg_tensor *labels,
+                                              float label_smoothing);
+/* logits [N,C], targets float32 [N,C] (one-hot or distributions). */
+CLG_API clg_tensor *clg_softmax_cross_entropy_onehot(const clg_tensor *logits,
+                                                     const clg_tensor *targets,
+                                                     float label_smoothing);
+/* On probabilities, as Keras computes it: probs clipped to [1e-7, 1-1e-7].
+ * When probs is the direct result of clg_softmax over the last axis, the stable
+ * log-softmax form of its input is used instead. */
+CLG_API clg_tensor *clg_sparse_categorical_cross_entropy(const clg_tensor *probs,
+                                                         const clg_tensor *labels);
+CLG_API clg_tensor *clg_categorical_cross_entropy(const clg_tensor *probs,
+                                                  const clg_tensor *targets);
+CLG_API clg_tensor *clg_binary_cross_entropy(const clg_tensor *probs, const clg_tensor *targets);
+CLG_API clg_tensor *clg_binary_cross_entropy_logits(const clg_tensor *logits,
+                                                    const clg_tensor *targets);
+CLG_API clg_tensor *clg_mse(const clg_tensor *pred, const clg_tensor *target);
+CLG_API clg_tensor *clg_mae(const clg_tensor *pred, const clg_tensor *target);
+CLG_API clg_tensor *clg_huber(const clg_tensor *pred, const clg_tensor *target, float delta);
+
+/* Inverted dropout: zeroes each element with probability rate and scales the rest
+ * by 1/(1-rate), from the device RNG stream (seed, offset). rate 0 returns x's
+ * values. */
+CLG_API clg_tensor *clg_dropout(const clg_tensor *x, float rate, uint64_t seed, uint64_t offset);
+
+CLG_END_DECLS
+
+#endif
