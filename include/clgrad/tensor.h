@@ -114,6 +114,12 @@ CLG_API clg_status clg_tensor_to_host(const clg_tensor *t, void *host, size_t by
 /* Overwrites a contiguous tensor's elements from host. */
 CLG_API clg_status clg_tensor_write(clg_tensor *t, const void *host, size_t bytes);
 
+/* Overwrites dst's elements (dst may be a view) with src's values (same shape and
+ * dtype; src may be any expression, also one that reads dst: it is evaluated
+ * first). The in-place update parameters need, e.g. w = w - lr * grad. Not
+ * recorded in the graph. */
+CLG_API clg_status clg_tensor_assign(clg_tensor *dst, const clg_tensor *src);
+
 /* A new contiguous tensor with the same elements (a copy, also when t already is
  * contiguous). */
 CLG_API clg_tensor *clg_tensor_contiguous(const clg_tensor *t);

@@ -531,6 +531,23 @@ clg_status clg_tensor_write(clg_tensor *t, const void *host, size_t bytes) {
     return write_bytes(t->ctx, t->buf, (size_t)t->offset * clg_dtype_size(t->dtype), host, need, what);
 }
 
+clg_status clg_tensor_assign(clg_tensor *dst, const clg_tensor *src) {
+    const char *op = "clg_tensor_assign";
+    if (!dst || !src) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: NULL tensor", op);
+    char d1[220], d2[220];
+    int same = dst->ndim == src->ndim && dst->dtype == src->dtype && dst->ctx == src->ctx;
+    for (int i = 0; same && i < dst->ndim; i++) same = dst->shape[i] == src->shape[i];
+    if (!same)
+        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: %s %s cannot take the values of %s %s", op,
+                        clg_tensor_describe(dst, d1, sizeof d1), clg_dtype_name(dst->dtype),
+                        clg_tensor_describe(src, d2, sizeof d2), clg_dtype_name(src->dtype));
+    /* Evaluate src (it may read dst), then everything else that may read dst. */
+    clg_status st = clg_realize(src);
+    if (st == CLG_OK) st = clg_flush(dst->ctx);
+    if (st == CLG_OK) st = clg_copy_into(dst, src, op);
+    return st;
+}
+
 /* A contiguous copy, outside the graph. */
 static clg_tensor *contiguous_copy(const clg_tensor *t, const char *op) {
     if (clg_realize(t) != CLG_OK) return NULL;
