@@ -165,6 +165,33 @@ CLG_API const char *clg_context_cache_dir(const clg_context *ctx);
 CLG_API clg_status clg_store_get(clg_context *ctx, const char *key, char *buf, size_t cap);
 CLG_API clg_status clg_store_set(clg_context *ctx, const char *key, const char *value);
 
+/* --- ordering work across contexts ------------------------------------------------
+ *
+ * Each context runs its work in order on one queue; nothing waits on the host
+ * unless a value is read. To make one context's later work wait for another's
+ * earlier work (devices of any platform or vendor), record an event on the
+ * first and make the second wait on it:
+ *
+ *     clg_event *done = clg_event_record(ctx_a);   // after A's queued work
+ *     clg_event_wait(ctx_b, done);                  // B's later work waits for it
+ *     clg_event_free(done);                         // safe at once
+ *
+ * Within one OpenCL context the wait is a barrier on the device; across contexts
+ * it goes through the host: a user event of B's context completed by a callback
+ * when A's event completes (no host thread blocks). */
+typedef struct clg_event clg_event;
+
+/* An event that completes when everything queued on ctx so far has finished.
+ * NULL on failure. Free with clg_event_free (also before it completes). */
+CLG_API clg_event *clg_event_record(clg_context *ctx);
+/* Work queued on ctx after this call starts only once ev has completed. */
+CLG_API clg_status clg_event_wait(clg_context *ctx, const clg_event *ev);
+/* Blocks the calling thread until ev has completed. */
+CLG_API clg_status clg_event_synchronize(const clg_event *ev);
+/* 1 if ev has completed, 0 if not, -1 on error. */
+CLG_API int clg_event_done(const clg_event *ev);
+CLG_API void clg_event_free(clg_event *ev);
+
 /* The library's version, "MAJOR.MINOR.PATCH". */
 CLG_API const char *clg_version(void);
 
