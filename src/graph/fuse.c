@@ -339,24 +339,27 @@ static clg_status run_program(clg_tensor *t, const ew_program *p) {
     if (!buf) return clg_last_status();
     clg_status st = CLG_OK;
     if (numel > 0) {
-        char *source = generate_source(p);
-        if (!source) {
+        char name[2100];
+        snprintf(name, sizeof name, "ew:%s", p->key);
+        /* The source is generated only the first time a structure is seen. */
+        cl_program prog = clg_program_find(ctx, name, NULL);
+        char *source = prog ? NULL : generate_source(p);
+        if (!prog && !source) {
             clg_buffer_release(buf);
             return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "generating a fused kernel");
         }
-        const char *prelude = clg_embedded_source("prelude");
-        size_t n = strlen(prelude) + strlen(source) + 2;
-        char *full = malloc(n);
-        cl_program prog = NULL;
-        if (!full) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "generating a fused kernel");
-        else {
-            snprintf(full, n, "%s\n%s", prelude, source);
-            char name[2100];
-            snprintf(name, sizeof name, "ew:%s", p->key);
-            st = clg_program_get(ctx, name, full, NULL, &prog);
+        if (!prog) {
+            const char *prelude = clg_embedded_source("prelude");
+            size_t n = strlen(prelude) + strlen(source) + 2;
+            char *full = malloc(n);
+            if (!full) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "generating a fused kernel");
+            else {
+                snprintf(full, n, "%s\n%s", prelude, source);
+                st = clg_program_get(ctx, name, full, NULL, &prog);
+            }
+            free(full);
+            free(source);
         }
-        free(full);
-        free(source);
         cl_kernel k = NULL;
         if (st == CLG_OK) st = clg_program_kernel(ctx, prog, "ew", &k);
         if (st == CLG_OK) {

@@ -201,17 +201,22 @@ static clg_status build_from_source(clg_context *ctx, const char *name, const ch
     return CLG_OK;
 }
 
-clg_status clg_program_get(clg_context *ctx, const char *name, const char *source,
-                           const char *options, cl_program *out) {
+cl_program clg_program_find(clg_context *ctx, const char *name, const char *options) {
     if (!options) options = "";
     for (size_t i = 0; i < ctx->program_count; i++) {
         clg_program_entry *e = &ctx->programs[i];
         if (strcmp(e->name, name) == 0 && strcmp(e->options, options) == 0) {
             ctx->stats.programs_from_memory++;
-            *out = e->program;
-            return CLG_OK;
+            return e->program;
         }
     }
+    return NULL;
+}
+
+clg_status clg_program_get(clg_context *ctx, const char *name, const char *source,
+                           const char *options, cl_program *out) {
+    if (!options) options = "";
+    if ((*out = clg_program_find(ctx, name, options))) return CLG_OK;
     if (!CLG_RESERVE(ctx->programs, ctx->program_cap, ctx->program_count + 1, 16))
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "program cache");
 

@@ -68,6 +68,9 @@ const char *clg_embedded_name(size_t i);
 clg_status clg_program_get(struct clg_context *ctx, const char *name, const char *source,
                            const char *options, cl_program *out);
 
+/* The program already built in this context under (name, options), or NULL. */
+cl_program clg_program_find(struct clg_context *ctx, const char *name, const char *options);
+
 /* Kernel `kernel` of the embedded program `program_name` built with `options`.
  * Owned by the context; set its arguments and enqueue it, one thread at a time. */
 clg_status clg_kernel_get(struct clg_context *ctx, const char *program_name,
