@@ -69,10 +69,16 @@ void reduce_rows(__global const float *x, ulong x_off, ulong rows, ulong r, __gl
         for (ulong k = (ulong)lid; k < r; k += WG) acc += p[k];
     vals[lid] = acc;
 #else
+    /* Start from the work-item's own first element, so a row that never beats
+     * INIT (all -inf for argmax) still reports a real index. */
     float best = INIT;
     int at = 0x7fffffff;
+    if (row < rows && (ulong)lid < r) {
+        best = p[lid];
+        at = lid;
+    }
     if (row < rows)
-        for (ulong k = (ulong)lid; k < r; k += WG) {
+        for (ulong k = (ulong)lid + WG; k < r; k += WG) {
             float v = p[k];
             if (BETTER(v, best)) {
                 best = v;

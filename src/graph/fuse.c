@@ -547,12 +547,9 @@ clg_tensor *clg_broadcast_to(const clg_tensor *x, int ndim, const int64_t *shape
                  clg_tensor_describe(x, d, sizeof d), clg_dtype_name(x->dtype));
         return NULL;
     }
+    if (x->expr && x->expr->nodes + 1 > EW_MAX_NODES && clg_realize(x) != CLG_OK) return NULL;
     clg_tensor *out = clg_tensor_record(x->ctx, CLG_FLOAT32, ndim, shape, api);
     clg_expr *e = out ? expr_new(EXPR_OP) : NULL;
-    if (x->expr && x->expr->nodes + 1 > EW_MAX_NODES && clg_realize(x) != CLG_OK) {
-        clg_tensor_free(out);
-        return NULL;
-    }
     if (!e || !(e->in[0] = operand_expr(x))) {
         clg_expr_release(e);
         clg_tensor_free(out);

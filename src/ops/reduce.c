@@ -204,6 +204,12 @@ clg_tensor *clg_var(const clg_tensor *x, int naxes, const int *axes, int keepdim
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", api);
         return NULL;
     }
+    if (x->dtype != CLG_FLOAT32) {
+        char dd[220];
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s is %s; reductions take float32", api,
+                 clg_tensor_describe(x, dd, sizeof dd), clg_dtype_name(x->dtype));
+        return NULL;
+    }
     unsigned mask;
     if (clg_axes_mask(api, x, naxes, axes, &mask) != CLG_OK) return NULL;
     int64_t count = reduced_count(x, mask);
@@ -261,6 +267,12 @@ static clg_status normalize_axis(const char *api, const clg_tensor *x, int axis,
 static clg_tensor *softmax_impl(const char *api, const clg_tensor *x, int axis, int log_form) {
     int a;
     if (normalize_axis(api, x, axis, &a) != CLG_OK) return NULL;
+    if (x->dtype != CLG_FLOAT32) {
+        char dd[220];
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s is %s; reductions take float32", api,
+                 clg_tensor_describe(x, dd, sizeof dd), clg_dtype_name(x->dtype));
+        return NULL;
+    }
     clg_context *ctx = x->ctx;
     int was = clg_grad_set_enabled(ctx, 0);
     clg_tensor *m = x->shape[a] ? clg_max(x, 1, &a, 1) : clg_tensor_zeros(ctx, CLG_FLOAT32, 0, NULL);
