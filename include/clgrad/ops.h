@@ -107,7 +107,10 @@ CLG_API clg_tensor *clg_matmul_batched(const clg_tensor *a, const clg_tensor *b,
 /* The dense layer: x [N,in] @ w [in,out] + b [out] (b may be NULL). */
 CLG_API clg_tensor *clg_linear(const clg_tensor *x, const clg_tensor *w, const clg_tensor *b);
 
-/* --- shape ops (views where possible) ---------------------------------------------- */
+/* --- shape ops (views where possible) ----------------------------------------------
+ * concat and stack take any dtype (a gradient for float32 only); pad, gather and
+ * index_select take float32 or int32. Indices are checked on the device, never
+ * by reading them back: an index outside its axis gives 0 and no gradient. */
 /* clg_tensor_reshape, _slice, _permute and _transpose (tensor.h) are
  * differentiable too. */
 CLG_API clg_tensor *clg_broadcast_to(const clg_tensor *x, int ndim, const int64_t *shape);
@@ -116,7 +119,7 @@ CLG_API clg_tensor *clg_unsqueeze(const clg_tensor *x, int axis); /* axis in [-n
 CLG_API clg_tensor *clg_concat(int n, const clg_tensor *const *xs, int axis);
 CLG_API clg_tensor *clg_stack(int n, const clg_tensor *const *xs, int axis);
 /* Splits x along axis into n parts of sizes[i] (summing to the extent); writes n
- * new tensors to out. */
+ * new tensors (views) to out, or NULLs on failure. */
 CLG_API clg_status clg_split(const clg_tensor *x, int axis, int n, const int64_t *sizes,
                              clg_tensor **out);
 typedef enum clg_pad_mode { CLG_PAD_CONSTANT = 0, CLG_PAD_REFLECT = 1 } clg_pad_mode;
@@ -129,13 +132,18 @@ CLG_API clg_tensor *clg_pad(const clg_tensor *x, const int64_t *pads, clg_pad_mo
 CLG_API clg_tensor *clg_gather(const clg_tensor *x, int axis, const clg_tensor *index);
 /* Rows (along axis) of x picked by a 1-D int32 index. */
 CLG_API clg_tensor *clg_index_select(const clg_tensor *x, int axis, const clg_tensor *index);
-/* float32 [..., num_classes] from int32 labels; no gradient. */
+/* float32 [..., num_classes] from int32 labels; no gradient. A label outside
+ * [0, num_classes) gives an all-zero row. */
 CLG_API clg_tensor *clg_one_hot(const clg_tensor *labels, int num_classes);
 /* weight [V,D] rows picked by int32 indices of any shape: result [..., D]. The
- * gradient is scatter-added into weight deterministically. */
+ * gradient is scatter-added into weight deterministically (no atomics): D
+ * work-items each walk the N indices in order, O(N D) work. */
 CLG_API clg_tensor *clg_embedding(const clg_tensor *weight, const clg_tensor *indices);
 
-/* --- losses (mean over the batch, as Keras's default reduction) ------------------- */
+/* --- losses (mean over the batch, as Keras's default reduction) -------------------
+ * Each returns a rank-0 tensor. An empty batch gives NaN; C = 0 is an error.
+ * Labels are not read back to the host: a label outside [0, C) makes its row's
+ * loss and gradient NaN (so a NaN check catches it). */
 /* logits [N,C], labels int32 [N] in [0,C). label_smoothing in [0,1). */
 CLG_API clg_tensor *clg_softmax_cross_entropy(const clg_tensor *logits, const clg_tensor *labels,
                                               float label_smoothing);
@@ -143,9 +151,11 @@ CLG_API clg_tensor *clg_softmax_cross_entropy(const clg_tensor *logits, const cl
 CLG_API clg_tensor *clg_softmax_cross_entropy_onehot(const clg_tensor *logits,
                                                      const clg_tensor *targets,
                                                      float label_smoothing);
-/* On probabilities, as Keras computes it: probs clipped to [1e-7, 1-1e-7].
- * When probs is the direct result of clg_softmax over the last axis, the stable
- * log-softmax form of its input is used instead. */
+/* On probabilities, as Keras's TensorFlow backend computes them: categorical
+ * renormalises each row, clips to [1e-7, 1-1e-7] and takes -sum(t log p);
+ * sparse clips, takes the log and treats it as logits. When probs is the direct
+ * result of clg_softmax over the last axis (recorded in the graph), the stable
+ * form on the softmax's input is used instead, so the pair is fused. */
 CLG_API clg_tensor *clg_sparse_categorical_cross_entropy(const clg_tensor *probs,
                                                          const clg_tensor *labels);
 CLG_API clg_tensor *clg_categorical_cross_entropy(const clg_tensor *probs,
