@@ -269,7 +269,9 @@ static clg_tensor *matmul_impl(const char *api, const clg_tensor *a, const clg_t
                                                        g.c_off, g.c_ld, &ctx->queue, &temp_bytes),
                             &g, "CLBlastSGemmTempBufferSize");
             if (st == CLG_OK && temp_bytes > 0) {
-                temp = clg_buffer_new(ctx, temp_bytes, g.what);
+                char what[240];
+                snprintf(what, sizeof what, "the GEMM workspace of %s", g.what);
+                temp = clg_buffer_new(ctx, temp_bytes, what);
                 if (temp) g.temp = temp->mem;
                 else st = clg_last_status();
             }
