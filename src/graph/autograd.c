@@ -279,29 +279,23 @@ clg_status clg_backward(const clg_tensor *croot, const clg_tensor *seed) {
 
 /* --- helpers shared by ops ------------------------------------------------------------------ */
 
-clg_tensor *clg_tensor_record(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
-                              const char *op) {
-    if (!ctx) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: context is NULL", op);
-        return NULL;
-    }
-    if (clg_shape_check(op, ndim, shape, dtype, NULL) != CLG_OK) return NULL;
-    clg_tensor *t = calloc(1, sizeof *t);
+clg_tensor *clg_scratch_keep(clg_scratch *s, clg_tensor *t) {
     if (!t) {
-        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: allocating a tensor record", op);
-        return NULL;
-    }
-    t->ctx = ctx;
-    t->dtype = dtype;
-    t->ndim = ndim;
-    t->refs = 1;
-    int64_t s = 1;
-    for (int i = ndim - 1; i >= 0; i--) {
-        t->shape[i] = shape[i];
-        t->strides[i] = s;
-        s *= shape[i] > 0 ? shape[i] : 1;
+        s->failed = 1;
+    } else if (s->n == CLG_SCRATCH_MAX) { /* a composition longer than the scratch: a bug */
+        clg_tensor_free(t);
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "internal: scratch of %d tensors exhausted", CLG_SCRATCH_MAX);
+        s->failed = 1;
+        t = NULL;
+    } else {
+        s->t[s->n++] = t;
     }
     return t;
+}
+
+void clg_scratch_drop(clg_scratch *s) {
+    for (int i = 0; i < s->n; i++) clg_tensor_free(s->t[i]);
+    s->n = 0;
 }
 
 clg_status clg_broadcast_shapes(const char *api, int na, const int64_t *a, int nb, const int64_t *b,

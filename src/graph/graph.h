@@ -119,6 +119,20 @@ void clg_expr_release(struct clg_expr *e);
 
 /* --- helpers for backward rules ------------------------------------------------------ */
 
+/* Intermediate handles of a composed computation, freed together. After a NULL
+ * (a failed op) later steps are skipped, so the first error is the one kept:
+ *     clg_scratch s = {0};
+ *     #define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
+ *     clg_tensor *t = K(clg_exp(x)); ... ; clg_scratch_drop(&s); */
+enum { CLG_SCRATCH_MAX = 32 };
+typedef struct clg_scratch {
+    clg_tensor *t[CLG_SCRATCH_MAX];
+    int n;
+    int failed;
+} clg_scratch;
+clg_tensor *clg_scratch_keep(clg_scratch *s, clg_tensor *t);
+void clg_scratch_drop(clg_scratch *s);
+
 /* Sums g over the axes where it was broadcast from `shape` (rank ndim), giving a
  * tensor of that shape. A new reference. */
 clg_tensor *clg_sum_to_shape(const clg_tensor *g, int ndim, const int64_t *shape);
@@ -129,9 +143,6 @@ clg_status clg_broadcast_shapes(const char *api, int na, const int64_t *a, int n
 /* Normalises axes (negative allowed) into a mask; errors name api. */
 clg_status clg_axes_mask(const char *api, const clg_tensor *x, int naxes, const int *axes,
                          unsigned *mask);
-/* A new tensor record (not yet holding data) with the given shape, contiguous. */
-clg_tensor *clg_tensor_record(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
-                              const char *op);
 /* Recording state per context. */
 int clg_grad_enabled(const clg_context *ctx);
 

@@ -102,31 +102,15 @@ clg_tensor *clg_minimum_scalar(const clg_tensor *x, float s) { return with_scala
 /* --- backward ------------------------------------------------------------------------ */
 
 /* A small arena of intermediate handles freed together at the end of a rule. */
-typedef struct scratch {
-    clg_tensor *t[24];
-    int n;
-    int failed;
-} scratch;
-
-static clg_tensor *keep(scratch *s, clg_tensor *t) {
-    if (!t) s->failed = 1;
-    else if (s->n < 24) s->t[s->n++] = t;
-    return t;
-}
-
-static void drop(scratch *s) {
-    for (int i = 0; i < s->n; i++) clg_tensor_free(s->t[i]);
-    s->n = 0;
-}
 
 /* The gradients below are written as lazy expressions; a NULL anywhere makes
  * every later op fail fast with the first error kept. */
-#define K(expr) (s.failed ? NULL : keep(&s, (expr)))
+#define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
 
 /* dy/dx * g for unary ops, where x is the input and y the output. */
 static clg_tensor *unary_grad(clg_op op, const clg_tensor *x, const clg_tensor *y, const clg_tensor *g,
                               const float *p) {
-    scratch s = {0};
+    clg_scratch s = {0};
     clg_tensor *r = NULL;
     clg_context *ctx = x->ctx;
     clg_tensor *zero = K(clg_constant(ctx, 0.0f));
@@ -179,7 +163,7 @@ static clg_tensor *unary_grad(clg_op op, const clg_tensor *x, const clg_tensor *
         break;
     default: clg_fail(CLG_STATUS_UNSUPPORTED, "no gradient rule for %s", clg_op_name(op));
     }
-    drop(&s);
+    clg_scratch_drop(&s);
     return r;
 }
 
@@ -188,7 +172,7 @@ clg_status clg_bw_ew(clg_node *n, const clg_tensor *y, const clg_tensor *g, clg_
     /* Inputs outside the graph are NULL in the node; rules below only need the
      * operands, which the node keeps for every op recorded here. */
     const clg_tensor *a = n->saved[0], *b = n->saved[1], *c = n->saved[2];
-    scratch s = {0};
+    clg_scratch s = {0};
     clg_tensor *ga = NULL, *gb = NULL;
     if (op <= CLG_OP_LAST_UNARY) {
         ga = unary_grad(op, a, y, g, n->fattr);
@@ -222,7 +206,7 @@ clg_status clg_bw_ew(clg_node *n, const clg_tensor *y, const clg_tensor *g, clg_
             /* cond is input 0 and has no gradient; a, b are inputs 1, 2. */
             clg_tensor *g1 = s.failed ? NULL : clg_where(a, g, zero);
             clg_tensor *g2 = s.failed ? NULL : clg_where(a, zero, g);
-            drop(&s);
+            clg_scratch_drop(&s);
             gin[1] = g1 && n->inputs[1] ? clg_sum_to_shape(g1, b->ndim, b->shape) : NULL;
             gin[2] = g2 && n->inputs[2] ? clg_sum_to_shape(g2, c->ndim, c->shape) : NULL;
             clg_tensor_free(g1);
@@ -230,11 +214,11 @@ clg_status clg_bw_ew(clg_node *n, const clg_tensor *y, const clg_tensor *g, clg_
             return (n->inputs[1] && !gin[1]) || (n->inputs[2] && !gin[2]) ? clg_last_status() : CLG_OK;
         }
         default:
-            drop(&s);
+            clg_scratch_drop(&s);
             return clg_fail(CLG_STATUS_UNSUPPORTED, "no gradient rule for %s", clg_op_name(op));
         }
     }
-    drop(&s);
+    clg_scratch_drop(&s);
     clg_status st = CLG_OK;
     const clg_tensor *operands[2] = {a, b};
     clg_tensor *grads[2] = {ga, gb};

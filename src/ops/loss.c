@@ -92,36 +92,20 @@ static clg_status check_smoothing(const char *api, float eps) {
 
 /* Intermediate handles freed together; after a NULL later steps are skipped, so
  * the first error is the one kept. One op per K (nesting would pass NULL on). */
-typedef struct scratch {
-    clg_tensor *t[16];
-    int n;
-    int failed;
-} scratch;
 
-static clg_tensor *keep(scratch *s, clg_tensor *t) {
-    if (!t) s->failed = 1;
-    else if (s->n < 16) s->t[s->n++] = t;
-    return t;
-}
-
-static void drop(scratch *s) {
-    for (int i = 0; i < s->n; i++) clg_tensor_free(s->t[i]);
-    s->n = 0;
-}
-
-#define K(expr) (s.failed ? NULL : keep(&s, (expr)))
+#define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
 /* The last step: its result is returned, not kept. */
 #define LAST(expr) (s.failed ? NULL : (expr))
 
 /* -mean over rows of sum_j t[r,j] * logp[r,j]; logp [N,C]. */
 static clg_tensor *mean_neg_dot(const clg_tensor *t, const clg_tensor *logp) {
-    scratch s = {0};
+    clg_scratch s = {0};
     int axis = 1;
     clg_tensor *prod = K(clg_mul(t, logp));
     clg_tensor *rows = K(clg_sum(prod, 1, &axis, 0));
     clg_tensor *m = K(clg_mean(rows, 0, NULL, 0));
     clg_tensor *r = LAST(clg_neg(m));
-    drop(&s);
+    clg_scratch_drop(&s);
     return r;
 }
 
@@ -179,7 +163,7 @@ static clg_tensor *xent_sparse(const char *api, const clg_tensor *logits, const 
  * with t' = t (1 - eps) + eps / C; for targets summing to 1 per row the gradient
  * is (softmax(x) - t') / N. */
 static clg_tensor *xent_dense(const clg_tensor *logits, const clg_tensor *targets, float eps) {
-    scratch s = {0};
+    clg_scratch s = {0};
     const clg_tensor *t = targets;
     if (eps != 0.0f) {
         clg_tensor *scaled = K(clg_mul_scalar(targets, 1.0f - eps));
@@ -187,7 +171,7 @@ static clg_tensor *xent_dense(const clg_tensor *logits, const clg_tensor *target
     }
     clg_tensor *logp = K(clg_log_softmax(logits, 1));
     clg_tensor *r = LAST(mean_neg_dot(t, logp));
-    drop(&s);
+    clg_scratch_drop(&s);
     return r;
 }
 
@@ -224,14 +208,14 @@ static const clg_tensor *softmax_input(const clg_tensor *probs) {
 /* Keras on probabilities: p / sum(p) per row, clipped to [EPS, 1 - EPS], then
  * -mean(sum(t * log(p))). */
 static clg_tensor *xent_probs(const clg_tensor *probs, const clg_tensor *targets) {
-    scratch s = {0};
+    clg_scratch s = {0};
     int axis = 1;
     clg_tensor *total = K(clg_sum(probs, 1, &axis, 1));
     clg_tensor *q = K(clg_div(probs, total));
     clg_tensor *clipped = K(clg_clamp(q, PROB_EPS, 1.0f - PROB_EPS));
     clg_tensor *logq = K(clg_log(clipped));
     clg_tensor *r = LAST(mean_neg_dot(targets, logq));
-    drop(&s);
+    clg_scratch_drop(&s);
     return r;
 }
 
@@ -267,7 +251,7 @@ clg_tensor *clg_categorical_cross_entropy(const clg_tensor *probs, const clg_ten
 clg_tensor *clg_binary_cross_entropy(const clg_tensor *probs, const clg_tensor *targets) {
     if (check_pair("clg_binary_cross_entropy", "probs", probs, "targets", targets) != CLG_OK)
         return NULL;
-    scratch s = {0};
+    clg_scratch s = {0};
     /* -(t log p + (1 - t) log(1 - p)), p clipped as Keras does. */
     clg_tensor *p = K(clg_clamp(probs, PROB_EPS, 1.0f - PROB_EPS));
     clg_tensor *log_p = K(clg_log(p));
@@ -279,42 +263,42 @@ clg_tensor *clg_binary_cross_entropy(const clg_tensor *probs, const clg_tensor *
     clg_tensor *sum = K(clg_add(pos, neg));
     clg_tensor *m = K(clg_mean(sum, 0, NULL, 0));
     clg_tensor *r = LAST(clg_neg(m));
-    drop(&s);
+    clg_scratch_drop(&s);
     return r;
 }
 
 clg_tensor *clg_binary_cross_entropy_logits(const clg_tensor *logits, const clg_tensor *targets) {
     const char *api = "clg_binary_cross_entropy_logits";
     if (check_pair(api, "logits", logits, "targets", targets) != CLG_OK) return NULL;
-    scratch s = {0};
+    clg_scratch s = {0};
     /* softplus(x) - x t: the softplus op is max(x, 0) + log1p(exp(-|x|)), stable for
      * any x, and its gradient sigmoid(x) gives sigmoid(x) - t. */
     clg_tensor *sp = K(clg_softplus(logits));
     clg_tensor *xt = K(clg_mul(logits, targets));
     clg_tensor *e = K(clg_sub(sp, xt));
     clg_tensor *r = LAST(clg_mean(e, 0, NULL, 0));
-    drop(&s);
+    clg_scratch_drop(&s);
     return r;
 }
 
 clg_tensor *clg_mse(const clg_tensor *pred, const clg_tensor *target) {
     if (check_pair("clg_mse", "pred", pred, "target", target) != CLG_OK) return NULL;
-    scratch s = {0};
+    clg_scratch s = {0};
     clg_tensor *diff = K(clg_sub(pred, target));
     clg_tensor *e = K(clg_square(diff));
     clg_tensor *r = LAST(clg_mean(e, 0, NULL, 0));
-    drop(&s);
+    clg_scratch_drop(&s);
     return r;
 }
 
 /* The gradient is sign(pred - target) / n: 0 where they are equal. */
 clg_tensor *clg_mae(const clg_tensor *pred, const clg_tensor *target) {
     if (check_pair("clg_mae", "pred", pred, "target", target) != CLG_OK) return NULL;
-    scratch s = {0};
+    clg_scratch s = {0};
     clg_tensor *diff = K(clg_sub(pred, target));
     clg_tensor *e = K(clg_abs(diff));
     clg_tensor *r = LAST(clg_mean(e, 0, NULL, 0));
-    drop(&s);
+    clg_scratch_drop(&s);
     return r;
 }
 
@@ -327,7 +311,7 @@ clg_tensor *clg_huber(const clg_tensor *pred, const clg_tensor *target, float de
                  (double)delta);
         return NULL;
     }
-    scratch s = {0};
+    clg_scratch s = {0};
     clg_tensor *e = K(clg_sub(pred, target));
     clg_tensor *a = K(clg_abs(e));
     clg_tensor *limit = K(clg_constant(pred->ctx, delta));
@@ -338,7 +322,7 @@ clg_tensor *clg_huber(const clg_tensor *pred, const clg_tensor *target, float de
     clg_tensor *lin = K(clg_mul_scalar(excess, delta));
     clg_tensor *chosen = K(clg_where(inside, quad, lin));
     clg_tensor *r = LAST(clg_mean(chosen, 0, NULL, 0));
-    drop(&s);
+    clg_scratch_drop(&s);
     return r;
 }
 
@@ -356,13 +340,13 @@ clg_tensor *clg_dropout(const clg_tensor *x, float rate, uint64_t seed, uint64_t
         return NULL;
     }
     if (rate == 0.0f) return clg_mul_scalar(x, 1.0f); /* a copy, still in the graph */
-    scratch s = {0};
+    clg_scratch s = {0};
     clg_tensor *u = K(clg_tensor_rand_uniform(x->ctx, x->ndim, x->shape, 0.0f, 1.0f, seed, offset));
     clg_tensor *threshold = K(clg_constant(x->ctx, rate));
     clg_tensor *kept = K(clg_ge(u, threshold));
     clg_tensor *mask = K(clg_mul_scalar(kept, 1.0f / (1.0f - rate)));
     clg_tensor *r = LAST(clg_mul(x, mask));
-    drop(&s);
+    clg_scratch_drop(&s);
     if (!r) clg_fail_wrap(clg_last_status(), "%s", api);
     return r;
 }

@@ -480,6 +480,25 @@ clg_tensor *clg_pad(const clg_tensor *x, const int64_t *pads, clg_pad_mode mode,
 
 /* --- gather, index_select, one_hot, embedding ---------------------------------------------- */
 
+/* Finishes gather and index_select: records the node (axis and index saved) or
+ * frees out after a failure. */
+static clg_tensor *record_indexed(clg_status st, clg_tensor *out, clg_op op, const clg_tensor *x,
+                                  const clg_tensor *index, int axis) {
+    if (st == CLG_OK && clg_needs_grad(1, &x)) {
+        clg_node *node = clg_record(out, op, 1, &x);
+        if (!node) st = clg_last_status();
+        else {
+            node->iattr[0] = axis;
+            node->saved[0] = clg_tensor_retain(index);
+        }
+    }
+    if (st != CLG_OK) {
+        clg_tensor_free(out);
+        return NULL;
+    }
+    return out;
+}
+
 clg_tensor *clg_gather(const clg_tensor *x, int axis, const clg_tensor *index) {
     const char *api = "clg_gather";
     if (!x || !index) {
@@ -506,19 +525,7 @@ clg_tensor *clg_gather(const clg_tensor *x, int axis, const clg_tensor *index) {
     clg_tensor *out = clg_tensor_alloc(x->ctx, x->dtype, index->ndim, index->shape, api);
     if (!out) return NULL;
     clg_status st = run_gather(x, index, index->strides, out, index->ndim, index->shape, a, api);
-    if (st == CLG_OK && clg_needs_grad(1, &x)) {
-        clg_node *node = clg_record(out, CLG_OP_GATHER, 1, &x);
-        if (!node) st = clg_last_status();
-        else {
-            node->iattr[0] = a;
-            node->saved[0] = clg_tensor_retain(index);
-        }
-    }
-    if (st != CLG_OK) {
-        clg_tensor_free(out);
-        return NULL;
-    }
-    return out;
+    return record_indexed(st, out, CLG_OP_GATHER, x, index, a);
 }
 
 /* Strides (over x's rank) that broadcast a 1-D index along axis a. */
@@ -551,19 +558,7 @@ clg_tensor *clg_index_select(const clg_tensor *x, int axis, const clg_tensor *in
     clg_tensor *out = clg_tensor_alloc(x->ctx, x->dtype, x->ndim, shape, api);
     if (!out) return NULL;
     clg_status st = run_gather(x, index, is, out, x->ndim, shape, a, api);
-    if (st == CLG_OK && clg_needs_grad(1, &x)) {
-        clg_node *node = clg_record(out, CLG_OP_INDEX_SELECT, 1, &x);
-        if (!node) st = clg_last_status();
-        else {
-            node->iattr[0] = a;
-            node->saved[0] = clg_tensor_retain(index);
-        }
-    }
-    if (st != CLG_OK) {
-        clg_tensor_free(out);
-        return NULL;
-    }
-    return out;
+    return record_indexed(st, out, CLG_OP_INDEX_SELECT, x, index, a);
 }
 
 clg_tensor *clg_one_hot(const clg_tensor *labels, int num_classes) {

@@ -87,8 +87,13 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
     }
 }
 
-static clg_tensor *new_record(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
+clg_tensor *clg_tensor_record(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
                               const char *op) {
+    if (!ctx) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: context is NULL", op);
+        return NULL;
+    }
+    if (clg_shape_check(op, ndim, shape, dtype, NULL) != CLG_OK) return NULL;
     clg_tensor *t = calloc(1, sizeof *t);
     if (!t) {
         clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: allocating a tensor record", op);
@@ -113,7 +118,7 @@ clg_tensor *clg_tensor_alloc(clg_context *ctx, clg_dtype dtype, int ndim, const 
     }
     int64_t numel;
     if (clg_shape_check(op, ndim, shape, dtype, &numel) != CLG_OK) return NULL;
-    clg_tensor *t = new_record(ctx, dtype, ndim, shape, op);
+    clg_tensor *t = clg_tensor_record(ctx, dtype, ndim, shape, op);
     if (!t) return NULL;
     char what[256], s[200];
     snprintf(what, sizeof what, "%s tensor %s", op, clg_shape_format(ndim, shape, s, sizeof s));
@@ -629,7 +634,7 @@ clg_status clg_tensor_print(const clg_tensor *t, FILE *stream, int64_t max_items
 
 static clg_tensor *view_of(const clg_tensor *t, const char *op) {
     if (clg_realize(t) != CLG_OK) return NULL;
-    clg_tensor *v = new_record(t->ctx, t->dtype, t->ndim, t->shape, op);
+    clg_tensor *v = clg_tensor_record(t->ctx, t->dtype, t->ndim, t->shape, op);
     if (!v) return NULL;
     memcpy(v->strides, t->strides, sizeof v->strides);
     v->offset = t->offset;

@@ -40,6 +40,11 @@ clg_status clg_shape_check(const char *op, int ndim, const int64_t *shape, clg_d
 /* "tensor 'name' [2,3]" or "tensor [2,3]" into buf, for messages. */
 const char *clg_tensor_describe(const clg_tensor *t, char *buf, size_t cap);
 
+/* A new tensor record (no data yet) with the given shape, contiguous strides
+ * and one reference; the shape is checked. */
+clg_tensor *clg_tensor_record(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
+                              const char *op);
+
 /* A new contiguous tensor on a fresh pool buffer, contents undefined. */
 clg_tensor *clg_tensor_alloc(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
                              const char *op);
