@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "clgrad/clgrad.h"
+#include "bench.h"
 
 /* Vendor OpenCL drivers are often installed without their ICD registration
  * (seen on an NVIDIA H100 machine: libnvidia-opencl.so.1 present, no
@@ -61,7 +62,8 @@ static void usage(FILE *f) {
             "  devices        list every OpenCL device; '*' marks the one clgrad would use\n"
             "                 (CLGRAD_DEVICE=P:D | name substring | gpu | cpu selects another)\n"
             "  version        print clgrad's version\n"
-            "  cache-dir      print the kernel cache directory in use\n");
+            "  cache-dir      print the kernel cache directory in use\n"
+            "  bench <suite>  time operations on the device ('clgrad bench --help' lists suites)\n");
 }
 
 static int cmd_devices(void) {
@@ -108,6 +110,7 @@ int main(int argc, char **argv) {
         return argc < 2 ? 2 : 0;
     }
     if (strcmp(argv[1], "devices") == 0) return cmd_devices();
+    if (strcmp(argv[1], "bench") == 0) return bench_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0) {
         printf("clgrad %s\n", clg_version());
         return 0;
