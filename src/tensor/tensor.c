@@ -248,6 +248,29 @@ static clg_status write_bytes(clg_context *ctx, clg_buffer *buf, size_t offset, 
     return st;
 }
 
+/* A device-to-device copy of bytes between buffers, recorded when capturing. */
+typedef struct buffer_copy {
+    cl_mem src, dst;
+    size_t src_offset, dst_offset, size;
+} buffer_copy;
+
+static clg_status replay_copy(clg_context *ctx, const void *payload) {
+    const buffer_copy *c = payload;
+    return CLG_CL(clEnqueueCopyBuffer(ctx->queue, c->src, c->dst, c->src_offset, c->dst_offset,
+                                      c->size, 0, NULL, NULL),
+                  "replaying a device copy");
+}
+
+static clg_status copy_bytes(clg_context *ctx, clg_buffer *src, size_t src_offset, clg_buffer *dst,
+                             size_t dst_offset, size_t size, const char *what) {
+    if (size == 0) return CLG_OK;
+    buffer_copy c = {src->mem, dst->mem, src_offset, dst_offset, size};
+    clg_status st = replay_copy(ctx, &c);
+    if (st != CLG_OK) return clg_fail_wrap(st, "%s", what);
+    clg_buffer *bufs[2] = {src, dst};
+    return clg_capture_call(ctx, replay_copy, &c, sizeof c, bufs, 2);
+}
+
 /* --- creation ------------------------------------------------------------------ */
 
 /* IEEE half from a double with one rounding (to nearest, ties to even). */
@@ -558,7 +581,12 @@ static clg_tensor *contiguous_copy(const clg_tensor *t, const char *op) {
     if (clg_realize(t) != CLG_OK) return NULL;
     clg_tensor *out = clg_tensor_alloc(t->ctx, t->dtype, t->ndim, t->shape, op);
     if (!out) return NULL;
-    if (gather(t, out->buf, 0, op) != CLG_OK) {
+    size_t esize = clg_dtype_size(t->dtype);
+    clg_status st = clg_tensor_is_contiguous(t)
+                        ? copy_bytes(t->ctx, t->buf, (size_t)t->offset * esize, out->buf, 0,
+                                     out->buf->bytes, op)
+                        : gather(t, out->buf, 0, op);
+    if (st != CLG_OK) {
         clg_tensor_free(out);
         return NULL;
     }
