@@ -115,3 +115,43 @@ void reduce_rows(__global const float *x, ulong x_off, ulong rows, ulong r, __gl
 #endif
     }
 }
+
+/* First stage of a two-stage row reduction (sum, max, min) for few long rows:
+ * work-group g reduces chunk `g % parts` of row `g / parts` into partial[g]; a
+ * second pass reduces the partials. The split depends only on the shape, so the
+ * result repeats exactly. */
+#if MODE < 3
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void reduce_rows_split(__global const float *x, ulong x_off, ulong rows, ulong r, ulong chunk,
+                       ulong parts, __global float *partial) {
+    __local float vals[WG];
+    ulong g = get_group_id(0);
+    ulong row = g / parts, part = g % parts;
+    int lid = (int)get_local_id(0);
+    ulong begin = part * chunk, end = min(r, begin + chunk);
+    __global const float *p = x + x_off + row * r;
+    float acc = INIT;
+    if (row < rows)
+        for (ulong k = begin + (ulong)lid; k < end; k += WG) {
+#if MODE == 0
+            acc += p[k];
+#else
+            float v = p[k];
+            if (BETTER(v, acc)) acc = v;
+#endif
+        }
+    vals[lid] = acc;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = WG / 2; s > 0; s >>= 1) {
+        if (lid < s) {
+#if MODE == 0
+            vals[lid] += vals[lid + s];
+#else
+            if (BETTER(vals[lid + s], vals[lid])) vals[lid] = vals[lid + s];
+#endif
+        }
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0 && row < rows) partial[g] = vals[0];
+}
+#endif

@@ -883,8 +883,51 @@ static void test_bad_dtype_names_api(void **state) {
                  sm_msg, lsm_msg);
 }
 
+/* Rows longer than 4 chunks of 4096 are reduced in two passes (partials per
+ * chunk, then per row): same values as the host, repeatable bit for bit. */
+static void test_two_stage_rows(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { ROWS = 3, LEN = 20000 };
+    int64_t shape[2] = {ROWS, LEN};
+    float *h = malloc(sizeof(float) * ROWS * LEN);
+    clg_test_random_floats(h, ROWS * LEN, 4242);
+    h[1 * LEN + 17000] = 5.0f; /* the maximum of row 1 lies in its last chunk */
+    clg_tensor *x = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, shape, h);
+    assert_non_null(x);
+    int axis = 1;
+    clg_tensor *s1 = clg_sum(x, 1, &axis, 0), *s2 = clg_sum(x, 1, &axis, 0);
+    clg_tensor *mx = clg_max(x, 1, &axis, 0), *all = clg_sum(x, 0, NULL, 0);
+    assert_true(s1 && s2 && mx && all);
+    float a[ROWS], b[ROWS], m[ROWS], t;
+    assert_int_equal(clg_tensor_to_host(s1, a, sizeof a), CLG_OK);
+    assert_int_equal(clg_tensor_to_host(s2, b, sizeof b), CLG_OK);
+    assert_int_equal(clg_tensor_to_host(mx, m, sizeof m), CLG_OK);
+    assert_int_equal(clg_tensor_to_host(all, &t, sizeof t), CLG_OK);
+    assert_memory_equal(a, b, sizeof a);
+    double total = 0, total_abs = 0;
+    for (int r = 0; r < ROWS; r++) {
+        double sum = 0, sum_abs = 0, best = -INFINITY;
+        for (int k = 0; k < LEN; k++) {
+            sum += h[r * LEN + k];
+            sum_abs += fabs(h[r * LEN + k]);
+            best = fmax(best, h[r * LEN + k]);
+        }
+        /* Depth of the float summation is at most 4096/64 + 6 + 5 + 6: < 100 roundings. */
+        assert_true(fabs(a[r] - sum) <= 100 * 0x1p-24 * sum_abs);
+        assert_true(m[r] == (float)best);
+        total += sum;
+        total_abs += sum_abs;
+    }
+    assert_true(m[1] == 5.0f);
+    assert_true(fabs(t - total) <= 200 * 0x1p-24 * total_abs);
+    clg_tensor *ts[] = {x, s1, s2, mx, all};
+    for (int i = 0; i < 5; i++) clg_tensor_free(ts[i]);
+    free(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_two_stage_rows),
         cmocka_unit_test(test_reduce_axes),
         cmocka_unit_test(test_reduce_edge_shapes),
         cmocka_unit_test(test_reduce_empty_axis),

@@ -27,6 +27,37 @@ static int reduced_shape(const clg_tensor *x, unsigned mask, int keepdims, int64
     return n;
 }
 
+enum { SPLIT_CHUNK = 4096 };
+
+static uint64_t work_group(const clg_context *ctx) {
+    uint64_t wg = 64;
+    while (wg > ctx->limits.max_work_group_size) wg /= 2;
+    return wg;
+}
+
+/* Two passes over [rows, r] (contiguous rows): partial results per chunk of
+ * SPLIT_CHUNK elements, then the partials per row. */
+static clg_status reduce_split(clg_context *ctx, const clg_tensor *src, uint64_t rows, uint64_t r,
+                               uint64_t parts, int mode, clg_tensor *out, const char *api) {
+    uint64_t wg = work_group(ctx);
+    char options[64];
+    snprintf(options, sizeof options, "-DMODE=%d -DWG=%llu", mode, (unsigned long long)wg);
+    cl_kernel k1, k2;
+    clg_status st = clg_kernel_get(ctx, "reduce", options, "reduce_rows_split", &k1);
+    if (st == CLG_OK) st = clg_kernel_get(ctx, "reduce", options, "reduce_rows", &k2);
+    if (st != CLG_OK) return st;
+    clg_buffer *partial = clg_buffer_new(ctx, (size_t)(rows * parts) * sizeof(float), api);
+    if (!partial) return clg_last_status();
+    cl_ulong off = (cl_ulong)src->offset, nr = rows, rr = r, chunk = SPLIT_CHUNK, np = parts, zero = 0;
+    clg_arg a1[] = {CLG_ARG_BUF(src->buf), CLG_ARG(off), CLG_ARG(nr), CLG_ARG(rr), CLG_ARG(chunk),
+                    CLG_ARG(np), CLG_ARG_BUF(partial)};
+    st = clg_launch_wg(ctx, k1, (size_t)(rows * parts), (size_t)wg, 7, a1, api);
+    clg_arg a2[] = {CLG_ARG_BUF(partial), CLG_ARG(zero), CLG_ARG(nr), CLG_ARG(np), CLG_ARG_BUF(out->buf)};
+    if (st == CLG_OK) st = clg_launch_wg(ctx, k2, (size_t)rows, (size_t)wg, 5, a2, api);
+    clg_buffer_release(partial);
+    return st;
+}
+
 /* Runs the reduction kernel: out gets one value per kept position, in row-major
  * order of the kept axes. */
 static clg_status reduce_kernel(const clg_tensor *x, unsigned mask, int mode, clg_tensor *out,
@@ -73,10 +104,16 @@ static clg_status reduce_kernel(const clg_tensor *x, unsigned mask, int mode, cl
         r = 1;
     }
     uint64_t nout = outer * inner;
+    /* Few very long rows: split each row over many work-groups first. */
+    uint64_t parts = (r + SPLIT_CHUNK - 1) / SPLIT_CHUNK;
+    if (nout > 0 && inner == 1 && mode < MODE_ARGMAX && parts >= 4 && nout * parts <= 65536) {
+        st = reduce_split(ctx, src, nout, r, parts, mode, out, api);
+        clg_tensor_free(tmp);
+        return st;
+    }
     if (nout > 0) {
         int use_rows = inner == 1 && r >= 256 && nout < 4096;
-        uint64_t wg = 64;
-        while (wg > ctx->limits.max_work_group_size) wg /= 2;
+        uint64_t wg = work_group(ctx);
         char options[64];
         snprintf(options, sizeof options, "-DMODE=%d -DWG=%llu", mode, (unsigned long long)wg);
         cl_kernel k;
