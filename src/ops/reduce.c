@@ -112,7 +112,11 @@ static clg_status reduce_kernel(const clg_tensor *x, unsigned mask, int mode, cl
         return st;
     }
     if (nout > 0) {
-        int use_rows = inner == 1 && r >= 256 && nout < 4096;
+        /* GPUs need many work-items: a work-group per long row always pays there;
+         * on CPUs one work-item per row is faster once there are many rows. */
+        int gpu = ctx->info.type == CLG_DEVICE_TYPE_DISCRETE_GPU ||
+                  ctx->info.type == CLG_DEVICE_TYPE_INTEGRATED_GPU;
+        int use_rows = inner == 1 && r >= 256 && (gpu || nout < 4096);
         uint64_t wg = work_group(ctx);
         char options[64];
         snprintf(options, sizeof options, "-DMODE=%d -DWG=%llu", mode, (unsigned long long)wg);
