@@ -172,6 +172,89 @@ CLG_API clg_tensor *clg_huber(const clg_tensor *pred, const clg_tensor *target, 
  * values. */
 CLG_API clg_tensor *clg_dropout(const clg_tensor *x, float rate, uint64_t seed, uint64_t offset);
 
+/* --- convolution, pooling, normalisation (NCHW; NHWC at the API edge) ----------- */
+
+typedef enum clg_padding {
+    CLG_PADDING_VALID = 0,    /* no padding */
+    CLG_PADDING_SAME = 1,     /* Keras 'same': out = ceil(in / stride); the odd extra goes after */
+    CLG_PADDING_EXPLICIT = 2  /* pad[] below */
+} clg_padding;
+
+typedef enum clg_layout {
+    CLG_LAYOUT_NCHW = 0,      /* [N, C, H, W] (native) */
+    CLG_LAYOUT_NHWC = 1       /* [N, H, W, C] (Keras): permuted views at the edge */
+} clg_layout;
+
+typedef enum clg_conv_algo {
+    CLG_CONV_AUTO = 0,        /* chosen by shape (heuristic or a stored measurement) */
+    CLG_CONV_IM2COL = 1,      /* im2col + GEMM */
+    CLG_CONV_FFT = 2          /* clFFT: stride 1, ungrouped; other shapes are an error */
+} clg_conv_algo;
+
+typedef struct clg_conv2d_params {
+    int stride[2];            /* (h, w), default 1 */
+    int dilation[2];          /* (h, w), default 1 */
+    clg_padding padding;      /* default VALID */
+    int pad[4];               /* EXPLICIT: top, bottom, left, right (>= 0) */
+    int groups;               /* default 1; in_channels for depthwise */
+    clg_layout layout;        /* of x and the result; weights are always [O, C/groups, KH, KW] */
+    clg_conv_algo algo;
+} clg_conv2d_params;
+CLG_API clg_conv2d_params clg_conv2d_params_default(void);
+
+/* x [N,C,H,W], w [O, C/groups, KH, KW], b [O] or NULL -> [N, O, OH, OW]. */
+CLG_API clg_tensor *clg_conv2d(const clg_tensor *x, const clg_tensor *w, const clg_tensor *b,
+                               const clg_conv2d_params *p);
+/* x [N,C,L], w [O, C/groups, K]: the (w) entries of stride, dilation and pad
+ * (left, right) apply; layout NHWC means [N, L, C]. */
+CLG_API clg_tensor *clg_conv1d(const clg_tensor *x, const clg_tensor *w, const clg_tensor *b,
+                               const clg_conv2d_params *p);
+/* The gradient of conv2d with respect to its input, as a layer: x [N,C,H,W],
+ * w [C, O/groups, KH, KW] -> [N, O, OH, OW] with OH = (H-1) s - pads + d (KH-1) + 1
+ * + output_padding. 'same' gives OH = H * stride (Keras Conv2DTranspose). */
+CLG_API clg_tensor *clg_conv2d_transpose(const clg_tensor *x, const clg_tensor *w,
+                                         const clg_tensor *b, const clg_conv2d_params *p,
+                                         const int output_padding[2]);
+
+typedef struct clg_pool2d_params {
+    int kernel[2];            /* (h, w) */
+    int stride[2];            /* default: the kernel size (Keras) */
+    clg_padding padding;      /* VALID or SAME (or EXPLICIT with pad[]) */
+    int pad[4];
+    clg_layout layout;
+} clg_pool2d_params;
+CLG_API clg_pool2d_params clg_pool2d_params_default(int kh, int kw);
+/* Max pooling; padded positions never win. */
+CLG_API clg_tensor *clg_max_pool2d(const clg_tensor *x, const clg_pool2d_params *p);
+/* Average pooling over the positions inside the input (padding not counted, as Keras). */
+CLG_API clg_tensor *clg_avg_pool2d(const clg_tensor *x, const clg_pool2d_params *p);
+/* [N,C,H,W] (or NHWC) -> [N,C]. */
+CLG_API clg_tensor *clg_global_avg_pool2d(const clg_tensor *x, clg_layout layout);
+CLG_API clg_tensor *clg_global_max_pool2d(const clg_tensor *x, clg_layout layout);
+typedef enum clg_upsample_mode { CLG_UPSAMPLE_NEAREST = 0, CLG_UPSAMPLE_BILINEAR = 1 } clg_upsample_mode;
+/* Scales H and W by integer factors (bilinear: half-pixel centres, as Keras
+ * UpSampling2D(interpolation='bilinear')). */
+CLG_API clg_tensor *clg_upsample2d(const clg_tensor *x, int scale_h, int scale_w,
+                                   clg_upsample_mode mode, clg_layout layout);
+
+/* Batch normalisation over every axis but the channel axis (1 in NCHW, the last
+ * in NHWC or for 2-D [N,C] input). Training: normalises with the batch's mean and
+ * (biased) variance and updates running_mean/running_var in place:
+ * running = momentum * running + (1 - momentum) * batch (Keras: momentum 0.99,
+ * eps 1e-3; the running variance takes the unbiased batch variance). Inference
+ * (training 0): uses the running statistics. gamma/beta may be NULL (1 and 0). */
+CLG_API clg_tensor *clg_batch_norm(const clg_tensor *x, const clg_tensor *gamma,
+                                   const clg_tensor *beta, clg_tensor *running_mean,
+                                   clg_tensor *running_var, int training, float momentum,
+                                   float eps, clg_layout layout);
+/* Layer normalisation over the last `naxes` axes; gamma/beta have those axes'
+ * shape (or are NULL). */
+CLG_API clg_tensor *clg_layer_norm(const clg_tensor *x, int naxes, const clg_tensor *gamma,
+                                   const clg_tensor *beta, float eps);
+/* Group normalisation of [N,C,...] in `groups` groups of channels; gamma/beta [C]. */
+CLG_API clg_tensor *clg_group_norm(const clg_tensor *x, int groups, const clg_tensor *gamma,
+                                   const clg_tensor *beta, float eps);
+
 CLG_END_DECLS
 
 #endif

@@ -53,6 +53,12 @@ typedef clg_status (*clg_backward_fn)(struct clg_node *node, const clg_tensor *o
     X(EMBEDDING, "embedding", clg_bw_embedding)                                         \
     /* matrix products */                                                               \
     X(MATMUL, "matmul", clg_bw_matmul) X(MATMUL_BATCHED, "matmul_batched", clg_bw_matmul_batched) \
+    /* convolution family */                                                            \
+    X(CONV2D, "conv2d", clg_bw_conv2d) X(CONV2D_TRANSPOSE, "conv2d_transpose", clg_bw_conv2d_transpose) \
+    X(MAX_POOL2D, "max_pool2d", clg_bw_max_pool2d) X(AVG_POOL2D, "avg_pool2d", clg_bw_avg_pool2d) \
+    X(UPSAMPLE2D, "upsample2d", clg_bw_upsample2d)                                      \
+    X(BATCH_NORM, "batch_norm", clg_bw_batch_norm) X(LAYER_NORM, "layer_norm", clg_bw_layer_norm) \
+    X(GROUP_NORM, "group_norm", clg_bw_group_norm)                                      \
     /* losses */                                                                        \
     X(SOFTMAX_XENT, "softmax_cross_entropy", clg_bw_softmax_xent)                       \
     X(DROPOUT, "dropout", clg_bw_dropout)
