@@ -224,11 +224,14 @@ typedef struct clg_pool2d_params {
     clg_layout layout;
 } clg_pool2d_params;
 CLG_API clg_pool2d_params clg_pool2d_params_default(int kh, int kw);
-/* Max pooling; padded positions never win. */
+/* Max pooling; padded positions never win; ties go to the first position of the
+ * window (row-major), gradient included. Explicit padding that leaves a window
+ * entirely in the padding is an error. */
 CLG_API clg_tensor *clg_max_pool2d(const clg_tensor *x, const clg_pool2d_params *p);
 /* Average pooling over the positions inside the input (padding not counted, as Keras). */
 CLG_API clg_tensor *clg_avg_pool2d(const clg_tensor *x, const clg_pool2d_params *p);
-/* [N,C,H,W] (or NHWC) -> [N,C]. */
+/* [N,C,H,W] (or NHWC) -> [N,C]. Global max shares the gradient among ties (it is
+ * clg_max over the spatial axes). */
 CLG_API clg_tensor *clg_global_avg_pool2d(const clg_tensor *x, clg_layout layout);
 CLG_API clg_tensor *clg_global_max_pool2d(const clg_tensor *x, clg_layout layout);
 typedef enum clg_upsample_mode { CLG_UPSAMPLE_NEAREST = 0, CLG_UPSAMPLE_BILINEAR = 1 } clg_upsample_mode;

@@ -1,0 +1,220 @@
+/* Pooling and upsampling. Work is indexed in NCHW order; every tensor is
+ * addressed by (offset, strides in N, C, H, W order), so NHWC tensors and
+ * strided views are read and written in place. Sizes travel as arguments:
+ *   dim  (N, C, H, W) of the input, odim (OH, OW) of the output,
+ *   p    (KH, KW, SH, SW, TOP, LEFT) for pooling.
+ * Backward kernels run one work-item per input element and gather, in a fixed
+ * order (output rows, then columns, ascending), the outputs that used it: no
+ * atomics, results repeat bit for bit. */
+
+inline ulong pool_at(long4 s, long n, long c, long h, long w) {
+    return (ulong)(n * s.x + c * s.y + h * s.z + w * s.w);
+}
+
+/* Larger, or NaN over a number (NaN propagates, as in reduce.cl). */
+#define POOL_BETTER(v, best) ((v) > (best) || (isnan(v) && !isnan(best)))
+
+/* The window maximum of output (n, c, oh, ow); *at gets ih * W + iw of the
+ * first maximum in row-major window order, or -1 for a window entirely in the
+ * padding (whose value is -inf). */
+inline float window_max(__global const float *x, ulong x_off, long4 xs, long4 dim, int8 p,
+                        long n, long c, long oh, long ow, int *at) {
+    long h0 = oh * p.s2 - p.s4, w0 = ow * p.s3 - p.s5;
+    float best = -INFINITY;
+    int where = -1;
+    for (long kh = 0; kh < p.s0; ++kh) {
+        long ih = h0 + kh;
+        if (ih < 0 || ih >= dim.z) continue;
+        for (long kw = 0; kw < p.s1; ++kw) {
+            long iw = w0 + kw;
+            if (iw < 0 || iw >= dim.w) continue;
+            float v = x[x_off + pool_at(xs, n, c, ih, iw)];
+            if (where < 0 || POOL_BETTER(v, best)) {
+                best = v;
+                where = (int)(ih * dim.w + iw);
+            }
+        }
+    }
+    *at = where;
+    return best;
+}
+
+#define POOL_OUT_INDEX                                                                \
+    ulong o = get_global_id(0);                                                       \
+    ulong total = (ulong)(dim.x * dim.y * odim.x * odim.y);                           \
+    if (o >= total) return;                                                           \
+    long ow = (long)(o % (ulong)odim.y), t = (long)(o / (ulong)odim.y);               \
+    long oh = t % odim.x;                                                             \
+    t /= odim.x;                                                                      \
+    long c = t % dim.y, n = t / dim.y;
+
+#define POOL_IN_INDEX                                                                 \
+    ulong i = get_global_id(0);                                                       \
+    ulong total = (ulong)(dim.x * dim.y * dim.z * dim.w);                             \
+    if (i >= total) return;                                                           \
+    long iw = (long)(i % (ulong)dim.w), t = (long)(i / (ulong)dim.w);                 \
+    long ih = t % dim.z;                                                              \
+    t /= dim.z;                                                                       \
+    long c = t % dim.y, n = t / dim.y;
+
+__kernel void max_pool_fwd(__global const float *x, ulong x_off, long4 xs, __global float *y,
+                           ulong y_off, long4 ys, long4 dim, long2 odim, int8 p) {
+    POOL_OUT_INDEX
+    int at;
+    y[y_off + pool_at(ys, n, c, oh, ow)] = window_max(x, x_off, xs, dim, p, n, c, oh, ow, &at);
+}
+
+/* The same, also recording the argmax (contiguous NCHW int32) for backward. */
+__kernel void max_pool_fwd_arg(__global const float *x, ulong x_off, long4 xs, __global float *y,
+                               ulong y_off, long4 ys, long4 dim, long2 odim, int8 p,
+                               __global int *arg) {
+    POOL_OUT_INDEX
+    int at;
+    y[y_off + pool_at(ys, n, c, oh, ow)] = window_max(x, x_off, xs, dim, p, n, c, oh, ow, &at);
+    arg[o] = at;
+}
+
+/* First and last output index (inclusive) whose window, of size k and stride s
+ * over the padded axis, covers padded position q; lo > hi when none does. */
+inline long2 covering(long q, int k, int s, long extent) {
+    long a = q - k + 1;
+    long lo = a <= 0 ? 0 : (a + s - 1) / s;
+    long hi = min(q / s, extent - 1);
+    return (long2)(lo, hi);
+}
+
+__kernel void max_pool_bw(__global const float *g, ulong g_off, long4 gs, __global const int *arg,
+                          __global float *gx, ulong gx_off, long4 gxs, long4 dim, long2 odim,
+                          int8 p) {
+    POOL_IN_INDEX
+    long2 rh = covering(ih + p.s4, p.s0, p.s2, odim.x);
+    long2 rw = covering(iw + p.s5, p.s1, p.s3, odim.y);
+    int me = (int)(ih * dim.w + iw);
+    ulong plane = (ulong)((n * dim.y + c) * odim.x);
+    float acc = 0.0f;
+    for (long oh = rh.x; oh <= rh.y; ++oh)
+        for (long ow = rw.x; ow <= rw.y; ++ow)
+            if (arg[(plane + (ulong)oh) * (ulong)odim.y + (ulong)ow] == me)
+                acc += g[g_off + pool_at(gs, n, c, oh, ow)];
+    gx[gx_off + pool_at(gxs, n, c, ih, iw)] = acc;
+}
+
+/* Number of window positions of (oh, ow) inside the input. */
+inline float window_count(long4 dim, int8 p, long oh, long ow) {
+    long h0 = oh * p.s2 - p.s4, w0 = ow * p.s3 - p.s5;
+    long hn = min(h0 + p.s0, dim.z) - max(h0, 0L);
+    long wn = min(w0 + p.s1, dim.w) - max(w0, 0L);
+    return (float)(max(hn, 0L) * max(wn, 0L));
+}
+
+/* Mean over the positions inside the input (padding not counted, as Keras); a
+ * window entirely in the padding gives 0. */
+__kernel void avg_pool_fwd(__global const float *x, ulong x_off, long4 xs, __global float *y,
+                           ulong y_off, long4 ys, long4 dim, long2 odim, int8 p) {
+    POOL_OUT_INDEX
+    long h0 = oh * p.s2 - p.s4, w0 = ow * p.s3 - p.s5;
+    float acc = 0.0f;
+    for (long kh = 0; kh < p.s0; ++kh) {
+        long ih = h0 + kh;
+        if (ih < 0 || ih >= dim.z) continue;
+        for (long kw = 0; kw < p.s1; ++kw) {
+            long iw = w0 + kw;
+            if (iw < 0 || iw >= dim.w) continue;
+            acc += x[x_off + pool_at(xs, n, c, ih, iw)];
+        }
+    }
+    float cnt = window_count(dim, p, oh, ow);
+    y[y_off + pool_at(ys, n, c, oh, ow)] = cnt > 0.0f ? acc / cnt : 0.0f;
+}
+
+__kernel void avg_pool_bw(__global const float *g, ulong g_off, long4 gs, __global float *gx,
+                          ulong gx_off, long4 gxs, long4 dim, long2 odim, int8 p) {
+    POOL_IN_INDEX
+    long2 rh = covering(ih + p.s4, p.s0, p.s2, odim.x);
+    long2 rw = covering(iw + p.s5, p.s1, p.s3, odim.y);
+    float acc = 0.0f;
+    for (long oh = rh.x; oh <= rh.y; ++oh)
+        for (long ow = rw.x; ow <= rw.y; ++ow)
+            acc += g[g_off + pool_at(gs, n, c, oh, ow)] / window_count(dim, p, oh, ow);
+    gx[gx_off + pool_at(gxs, n, c, ih, iw)] = acc;
+}
+
+/* --- upsampling by integer factors (scale.x along H, scale.y along W) ---------- */
+
+__kernel void upsample_nearest_fwd(__global const float *x, ulong x_off, long4 xs,
+                                   __global float *y, ulong y_off, long4 ys, long4 dim,
+                                   long2 odim, int2 scale) {
+    POOL_OUT_INDEX
+    y[y_off + pool_at(ys, n, c, oh, ow)] = x[x_off + pool_at(xs, n, c, oh / scale.x, ow / scale.y)];
+}
+
+__kernel void upsample_nearest_bw(__global const float *g, ulong g_off, long4 gs,
+                                  __global float *gx, ulong gx_off, long4 gxs, long4 dim,
+                                  long2 odim, int2 scale) {
+    POOL_IN_INDEX
+    float acc = 0.0f;
+    for (long oh = ih * scale.x; oh < (ih + 1) * scale.x; ++oh)
+        for (long ow = iw * scale.y; ow < (iw + 1) * scale.y; ++ow)
+            acc += g[g_off + pool_at(gs, n, c, oh, ow)];
+    gx[gx_off + pool_at(gxs, n, c, ih, iw)] = acc;
+}
+
+/* TensorFlow's half-pixel bilinear sampling of output index o along an axis of
+ * `extent` input positions: src = (o + 0.5) / scale - 0.5; the two neighbours
+ * floor(src) and ceil(src) are clamped into the axis, with weights 1 - f and f
+ * (f = src - floor(src)). */
+typedef struct lerp_t {
+    long lo, hi;
+    float f;
+} lerp_t;
+
+inline lerp_t half_pixel(long o, int scale, long extent) {
+    float src = ((float)o + 0.5f) / (float)scale - 0.5f;
+    float fl = floor(src);
+    lerp_t r;
+    r.lo = max((long)fl, 0L);
+    r.hi = min((long)ceil(src), extent - 1);
+    r.f = src - fl;
+    return r;
+}
+
+/* The weight input position i has in output o along one axis. */
+inline float lerp_weight(lerp_t l, long i) {
+    return (l.lo == i ? 1.0f - l.f : 0.0f) + (l.hi == i ? l.f : 0.0f);
+}
+
+__kernel void upsample_bilinear_fwd(__global const float *x, ulong x_off, long4 xs,
+                                    __global float *y, ulong y_off, long4 ys, long4 dim,
+                                    long2 odim, int2 scale) {
+    POOL_OUT_INDEX
+    lerp_t lh = half_pixel(oh, scale.x, dim.z), lw = half_pixel(ow, scale.y, dim.w);
+    float tl = x[x_off + pool_at(xs, n, c, lh.lo, lw.lo)];
+    float tr = x[x_off + pool_at(xs, n, c, lh.lo, lw.hi)];
+    float bl = x[x_off + pool_at(xs, n, c, lh.hi, lw.lo)];
+    float br = x[x_off + pool_at(xs, n, c, lh.hi, lw.hi)];
+    float top = tl + (tr - tl) * lw.f;
+    float bottom = bl + (br - bl) * lw.f;
+    y[y_off + pool_at(ys, n, c, oh, ow)] = top + (bottom - top) * lh.f;
+}
+
+/* Outputs that can sample input i along an axis: src within (i - 1.5, i + 1.5),
+ * that is o in [(i - 1) scale, (i + 2) scale - 1], clipped to the output. */
+__kernel void upsample_bilinear_bw(__global const float *g, ulong g_off, long4 gs,
+                                   __global float *gx, ulong gx_off, long4 gxs, long4 dim,
+                                   long2 odim, int2 scale) {
+    POOL_IN_INDEX
+    long h_lo = max((ih - 1) * scale.x, 0L), h_hi = min((ih + 2) * scale.x - 1, odim.x - 1);
+    long w_lo = max((iw - 1) * scale.y, 0L), w_hi = min((iw + 2) * scale.y - 1, odim.y - 1);
+    float acc = 0.0f;
+    for (long oh = h_lo; oh <= h_hi; ++oh) {
+        float wh = lerp_weight(half_pixel(oh, scale.x, dim.z), ih);
+        if (wh == 0.0f) continue;
+        float row = 0.0f;
+        for (long ow = w_lo; ow <= w_hi; ++ow) {
+            float ww = lerp_weight(half_pixel(ow, scale.y, dim.w), iw);
+            if (ww != 0.0f) row += ww * g[g_off + pool_at(gs, n, c, oh, ow)];
+        }
+        acc += wh * row;
+    }
+    gx[gx_off + pool_at(gxs, n, c, ih, iw)] = acc;
+}
