@@ -33,6 +33,8 @@ typedef struct suite_entry {
 static const suite_entry suites[] = {
     {"ops", bench_suite_ops,
      "device copy bandwidth, elementwise ops, reductions, matmul, an MLP training step"},
+    {"conv", bench_suite_conv,
+     "convolution layers (seed CNN, LeNet, VGG-16, ResNet-18, 1x1, depthwise, 7x7 stem) per algorithm"},
 };
 
 static const char *const unit_names[] = {"GB/s", "GFLOP/s", "images/s", "tokens/s"};

@@ -167,6 +167,7 @@ clg_context *clg_context_new(const clg_context_options *options) {
 void clg_context_free(clg_context *ctx) {
     if (!ctx) return;
     if (ctx->queue) clFinish(ctx->queue);
+    if (ctx->fft_state_free) ctx->fft_state_free(ctx);
     for (size_t i = 0; i < ctx->kernel_count; i++) {
         clReleaseKernel(ctx->kernels[i].kernel);
         free(ctx->kernels[i].name);

@@ -165,6 +165,10 @@ struct clg_context {
     struct clg_tensor *lazy_head;   /* pending lazy elementwise results */
     unsigned visit_epoch;           /* traversal marks for backward */
     struct clg_step *capture;       /* the step being captured, if any */
+
+    /* Per-context state of optional modules (e.g. clFFT plans), freed with it. */
+    void *fft_state;
+    void (*fft_state_free)(struct clg_context *ctx);
 };
 
 #endif
