@@ -1,0 +1,77 @@
+/* Convolution by im2col + GEMM: the column matrix and its adjoint.
+ *
+ * The image is [N, C, H, W] (any strides for im2col; contiguous for col2im's
+ * output); the column matrix is contiguous [C*KH*KW, N*OH*OW] with rows ordered
+ * (c, kh, kw) and columns (n, oh, ow), so the rows of group g are one block and a
+ * GEMM per group (or a strided-batched GEMM over groups) reads them in place.
+ *
+ * Column (oh, ow) at kernel offset (kh, kw) reads image pixel
+ *     h = oh * sh - pt + kh * dh,   w = ow * sw - pl + kw * dw
+ * (zero outside the image). Padding after the image (bottom, right) needs no
+ * argument: it is whatever OH, OW reach past H, W.
+ *
+ * Sizes travel as arguments, never as build options, so one build serves every
+ * shape:
+ *   img = (N, C, H, W, stride_n, stride_c, stride_h, stride_w)
+ *   geo = (KH, KW, sh, sw, dh, dw, pt, pl)
+ *   out = (OH, OW) */
+
+/* One work-item per column element. */
+__kernel void im2col(__global const float *x, ulong x_off, long8 img, int8 geo, long2 out,
+                     __global float *cols) {
+    long N = img.s0, C = img.s1, H = img.s2, W = img.s3;
+    long KH = geo.s0, KW = geo.s1;
+    long OH = out.s0, OW = out.s1;
+    long P = OH * OW, NP = N * P;
+    ulong total = (ulong)(C * KH * KW * NP);
+    ulong i = get_global_id(0);
+    if (i >= total) return;
+    long col = (long)i % NP, row = (long)i / NP;
+    long kw = row % KW, t = row / KW;
+    long kh = t % KH, c = t / KH;
+    long n = col / P, p = col % P;
+    long oh = p / OW, ow = p % OW;
+    long h = oh * geo.s2 - geo.s6 + kh * geo.s4;
+    long w = ow * geo.s3 - geo.s7 + kw * geo.s5;
+    float v = 0.0f;
+    if (h >= 0 && h < H && w >= 0 && w < W)
+        v = x[(long)x_off + n * img.s4 + c * img.s5 + h * img.s6 + w * img.s7];
+    cols[i] = v;
+}
+
+/* The adjoint of im2col: one work-item per image pixel sums, in a fixed order
+ * (kh, then kw), the column entries read from it. No atomics, so the result
+ * repeats bit for bit. The output image is contiguous [N, C, H, W]. */
+__kernel void col2im(__global const float *cols, ulong cols_off, long8 img, int8 geo, long2 out,
+                     __global float *x) {
+    long N = img.s0, C = img.s1, H = img.s2, W = img.s3;
+    long KH = geo.s0, KW = geo.s1;
+    long sh = geo.s2, sw = geo.s3, dh = geo.s4, dw = geo.s5, pt = geo.s6, pl = geo.s7;
+    long OH = out.s0, OW = out.s1;
+    long P = OH * OW, NP = N * P;
+    ulong total = (ulong)(N * C * H * W);
+    ulong i = get_global_id(0);
+    if (i >= total) return;
+    long w = (long)i % W, t = (long)i / W;
+    long h = t % H;
+    t /= H;
+    long c = t % C, n = t / C;
+    __global const float *base = cols + cols_off + n * P;
+    float acc = 0.0f;
+    for (long kh = 0; kh < KH; ++kh) {
+        long hh = h + pt - kh * dh;
+        if (hh < 0) break; /* hh only decreases with kh */
+        if (hh % sh) continue;
+        long oh = hh / sh;
+        if (oh >= OH) continue;
+        for (long kw = 0; kw < KW; ++kw) {
+            long ww = w + pl - kw * dw;
+            if (ww < 0) break;
+            if (ww % sw) continue;
+            long ow = ww / sw;
+            if (ow >= OW) continue;
+            acc += base[((c * KH + kh) * KW + kw) * NP + oh * OW + ow];
+        }
+    }
+    x[i] = acc;
+}
