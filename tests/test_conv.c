@@ -91,8 +91,13 @@ static void host_conv(const double *const *in, double *out, const void *p) {
                 }
 }
 
+/* The algorithm the table's cases run with: im2col, forced, so that results do
+ * not depend on what AUTO measured on this machine; the FFT test switches it. */
+static clg_conv_algo case_algo = CLG_CONV_IM2COL;
+
 static clg_conv2d_params case_params(const conv_case *c) {
     clg_conv2d_params p = clg_conv2d_params_default();
+    p.algo = case_algo;
     p.stride[0] = c->sh;
     p.stride[1] = c->sw;
     p.dilation[0] = c->dh;
@@ -178,6 +183,28 @@ static void test_conv2d_forward(void **state) {
         s.seed = 500 + (uint32_t)i;
         opcheck_run(ctx, &s);
     }
+}
+
+/* Every stride-1, ungrouped case of the table through FFT: the same host
+ * reference within 2e-4 (FFT rounding grows with the transform size), gradients
+ * included (backward runs the im2col rules whichever algorithm ran forward). */
+static void test_conv2d_fft_agrees(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    case_algo = CLG_CONV_FFT;
+    int checked = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        conv_case *c = &cases[i];
+        if (c->sh != 1 || c->sw != 1 || c->groups != 1) continue;
+        char name[64];
+        snprintf(name, sizeof name, "conv2d fft case %zu", i);
+        opcheck_spec s = conv_spec(c, name, checked < 2);
+        s.fwd_atol = s.fwd_rtol = 2e-4;
+        s.seed = 700 + (uint32_t)i;
+        opcheck_run(ctx, &s);
+        checked++;
+    }
+    case_algo = CLG_CONV_IM2COL;
+    assert_true(checked >= 8);
 }
 
 static void test_conv2d_gradients(void **state) {
@@ -563,9 +590,14 @@ static void test_bad_input(void **state) {
     p = clg_conv2d_params_default();
     CLG_EXPECT_ERROR(clg_conv2d(x, w3, b5, &p) == NULL, CLG_STATUS_SHAPE_MISMATCH, "clg_conv2d",
                      "bias", "[5]", "expected float32 [4]");
-    p.algo = CLG_CONV_FFT;
+    p.algo = CLG_CONV_FFT; /* a forced algorithm that cannot serve the shape */
+    p.stride[0] = 2;
     CLG_EXPECT_ERROR(clg_conv2d(x, w3, NULL, &p) == NULL, CLG_STATUS_UNSUPPORTED, "clg_conv2d",
-                     "FFT convolution is not available yet; use CLG_CONV_IM2COL or AUTO");
+                     "FFT algorithm serves stride 1", "stride 2x1");
+    p = clg_conv2d_params_default();
+    p.algo = CLG_CONV_FFT;
+    p.groups = 3;
+    CLG_EXPECT_ERROR(clg_conv2d(x, w3, NULL, &p) == NULL, CLG_STATUS_SHAPE_MISMATCH, "clg_conv2d");
     /* conv1d names itself and its own shapes */
     p = clg_conv2d_params_default();
     CLG_EXPECT_ERROR(clg_conv1d(x3, w1d, NULL, &p) == NULL, CLG_STATUS_SHAPE_MISMATCH, "clg_conv1d",
@@ -591,6 +623,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d_forward),
         cmocka_unit_test(test_conv2d_gradients),
+        cmocka_unit_test(test_conv2d_fft_agrees),
         cmocka_unit_test(test_conv2d_zero_batch),
         cmocka_unit_test(test_conv1d),
         cmocka_unit_test(test_conv2d_transpose),

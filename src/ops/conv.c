@@ -18,9 +18,11 @@
  * result a permuted view at exit (im2col reads any strides). */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/error.h"
 #include "graph/graph.h"
+#include "ops/conv_internal.h"
 
 clg_conv2d_params clg_conv2d_params_default(void) {
     clg_conv2d_params p = {{1, 1}, {1, 1}, CLG_PADDING_VALID, {0, 0, 0, 0}, 1, CLG_LAYOUT_NCHW, CLG_CONV_AUTO};
@@ -35,6 +37,7 @@ typedef struct conv_geom {
     int64_t n, c, h, w;
     int64_t kh, kw, oh, ow;
     int sh, sw, dh, dw, pt, pl;
+    int pb, pr; /* bottom and right padding (forward conv only: the FFT path needs them) */
 } conv_geom;
 
 /* Node attributes: the geometry, so backward needs no parameters struct. */
@@ -263,12 +266,7 @@ static clg_status check_params(const char *api, const clg_conv2d_params *p, int 
     if (p->layout != CLG_LAYOUT_NCHW && p->layout != CLG_LAYOUT_NHWC)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: unknown layout %d (x %s)", api,
                         (int)p->layout, dx);
-    if (p->algo == CLG_CONV_FFT)
-        return clg_fail(CLG_STATUS_UNSUPPORTED,
-                        "%s: FFT convolution is not available yet; use CLG_CONV_IM2COL or AUTO "
-                        "(x %s, w %s)",
-                        api, dx, dw);
-    if (p->algo != CLG_CONV_AUTO && p->algo != CLG_CONV_IM2COL)
+    if (p->algo != CLG_CONV_AUTO && p->algo != CLG_CONV_IM2COL && p->algo != CLG_CONV_FFT)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: unknown algorithm %d (x %s)", api,
                         (int)p->algo, dx);
     if (x->ctx != w->ctx)
@@ -331,6 +329,8 @@ static clg_status conv_geometry(const char *api, const clg_conv2d_params *p, int
     }
     g->pt = pt;
     g->pl = pl;
+    g->pb = pb;
+    g->pr = pr;
     int64_t eh = (kh - 1) * g->dh + 1, ew = (kw - 1) * g->dw + 1;
     int64_t ph = h + pt + pb, pw = w + pl + pr;
     if (ph < eh || pw < ew) {
@@ -367,16 +367,91 @@ static clg_status check_groups(const char *api, const clg_tensor *ux, const clg_
 
 /* --- conv2d ----------------------------------------------------------------------------------- */
 
+/* The geometry in the form the FFT module takes. */
+static clg_conv_geometry fft_geometry(const conv_geom *g, int64_t o, int groups) {
+    clg_conv_geometry f = {g->n, g->c, g->h, g->w, o, g->kh, g->kw, g->oh, g->ow,
+                           {g->sh, g->sw}, {g->dh, g->dw}, {g->pt, g->pb, g->pl, g->pr}, groups};
+    return f;
+}
+
+/* Forward by FFT: contiguous operands, a fresh output. */
+static clg_tensor *conv_forward_fft(const clg_tensor *x, const clg_tensor *w, const conv_geom *g,
+                                    int groups, const char *api) {
+    clg_conv_geometry f = fft_geometry(g, w->shape[0], groups);
+    clg_tensor *xc = clg_tensor_is_contiguous(x) ? clg_tensor_retain(x) : clg_tensor_contiguous(x);
+    clg_tensor *wc = clg_tensor_is_contiguous(w) ? clg_tensor_retain(w) : clg_tensor_contiguous(w);
+    int64_t oshape[4] = {g->n, w->shape[0], g->oh, g->ow};
+    clg_tensor *y = xc && wc ? clg_tensor_empty(x->ctx, CLG_FLOAT32, 4, oshape) : NULL;
+    if (y && clg_conv2d_fft_forward(xc, wc, &f, y, api) != CLG_OK) {
+        clg_tensor_free(y);
+        y = NULL;
+    }
+    clg_tensor_free(xc);
+    clg_tensor_free(wc);
+    return y;
+}
+
+/* AUTO's one-time measurement: the wall time of each algorithm on this shape. */
+typedef struct conv_trial {
+    const clg_tensor *x, *w;
+    const conv_geom *g;
+    int groups;
+    const char *api;
+} conv_trial;
+
+static clg_tensor *run_algorithm(const conv_trial *t, clg_conv_algo algo) {
+    return algo == CLG_CONV_FFT ? conv_forward_fft(t->x, t->w, t->g, t->groups, t->api)
+                                : conv_forward(t->x, t->w, t->g, t->groups, t->api);
+}
+
+static clg_status time_algorithm(void *user, clg_conv_algo algo, double *ms) {
+    conv_trial *t = user;
+    clg_context *ctx = t->x->ctx;
+    /* A first, untimed run pays for kernel builds and plans. */
+    clg_tensor *warm = run_algorithm(t, algo);
+    clg_status st = warm ? clg_tensor_eval(warm) : clg_last_status();
+    clg_tensor_free(warm);
+    if (st == CLG_OK) st = clg_context_finish(ctx);
+    if (st != CLG_OK) return st;
+    struct timespec a, b;
+    timespec_get(&a, TIME_UTC);
+    clg_tensor *y = run_algorithm(t, algo);
+    if (!y) return clg_last_status();
+    st = clg_tensor_eval(y);
+    if (st == CLG_OK) st = clg_context_finish(ctx);
+    timespec_get(&b, TIME_UTC);
+    clg_tensor_free(y);
+    *ms = 1e3 * (double)(b.tv_sec - a.tv_sec) + 1e-6 * (double)(b.tv_nsec - a.tv_nsec);
+    return st;
+}
+
 /* The recorded op on NCHW x4 [n,c,h,w] and w4 [o,c/G,kh,kw]; no bias. */
 static clg_tensor *conv2d_recorded(const char *api, const clg_tensor *x4, const clg_tensor *w4,
-                                   const conv_geom *g, int groups) {
+                                   const conv_geom *g, int groups, clg_conv_algo algo) {
     clg_context *ctx = x4->ctx;
     int64_t o = w4->shape[0];
     int64_t oshape[4] = {g->n, o, g->oh, g->ow};
+    clg_conv_geometry f = fft_geometry(g, o, groups);
+    if (algo == CLG_CONV_FFT && !clg_conv_fft_supports(&f)) {
+        char dx[220], dw[220];
+        clg_fail(CLG_STATUS_UNSUPPORTED,
+                 "%s: the FFT algorithm serves stride 1, dilation 1 and one group only; x %s, w %s "
+                 "has stride %dx%d, dilation %dx%d, groups %d (use CLG_CONV_IM2COL or AUTO)",
+                 api, clg_tensor_describe(x4, dx, sizeof dx), clg_tensor_describe(w4, dw, sizeof dw),
+                 g->sh, g->sw, g->dh, g->dw, groups);
+        return NULL;
+    }
     clg_tensor *y;
     int was = clg_grad_set_enabled(ctx, 0);
-    if (g->n * o * g->oh * g->ow == 0 || g->c == 0)
+    int empty = g->n * o * g->oh * g->ow == 0 || g->c == 0;
+    if (!empty && algo == CLG_CONV_AUTO) {
+        conv_trial trial = {x4, w4, g, groups, api};
+        algo = clg_conv_choose(ctx, &f, time_algorithm, &trial);
+    }
+    if (empty)
         y = clg_tensor_zeros(ctx, CLG_FLOAT32, 4, oshape);
+    else if (algo == CLG_CONV_FFT)
+        y = conv_forward_fft(x4, w4, g, groups, api);
     else
         y = conv_forward(x4, w4, g, groups, api);
     clg_grad_set_enabled(ctx, was);
@@ -421,7 +496,7 @@ static clg_tensor *conv2d_core(const char *api, const clg_tensor *x4, const clg_
     if (conv_geometry(api, p, x4->shape[0], x4->shape[1], x4->shape[2], x4->shape[3],
                       w4->shape[2], w4->shape[3], ux, uw, &g) != CLG_OK)
         return NULL;
-    return conv2d_recorded(api, x4, w4, &g, groups);
+    return conv2d_recorded(api, x4, w4, &g, groups, p->algo);
 }
 
 clg_tensor *clg_conv2d(const clg_tensor *x, const clg_tensor *w, const clg_tensor *b,
