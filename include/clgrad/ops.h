@@ -186,9 +186,12 @@ typedef enum clg_layout {
 } clg_layout;
 
 typedef enum clg_conv_algo {
-    CLG_CONV_AUTO = 0,        /* chosen by shape (heuristic or a stored measurement) */
+    CLG_CONV_AUTO = 0,        /* per shape: both timed once on first use and the winner
+                                 kept in the per-device store (CLGRAD_CACHE_DIR); during a
+                                 step capture (no timing possible) a heuristic */
     CLG_CONV_IM2COL = 1,      /* im2col + GEMM */
-    CLG_CONV_FFT = 2          /* clFFT: stride 1, ungrouped; other shapes are an error */
+    CLG_CONV_FFT = 2          /* clFFT: stride 1, one group (any kernel, padding, dilation);
+                                 other shapes are an error. Backward runs the im2col rules. */
 } clg_conv_algo;
 
 typedef struct clg_conv2d_params {
