@@ -683,6 +683,31 @@ clg_tensor *clg_conv2d_transpose(const clg_tensor *x, const clg_tensor *w, const
 
 /* --- backward ------------------------------------------------------------------------------------ */
 
+/* The recorded geometry completed with the sizes of the image side [n, c, h, w],
+ * the kernel w and the column grid oh x ow. */
+static void node_geometry(const clg_node *n, const int64_t *image, const clg_tensor *w, int64_t oh,
+                          int64_t ow, conv_geom *geo, int *groups) {
+    geom_from_node(n, geo, groups);
+    geo->n = image[0];
+    geo->c = image[1];
+    geo->h = image[2];
+    geo->w = image[3];
+    geo->kh = w->shape[2];
+    geo->kw = w->shape[3];
+    geo->oh = oh;
+    geo->ow = ow;
+}
+
+/* Zero gradients for the inputs in the graph, when nothing flows (empty shapes). */
+static clg_status zero_gradients(const clg_node *n, const clg_tensor *x, const clg_tensor *w,
+                                 clg_tensor **gin) {
+    if (n->inputs[0] && !(gin[0] = clg_tensor_zeros(x->ctx, CLG_FLOAT32, 4, x->shape)))
+        return clg_last_status();
+    if (n->inputs[1] && !(gin[1] = clg_tensor_zeros(x->ctx, CLG_FLOAT32, 4, w->shape)))
+        return clg_last_status();
+    return CLG_OK;
+}
+
 /* conv2d: g [n, o, oh, ow]. dW = g cols(x)^T per group, dx = col2im(W^T g). */
 clg_status clg_bw_conv2d(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
@@ -690,24 +715,10 @@ clg_status clg_bw_conv2d(clg_node *n, const clg_tensor *out, const clg_tensor *g
     const clg_tensor *x = n->saved[0], *w = n->saved[1];
     conv_geom geo;
     int groups;
-    geom_from_node(n, &geo, &groups);
-    geo.n = x->shape[0];
-    geo.c = x->shape[1];
-    geo.h = x->shape[2];
-    geo.w = x->shape[3];
-    geo.kh = w->shape[2];
-    geo.kw = w->shape[3];
-    geo.oh = g->shape[2];
-    geo.ow = g->shape[3];
+    node_geometry(n, x->shape, w, g->shape[2], g->shape[3], &geo, &groups);
     int64_t o = w->shape[0], p = geo.oh * geo.ow, np = geo.n * p;
     int64_t kg = geo.c / groups * geo.kh * geo.kw;
-    if (np * o == 0 || geo.c == 0) { /* nothing flows */
-        if (n->inputs[0] && !(gin[0] = clg_tensor_zeros(x->ctx, CLG_FLOAT32, 4, x->shape)))
-            return clg_last_status();
-        if (n->inputs[1] && !(gin[1] = clg_tensor_zeros(x->ctx, CLG_FLOAT32, 4, w->shape)))
-            return clg_last_status();
-        return CLG_OK;
-    }
+    if (np * o == 0 || geo.c == 0) return zero_gradients(n, x, w, gin); /* nothing flows */
     clg_scratch s = {0};
 #define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
     clg_tensor *gt = K(swap01(g, geo.n, o, p, api)); /* [o, n, p] */
@@ -740,24 +751,10 @@ clg_status clg_bw_conv2d_transpose(clg_node *n, const clg_tensor *out, const clg
     const clg_tensor *x = n->saved[0], *w = n->saved[1];
     conv_geom geo;
     int groups;
-    geom_from_node(n, &geo, &groups);
-    geo.n = g->shape[0];
-    geo.c = g->shape[1];
-    geo.h = g->shape[2];
-    geo.w = g->shape[3];
-    geo.kh = w->shape[2];
-    geo.kw = w->shape[3];
-    geo.oh = x->shape[2];
-    geo.ow = x->shape[3];
+    node_geometry(n, g->shape, w, x->shape[2], x->shape[3], &geo, &groups);
     int64_t c = x->shape[1], q = geo.oh * geo.ow, nq = geo.n * q;
     int64_t kg = geo.c / groups * geo.kh * geo.kw;
-    if (nq * c == 0 || geo.c * geo.h * geo.w == 0) {
-        if (n->inputs[0] && !(gin[0] = clg_tensor_zeros(x->ctx, CLG_FLOAT32, 4, x->shape)))
-            return clg_last_status();
-        if (n->inputs[1] && !(gin[1] = clg_tensor_zeros(x->ctx, CLG_FLOAT32, 4, w->shape)))
-            return clg_last_status();
-        return CLG_OK;
-    }
+    if (nq * c == 0 || geo.c * geo.h * geo.w == 0) return zero_gradients(n, x, w, gin);
     clg_scratch s = {0};
 #define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
     clg_tensor *cols = K(im2col(g, &geo, api)); /* [o kh kw, n q] */
