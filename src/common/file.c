@@ -33,8 +33,11 @@ clg_status clg_mkdirs(const char *path) {
     return CLG_OK;
 }
 
-clg_status clg_write_file_atomic(const char *path, const void *data, size_t len) {
-    char dir[4096], tmp[4200];
+clg_status clg_atomic_file_begin(clg_atomic_file *f, const char *path) {
+    f->fd = -1;
+    if (snprintf(f->path, sizeof f->path, "%s", path) >= (int)sizeof f->path)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "file path '%.80s...' is too long", path);
+    char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash && slash != dir) {
@@ -42,40 +45,93 @@ clg_status clg_write_file_atomic(const char *path, const void *data, size_t len)
         clg_status st = clg_mkdirs(dir);
         if (st != CLG_OK) return st;
     }
-    /* Unique per process and call, so concurrent writers never share a temp file. */
+    /* Unique per process, thread and call, so concurrent writers never share one. */
     static _Thread_local unsigned counter;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld.%u.%ld", path, (long)getpid(), counter++, (long)ts.tv_nsec);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0644);
-    if (fd < 0)
-        return clg_fail(CLG_STATUS_IO_ERROR, "cannot create '%s': %s", tmp, strerror(errno));
+    for (int attempt = 0; attempt < 16 && f->fd < 0; attempt++) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld.%u.%ld", path, (long)getpid(), counter++,
+                 (long)ts.tv_nsec);
+        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (f->fd < 0 && errno != EEXIST) break;
+    }
+    if (f->fd < 0)
+        return clg_fail(CLG_STATUS_IO_ERROR, "cannot create a temporary file beside '%s': %s", path,
+                        strerror(errno));
+    return CLG_OK;
+}
+
+void clg_atomic_file_abort(clg_atomic_file *f) {
+    if (f->fd < 0) return;
+    close(f->fd);
+    unlink(f->tmp);
+    f->fd = -1;
+}
+
+clg_status clg_atomic_file_write(clg_atomic_file *f, const void *data, size_t len) {
+    if (f->fd < 0) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "write to '%s' after it failed", f->path);
     const char *p = data;
-    size_t left = len;
-    while (left) {
-        ssize_t w = write(fd, p, left);
+    while (len) {
+        ssize_t w = write(f->fd, p, len);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) {
-            int e = errno;
-            close(fd);
-            unlink(tmp);
-            return clg_fail(CLG_STATUS_IO_ERROR, "cannot write '%s': %s", tmp, strerror(e));
+            int e = w < 0 ? errno : EIO;
+            clg_atomic_file_abort(f);
+            return clg_fail(CLG_STATUS_IO_ERROR, "cannot write '%s': %s", f->tmp, strerror(e));
         }
         p += w;
-        left -= (size_t)w;
-    }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return clg_fail(CLG_STATUS_IO_ERROR, "cannot flush '%s': %s", tmp, strerror(e));
-    }
-    if (rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return clg_fail(CLG_STATUS_IO_ERROR, "cannot rename '%s' to '%s': %s", tmp, path,
-                        strerror(e));
+        len -= (size_t)w;
     }
     return CLG_OK;
+}
+
+clg_status clg_atomic_file_commit(clg_atomic_file *f) {
+    if (f->fd < 0) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "commit of '%s' after it failed", f->path);
+    if (fsync(f->fd) != 0) {
+        int e = errno;
+        clg_atomic_file_abort(f);
+        return clg_fail(CLG_STATUS_IO_ERROR, "cannot flush '%s': %s", f->tmp, strerror(e));
+    }
+    int rc = close(f->fd);
+    f->fd = -1;
+    if (rc != 0) {
+        int e = errno;
+        unlink(f->tmp);
+        return clg_fail(CLG_STATUS_IO_ERROR, "cannot close '%s': %s", f->tmp, strerror(e));
+    }
+    if (rename(f->tmp, f->path) != 0) {
+        int e = errno;
+        unlink(f->tmp);
+        return clg_fail(CLG_STATUS_IO_ERROR, "cannot rename '%s' to '%s': %s", f->tmp, f->path,
+                        strerror(e));
+    }
+    /* The rename is durable only once the directory entry is on disk. */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", f->path);
+    char *slash = strrchr(dir, '/');
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == dir) dir[1] = '\0';
+    else *slash = '\0';
+    int dfd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (dfd >= 0) {
+        int bad = fsync(dfd) != 0 && errno != EINVAL && errno != EROFS;
+        int e = errno;
+        close(dfd);
+        if (bad)
+            return clg_fail(CLG_STATUS_IO_ERROR,
+                            "'%s' was written but fsync of its directory '%s' failed: %s", f->path,
+                            dir, strerror(e));
+    }
+    return CLG_OK;
+}
+
+clg_status clg_write_file_atomic(const char *path, const void *data, size_t len) {
+    clg_atomic_file f;
+    clg_status st = clg_atomic_file_begin(&f, path);
+    if (st == CLG_OK) st = clg_atomic_file_write(&f, data, len);
+    if (st == CLG_OK) return clg_atomic_file_commit(&f);
+    clg_atomic_file_abort(&f);
+    return st;
 }
 
 clg_status clg_read_file(const char *path, size_t max_bytes, char **data, size_t *len) {
