@@ -13,6 +13,7 @@ packages=(
   libclfft-dev                          # FFT convolution
   libcmocka-dev                         # tests
   zlib1g-dev                            # gzip data sets, cache checksums
+  dataset-fashion-mnist                 # the seed example's data (IDX, gzipped)
 )
 
 missing=()

@@ -2,7 +2,7 @@
  * OpenCL context, the kernel cache and CLBlast's programs are made once.
  *
  *   int main(void) {
- *       const struct CMUnitTest tests[] = {cmocka_unit_test_prestate(test_x, &clg_test_env)};
+ *       const struct CMUnitTest tests[] = {cmocka_unit_test(test_x)};
  *       return CLG_RUN_GROUP(tests);
  *   }
  *   static void test_x(void **state) { clg_context *ctx = clg_test_ctx(state); ... }

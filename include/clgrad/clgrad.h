@@ -30,5 +30,7 @@
 #include "clgrad/tensor.h"
 #include "clgrad/ops.h"
 #include "clgrad/autograd.h"
+#include "clgrad/safetensors.h"
+#include "clgrad/data.h"
 
 #endif
