@@ -32,5 +32,6 @@
 #include "clgrad/autograd.h"
 #include "clgrad/safetensors.h"
 #include "clgrad/data.h"
+#include "clgrad/model.h"
 
 #endif

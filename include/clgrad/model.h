@@ -1,0 +1,143 @@
+/* Keras-style models: layers, Sequential, compile / fit / evaluate / predict.
+ *
+ *     // model = Sequential(); model.add(Conv2D(32, (3, 3), activation='relu',
+ *     //     input_shape=(28, 28, 1))); ... model.compile(optimizer='adam',
+ *     //     loss='sparse_categorical_crossentropy', metrics=['accuracy'])
+ *     clg_model *model = clg_sequential_new(ctx, 3, (int64_t[]){28, 28, 1});
+ *     clg_model_add(model, clg_layer_conv2d(32, 3, 3, CLG_ACT_RELU));
+ *     clg_model_add(model, clg_layer_max_pooling2d(2, 2));
+ *     clg_model_add(model, clg_layer_flatten());
+ *     clg_model_add(model, clg_layer_dense(128, CLG_ACT_RELU));
+ *     clg_model_add(model, clg_layer_dense(10, CLG_ACT_SOFTMAX));
+ *     clg_model_compile(model, "adam", "sparse_categorical_crossentropy", "accuracy");
+ *     clg_fit_options fit = clg_fit_options_default();   // batch 32, epochs 1, verbose 1
+ *     fit.epochs = 10;
+ *     clg_history *h = clg_model_fit(model, x_train, y_train, &fit);
+ *     ...
+ *     clg_history_free(h);
+ *     clg_model_free(model);
+ *
+ * Data: samples are host arrays, features float32 [N, ...input_shape] (NHWC for
+ * images, as Keras), targets int32 [N] for sparse losses or float32 [N, ...] for
+ * the others (clg_host_array below describes one). Layers keep Keras's layout
+ * (NHWC) and read it through strides; Dense takes rank-1 samples (Flatten first).
+ *
+ * Keras's defaults, exactly: Glorot-uniform kernels and zero biases; Adam with
+ * learning rate 1e-3, beta 0.9 / 0.999, epsilon 1e-7; fit with batch size 32.
+ *
+ * Ownership: clg_model_add takes the layer (also on failure). A model belongs to
+ * its context; free it before the context. Returned histories and tensors are
+ * the caller's. Failures return a status or NULL with the reason in
+ * clg_last_error(), naming the layer ("conv2d_1") and the shapes at fault.
+ *
+ * Thread safety: as for the context. */
+#ifndef CLGRAD_MODEL_H
+#define CLGRAD_MODEL_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "clgrad/export.h"
+#include "clgrad/tensor.h"
+
+CLG_BEGIN_DECLS
+
+typedef enum clg_activation {
+    CLG_ACT_LINEAR = 0,
+    CLG_ACT_RELU,
+    CLG_ACT_SIGMOID,
+    CLG_ACT_TANH,
+    CLG_ACT_SOFTMAX,
+    CLG_ACT_GELU,
+    CLG_ACT_ELU,
+    CLG_ACT_SOFTPLUS
+} clg_activation;
+
+typedef struct clg_layer clg_layer;
+typedef struct clg_model clg_model;
+
+/* --- layers (each returns NULL on bad arguments; names are given by the model:
+ * "conv2d", "conv2d_1", ... as Keras does) ------------------------------------- */
+CLG_API clg_layer *clg_layer_dense(int units, clg_activation activation);
+/* 'valid' padding, stride 1, as Keras's defaults; see _ex for the rest. */
+CLG_API clg_layer *clg_layer_conv2d(int filters, int kh, int kw, clg_activation activation);
+CLG_API clg_layer *clg_layer_conv2d_ex(int filters, int kh, int kw, int stride_h, int stride_w,
+                                       int same_padding, clg_activation activation);
+CLG_API clg_layer *clg_layer_max_pooling2d(int ph, int pw);
+CLG_API clg_layer *clg_layer_flatten(void);
+CLG_API clg_layer *clg_layer_dropout(float rate);
+CLG_API clg_layer *clg_layer_activation(clg_activation activation);
+CLG_API clg_layer *clg_layer_batch_normalization(void); /* momentum 0.99, epsilon 1e-3 */
+CLG_API void clg_layer_free(clg_layer *layer);          /* for layers never added */
+
+/* --- the model -------------------------------------------------------------------- */
+
+/* A Sequential model whose input samples have shape input_shape (without the
+ * batch axis), e.g. {28, 28, 1}. */
+CLG_API clg_model *clg_sequential_new(clg_context *ctx, int ndim, const int64_t *input_shape);
+CLG_API clg_status clg_model_add(clg_model *model, clg_layer *layer);
+CLG_API void clg_model_free(clg_model *model);
+
+/* Keras's table: layer name (type), output shape, parameter count, totals. */
+CLG_API clg_status clg_model_summary(clg_model *model, FILE *stream);
+CLG_API int64_t clg_model_param_count(const clg_model *model);
+
+/* optimizer: "adam", "sgd" (learning rate 0.01, Keras's default), "rmsprop";
+ * loss: "sparse_categorical_crossentropy", "categorical_crossentropy", "mse";
+ * metrics: "accuracy" or NULL. Seeds the weights (clg_model_set_seed first to
+ * choose the seed; default 0). */
+CLG_API clg_status clg_model_compile(clg_model *model, const char *optimizer, const char *loss,
+                                     const char *metrics);
+CLG_API clg_status clg_model_set_seed(clg_model *model, uint64_t seed);
+/* Overrides the optimizer's learning rate (after compile). */
+CLG_API clg_status clg_model_set_learning_rate(clg_model *model, float learning_rate);
+
+/* A host array: data, dtype, shape (first axis: samples). Not copied by the
+ * calls below beyond their duration. */
+typedef struct clg_host_array {
+    const void *data;
+    clg_dtype dtype;
+    int ndim;
+    int64_t shape[CLG_MAX_DIMS];
+} clg_host_array;
+
+typedef struct clg_fit_options {
+    int epochs;                /* default 1 */
+    int batch_size;            /* default 32 */
+    int verbose;               /* 0 silent, 1 progress bar on a terminal (else one line
+                                  per epoch), 2 one line per epoch; default 1 */
+    int shuffle;               /* default 1 (seeded by the model's seed and the epoch) */
+    float validation_split;    /* taken from the last samples before shuffling (Keras) */
+    const clg_host_array *validation_x, *validation_y; /* instead of the split */
+    FILE *stream;              /* progress output; NULL: stdout */
+} clg_fit_options;
+CLG_API clg_fit_options clg_fit_options_default(void);
+
+/* Per-epoch results of fit. */
+typedef struct clg_history {
+    int epochs;
+    float *loss, *accuracy;         /* [epochs]; accuracy NaN without the metric */
+    float *val_loss, *val_accuracy; /* [epochs]; NaN without validation data */
+    double *seconds;                /* [epochs] wall time */
+} clg_history;
+CLG_API void clg_history_free(clg_history *history);
+
+CLG_API clg_history *clg_model_fit(clg_model *model, const clg_host_array *x,
+                                   const clg_host_array *y, const clg_fit_options *options);
+/* Mean loss and accuracy over (x, y) in batches (accuracy NaN without the
+ * metric). */
+CLG_API clg_status clg_model_evaluate(clg_model *model, const clg_host_array *x,
+                                      const clg_host_array *y, int batch_size, float *loss,
+                                      float *accuracy);
+/* Model outputs for x, [N, ...] float32 on the host: out must hold N * outputs. */
+CLG_API clg_status clg_model_predict(clg_model *model, const clg_host_array *x, int batch_size,
+                                     float *out, size_t out_floats);
+
+/* Weights as safetensors ("<layer name>.kernel", "<layer name>.bias", ...; the
+ * layouts are documented in docs/models.md). */
+CLG_API clg_status clg_model_save_weights(clg_model *model, const char *path);
+CLG_API clg_status clg_model_load_weights(clg_model *model, const char *path);
+
+CLG_END_DECLS
+
+#endif
