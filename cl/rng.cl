@@ -32,9 +32,10 @@ inline float u01(uint x) { return (float)(x >> 8) * 0x1.0p-24f; } /* [0, 1) */
 /* Mode 0: raw bits, 1: uniform in [a, b), 2: normal with mean a, stddev b.
  * Work-item w produces the elements of block first_block + w that fall in
  * [offset, offset + n). */
-__kernel void philox_fill(__global uint *dst, ulong dst_offset, ulong n, ulong seed, ulong offset,
-                          int mode, float a, float b) {
-    ulong block = offset / 4 + get_global_id(0);
+/* Element e of the stream lands at dst[dst_offset + (e - offset)]. */
+inline void philox_fill_block(__global uint *dst, ulong dst_offset, ulong n, ulong seed,
+                              ulong offset, int mode, float a, float b, ulong w) {
+    ulong block = offset / 4 + w;
     ulong first = block * 4;
     if (first >= offset + n) return;
     uint4 r = philox_block(block, seed);
@@ -55,4 +56,25 @@ __kernel void philox_fill(__global uint *dst, ulong dst_offset, ulong n, ulong s
         ulong e = first + (ulong)l;
         if (e >= offset && e < offset + n) dst[dst_offset + (e - offset)] = v[l];
     }
+}
+
+/* Mode 0: raw bits, 1: uniform in [a, b), 2: normal with mean a, stddev b.
+ * Work-item w produces the elements of block offset / 4 + w that fall in
+ * [offset, offset + n). */
+__kernel void philox_fill(__global uint *dst, ulong dst_offset, ulong n, ulong seed, ulong offset,
+                          int mode, float a, float b) {
+    philox_fill_block(dst, dst_offset, n, seed, offset, mode, a, b, get_global_id(0));
+}
+
+/* The same with the stream offset read from a device counter, so that replaying
+ * a recorded draw gives fresh numbers; counter_advance, queued after it, moves
+ * the counter on. Launched with n / 4 + 2 work-items (the offset's alignment is
+ * unknown on the host). */
+__kernel void philox_fill_counter(__global uint *dst, ulong dst_offset, ulong n, ulong seed,
+                                  __global const ulong *counter, int mode, float a, float b) {
+    philox_fill_block(dst, dst_offset, n, seed, counter[0], mode, a, b, get_global_id(0));
+}
+
+__kernel void counter_advance(__global ulong *counter, ulong by) {
+    if (get_global_id(0) == 0) counter[0] += by;
 }

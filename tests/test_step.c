@@ -212,12 +212,49 @@ static void test_capture_errors(void **state) {
     clg_step_free(NULL);
 }
 
+/* Draws through a device counter get fresh numbers on every replay: draw k of
+ * n elements equals elements [k * round4(n), ...) of the host-offset stream. */
+static void test_counter_rng_replays_fresh(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N_EL = 10, R4 = 12 };
+    int64_t n = N_EL;
+    clg_tensor *counter = clg_tensor_zeros(ctx, CLG_INT32, 1, (int64_t[]){2});
+    clg_tensor *ones = clg_tensor_ones(ctx, CLG_FLOAT32, 1, &n);
+    assert_true(counter && ones);
+    assert_int_equal(clg_step_capture_begin(ctx), CLG_OK);
+    clg_tensor *u = clg_tensor_rand_uniform_counter(ctx, 1, &n, 0.0f, 1.0f, 77, counter);
+    clg_tensor *d = clg_dropout_counter(ones, 0.5f, 77, counter);
+    clg_step *step = clg_step_capture_end(ctx);
+    assert_true(u && d && step);
+    for (int k = 0; k < 3; k++) {
+        if (k) assert_int_equal(clg_step_replay(step), CLG_OK);
+        float got[N_EL], want[N_EL], mask[N_EL], ref_mask[N_EL];
+        assert_int_equal(clg_tensor_to_host(u, got, sizeof got), CLG_OK);
+        assert_int_equal(clg_tensor_to_host(d, mask, sizeof mask), CLG_OK);
+        /* Per replay the counter moved by two draws: the uniform, then the mask. */
+        clg_tensor *ref = clg_tensor_rand_uniform(ctx, 1, &n, 0.0f, 1.0f, 77, (uint64_t)(2 * k) * R4);
+        clg_tensor *refm = clg_tensor_rand_uniform(ctx, 1, &n, 0.0f, 1.0f, 77, (uint64_t)(2 * k + 1) * R4);
+        assert_int_equal(clg_tensor_to_host(ref, want, sizeof want), CLG_OK);
+        assert_int_equal(clg_tensor_to_host(refm, ref_mask, sizeof ref_mask), CLG_OK);
+        assert_memory_equal(got, want, sizeof got);
+        for (int i = 0; i < N_EL; i++) assert_true(mask[i] == (ref_mask[i] >= 0.5f ? 2.0f : 0.0f));
+        clg_tensor_free(ref);
+        clg_tensor_free(refm);
+    }
+    CLG_EXPECT_ERROR(clg_tensor_rand_uniform_counter(ctx, 1, &n, 0, 1, 1, ones) == NULL,
+                     CLG_STATUS_INVALID_ARGUMENT, "counter");
+    clg_step_free(step);
+    clg_tensor *all[] = {counter, ones, u, d};
+    for (int i = 0; i < 4; i++) clg_tensor_free(all[i]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_matches_eager),
         cmocka_unit_test(test_replay_follows_new_input),
         cmocka_unit_test(test_memory_plan_canaries),
         cmocka_unit_test(test_capture_errors),
+        cmocka_unit_test(test_counter_rng_replays_fresh),
     };
     return CLG_RUN_GROUP(tests);
 }

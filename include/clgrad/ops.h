@@ -171,6 +171,11 @@ CLG_API clg_tensor *clg_huber(const clg_tensor *pred, const clg_tensor *target, 
  * by 1/(1-rate), from the device RNG stream (seed, offset). rate 0 returns x's
  * values. */
 CLG_API clg_tensor *clg_dropout(const clg_tensor *x, float rate, uint64_t seed, uint64_t offset);
+/* The same with the RNG offset kept in a device counter (see
+ * clg_tensor_rand_uniform_counter), advanced by every call: the mask changes on
+ * every replay of a captured step. */
+CLG_API clg_tensor *clg_dropout_counter(const clg_tensor *x, float rate, uint64_t seed,
+                                        clg_tensor *counter);
 
 /* --- convolution, pooling, normalisation (NCHW; NHWC at the API edge) ----------- */
 

@@ -79,6 +79,15 @@ CLG_API clg_tensor *clg_tensor_rand_uniform(clg_context *ctx, int ndim, const in
 CLG_API clg_tensor *clg_tensor_rand_normal(clg_context *ctx, int ndim, const int64_t *shape,
                                            float mean, float stddev, uint64_t seed,
                                            uint64_t offset);
+/* Uniforms whose stream offset is read from a device counter (an evaluated
+ * 8-byte tensor, e.g. int32 [2] zeros, holding a uint64) and then advanced on the
+ * device by numel rounded up to 4: a captured step that draws this way gets
+ * fresh numbers on every replay (a host offset would be frozen). Element i of
+ * a draw at counter value c equals element c + i of clg_tensor_rand_uniform's
+ * stream with the same seed. */
+CLG_API clg_tensor *clg_tensor_rand_uniform_counter(clg_context *ctx, int ndim,
+                                                    const int64_t *shape, float low, float high,
+                                                    uint64_t seed, clg_tensor *counter);
 /* Raw 32-bit random integers (dtype CLG_INT32, bit pattern of the uint32). */
 CLG_API clg_tensor *clg_tensor_rand_bits(clg_context *ctx, int ndim, const int64_t *shape,
                                          uint64_t seed, uint64_t offset);

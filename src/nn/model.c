@@ -78,9 +78,9 @@ struct clg_model {
     int nparams;
     clg_tensor **params, **slot_a, **slot_b;
     clg_tensor *lr, *t, *lr_t, *beta1, *beta2;
-    /* Dropout phase: a device scalar in [0, 1) advanced by every training step
-     * (so replayed steps draw new masks). */
-    clg_tensor *phase, *one, *zero;
+    /* Dropout's RNG stream offset, on the device: every draw advances it, also in
+     * replayed steps, so each step gets fresh masks. */
+    clg_tensor *rng_counter;
 };
 
 /* --- small helpers --------------------------------------------------------------- */
@@ -230,9 +230,9 @@ static void free_state(clg_model *m) {
     free(m->params), free(m->slot_a), free(m->slot_b);
     m->params = m->slot_a = m->slot_b = NULL;
     m->nparams = 0;
-    clg_tensor *s[] = {m->lr, m->t, m->lr_t, m->beta1, m->beta2, m->phase, m->one, m->zero};
+    clg_tensor *s[] = {m->lr, m->t, m->lr_t, m->beta1, m->beta2, m->rng_counter};
     for (size_t i = 0; i < sizeof s / sizeof *s; i++) clg_tensor_free(s[i]);
-    m->lr = m->t = m->lr_t = m->beta1 = m->beta2 = m->phase = m->one = m->zero = NULL;
+    m->lr = m->t = m->lr_t = m->beta1 = m->beta2 = m->rng_counter = NULL;
     m->compiled = 0;
 }
 
@@ -512,10 +512,8 @@ clg_status clg_model_compile(clg_model *m, const char *optimizer, const char *lo
     m->lr_t = scalar(m->ctx, 0);
     m->beta1 = scalar(m->ctx, 0.9);
     m->beta2 = scalar(m->ctx, 0.999);
-    m->phase = scalar(m->ctx, 0);
-    m->one = scalar(m->ctx, 1);
-    m->zero = scalar(m->ctx, 0);
-    if (!m->lr || !m->t || !m->lr_t || !m->beta1 || !m->beta2 || !m->phase || !m->one || !m->zero)
+    m->rng_counter = clg_tensor_zeros(m->ctx, CLG_INT32, 1, (int64_t[]){2});
+    if (!m->lr || !m->t || !m->lr_t || !m->beta1 || !m->beta2 || !m->rng_counter)
         goto fail;
     m->compiled = 1;
     return CLG_OK;
@@ -554,24 +552,11 @@ static clg_tensor *activate(clg_tensor *x, clg_activation a) {
     return y;
 }
 
-/* Dropout whose mask changes from step to step also in a replayed step: u is a
- * fixed Philox draw per layer and batch shape (recorded once), shifted by the
- * device phase modulo 1; the step advances the phase by the golden ratio.
- * Within a step the elements stay independent U(0, 1). */
+/* Dropout with fresh masks on every step, also in replayed steps: the RNG offset
+ * is the model's device counter, advanced by each draw. */
 static clg_tensor *dropout_fwd(clg_model *m, int index, float rate, const clg_tensor *x) {
     uint64_t seed = mix64(m->seed ^ mix64(0xd509ULL + (uint64_t)index));
-    clg_tensor *u = clg_tensor_rand_uniform(m->ctx, clg_tensor_ndim(x), clg_tensor_shape(x), 0.0f, 1.0f,
-                                            seed, 0);
-    clg_tensor *v = u ? clg_add(u, m->phase) : NULL;
-    clg_tensor *over = v ? clg_ge(v, m->one) : NULL;
-    clg_tensor *w = over ? clg_sub(v, over) : NULL;
-    clg_tensor *d = w ? clg_sub_scalar(w, rate) : NULL;
-    clg_tensor *kept = d ? clg_ge(d, m->zero) : NULL;
-    clg_tensor *mask = kept ? clg_mul_scalar(kept, 1.0f / (1.0f - rate)) : NULL;
-    clg_tensor *y = mask ? clg_mul(x, mask) : NULL;
-    clg_tensor *tmp[] = {u, v, over, w, d, kept, mask};
-    for (size_t i = 0; i < sizeof tmp / sizeof *tmp; i++) clg_tensor_free(tmp[i]);
-    return y;
+    return clg_dropout_counter(x, rate, seed, m->rng_counter);
 }
 
 /* The model's output for x [B, ...input] (a new reference), or NULL naming the layer. */
@@ -711,14 +696,6 @@ static clg_status apply_update(clg_model *m) {
         }
     }
     if (st != CLG_OK) return st;
-    /* advance the dropout phase: phase = frac(phase + golden ratio) */
-    int has_dropout = 0;
-    for (int i = 0; i < m->nlayers; i++) has_dropout |= m->layers[i]->kind == L_DROPOUT;
-    if (has_dropout) {
-        clg_tensor *a = clg_add_scalar(m->phase, 0.6180339887f), *o = a ? clg_ge(a, m->one) : NULL;
-        st = assign_expr(m->phase, o ? clg_sub(a, o) : NULL);
-        clg_tensor_free(a), clg_tensor_free(o);
-    }
     return st;
 }
 

@@ -332,8 +332,9 @@ clg_tensor *clg_huber(const clg_tensor *pred, const clg_tensor *target, float de
  * stream (seed, offset). The mask is an operand outside the graph, so the MUL
  * rule gives the gradient g * mask; kept values are x * (1 / (1 - rate)) (the
  * scale rounded to float32 once, as tf.nn.dropout does). */
-clg_tensor *clg_dropout(const clg_tensor *x, float rate, uint64_t seed, uint64_t offset) {
-    const char *api = "clg_dropout";
+/* x * (u >= rate) / (1 - rate); u drawn with a host offset or a device counter. */
+static clg_tensor *dropout_impl(const char *api, const clg_tensor *x, float rate, uint64_t seed,
+                                uint64_t offset, clg_tensor *counter) {
     if (check_float(api, "x", x) != CLG_OK) return NULL;
     if (!(rate >= 0.0f && rate < 1.0f)) {
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: rate %g is outside [0, 1)", api, (double)rate);
@@ -341,7 +342,10 @@ clg_tensor *clg_dropout(const clg_tensor *x, float rate, uint64_t seed, uint64_t
     }
     if (rate == 0.0f) return clg_mul_scalar(x, 1.0f); /* a copy, still in the graph */
     clg_scratch s = {0};
-    clg_tensor *u = K(clg_tensor_rand_uniform(x->ctx, x->ndim, x->shape, 0.0f, 1.0f, seed, offset));
+    clg_tensor *u = K(counter ? clg_tensor_rand_uniform_counter(x->ctx, x->ndim, x->shape, 0.0f, 1.0f,
+                                                                seed, counter)
+                              : clg_tensor_rand_uniform(x->ctx, x->ndim, x->shape, 0.0f, 1.0f, seed,
+                                                        offset));
     clg_tensor *threshold = K(clg_constant(x->ctx, rate));
     clg_tensor *kept = K(clg_ge(u, threshold));
     clg_tensor *mask = K(clg_mul_scalar(kept, 1.0f / (1.0f - rate)));
@@ -349,6 +353,18 @@ clg_tensor *clg_dropout(const clg_tensor *x, float rate, uint64_t seed, uint64_t
     clg_scratch_drop(&s);
     if (!r) clg_fail_wrap(clg_last_status(), "%s", api);
     return r;
+}
+
+clg_tensor *clg_dropout(const clg_tensor *x, float rate, uint64_t seed, uint64_t offset) {
+    return dropout_impl("clg_dropout", x, rate, seed, offset, NULL);
+}
+
+clg_tensor *clg_dropout_counter(const clg_tensor *x, float rate, uint64_t seed, clg_tensor *counter) {
+    if (!counter) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_dropout_counter: counter is NULL");
+        return NULL;
+    }
+    return dropout_impl("clg_dropout_counter", x, rate, seed, 0, counter);
 }
 
 /* --- backward --------------------------------------------------------------------------- */

@@ -445,6 +445,45 @@ static clg_tensor *philox_tensor(clg_context *ctx, clg_dtype dtype, int ndim, co
     return t;
 }
 
+clg_tensor *clg_tensor_rand_uniform_counter(clg_context *ctx, int ndim, const int64_t *shape,
+                                            float low, float high, uint64_t seed,
+                                            clg_tensor *counter) {
+    const char *op = "clg_tensor_rand_uniform_counter";
+    char d[220];
+    if (!counter || counter->ctx != ctx || clg_tensor_numel(counter) * (int64_t)clg_dtype_size(counter->dtype) != 8 ||
+        !clg_tensor_is_contiguous(counter) || counter->expr) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "%s: the counter must be an evaluated contiguous 8-byte tensor of the same context "
+                 "(e.g. int32 [2] zeros), got %s",
+                 op, counter ? clg_tensor_describe(counter, d, sizeof d) : "NULL");
+        return NULL;
+    }
+    if (!(isfinite(low) && isfinite(high) && low <= high)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: bounds %g, %g", op, (double)low, (double)high);
+        return NULL;
+    }
+    clg_tensor *t = clg_tensor_alloc(ctx, CLG_FLOAT32, ndim, shape, op);
+    if (!t) return NULL;
+    int64_t n = clg_tensor_numel(t);
+    if (n == 0) return t;
+    cl_kernel k1, k2;
+    clg_status st = clg_kernel_get(ctx, "rng", NULL, "philox_fill_counter", &k1);
+    if (!st) st = clg_kernel_get(ctx, "rng", NULL, "counter_advance", &k2);
+    cl_ulong dst_off = 0, cnt = (cl_ulong)n, sd = seed, by = ((cl_ulong)n + 3) / 4 * 4;
+    cl_int md = 1;
+    cl_float fa = low, fb = high;
+    clg_arg a1[] = {CLG_ARG_BUF(t->buf), CLG_ARG(dst_off), CLG_ARG(cnt), CLG_ARG(sd),
+                    CLG_ARG_BUF(counter->buf), CLG_ARG(md), CLG_ARG(fa), CLG_ARG(fb)};
+    if (!st) st = clg_launch(ctx, k1, (size_t)(n / 4 + 2), 8, a1, op);
+    clg_arg a2[] = {CLG_ARG_BUF(counter->buf), CLG_ARG(by)};
+    if (!st) st = clg_launch(ctx, k2, 1, 2, a2, op);
+    if (st) {
+        clg_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
 clg_tensor *clg_tensor_rand_uniform(clg_context *ctx, int ndim, const int64_t *shape, float low,
                                     float high, uint64_t seed, uint64_t offset) {
     return philox_tensor(ctx, CLG_FLOAT32, ndim, shape, seed, offset, 1, low, high,
