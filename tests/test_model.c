@@ -1,13 +1,18 @@
 /* Sequential models: summary and parameter counts, shape errors naming the layer,
- * training on tiny data, Adam against a host reference, the validation split,
- * save/load, verbose 2 output, and captured/replayed steps against eager ones.
+ * training on tiny data, Adam against a host reference, the validation split and
+ * its rounding, explicit validation data, save/load, verbose 1 (bar, forced by
+ * CLGRAD_PROGRESS) and 2 output, float-target losses, SGD and the learning rate,
+ * fit inside a caller's capture, dropout masks across replays, and
+ * captured/replayed steps against eager ones.
  * Tolerances: Adam vs the double host reference 1e-5 relative (float32 update of
- * two steps); replay vs eager and save/load: bit for bit. */
+ * two steps); replay vs eager, save/load, val_loss vs evaluate on the same data
+ * and batching, and lr-0 predictions: bit for bit. */
 #include "fixture.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static clg_host_array harr(const void *data, clg_dtype dt, int ndim, const int64_t *shape) {
     clg_host_array a;
@@ -316,13 +321,370 @@ static void test_conv_model(void **state) {
     clg_model_free(m);
 }
 
+/* Forces the verbose-1 mode through CLGRAD_PROGRESS (the stream is a file here). */
+static char *fit_output(clg_model *m, const clg_host_array *x, const clg_host_array *y, clg_fit_options *o,
+                        const char *progress) {
+    if (progress) assert_int_equal(setenv("CLGRAD_PROGRESS", progress, 1), 0);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    o->stream = f;
+    clg_history *h = clg_model_fit(m, x, y, o);
+    unsetenv("CLGRAD_PROGRESS");
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    clg_history_free(h);
+    char *s = read_stream(f);
+    fclose(f);
+    o->stream = NULL;
+    return s;
+}
+
+/* Verbose 1 with the bar: "Epoch 1/2\n", "\r"-rewritten Keras Progbar lines,
+ * "ETA" while running (the first step always prints), then the final
+ * "2/2 [==============================] - 0s 3ms/step - loss: ... - accuracy: ...". */
+static void test_verbose1_bar(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[NS * NF];
+    int32_t y[NS];
+    tiny_data(x, y, NS);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_model *m = mlp(ctx, 0);
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 2, o.batch_size = 2, o.validation_split = 0.25f; /* 6 + 2 samples: 3 steps */
+    char *s = fit_output(m, &xa, &ya, &o, "bar");
+    const char *want[] = {"Epoch 1/2\n", "Epoch 2/2\n", "\r1/3 [=========>....................] - ETA: ",
+                          "\r3/3 [==============================] - ", "s/step - loss: ", " - accuracy: ",
+                          " - val_loss: ", " - val_accuracy: "};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(s, want[i])) fail_msg("bar output lacks \"%s\":\n%s", want[i], s);
+    /* the final line: "- Ns Nms/step - loss: 0.1234 - accuracy: 0.5000 - val_loss: ..." */
+    const char *fin = strstr(s, "3/3 [==============================] - ");
+    int secs = -1, per = -1;
+    char unit[8] = "";
+    float l = -1, a = -1;
+    assert_int_equal(sscanf(fin, "3/3 [==============================] - %ds %d%7[mu]s/step - loss: %f - accuracy: %f",
+                            &secs, &per, unit, &l, &a), 5);
+    assert_true(secs >= 0 && per >= 0 && l > 0 && a >= 0 && a <= 1);
+    assert_true(!strcmp(unit, "m") || !strcmp(unit, "u"));
+    int lines = 0;
+    for (char *p = s; *p; p++) lines += *p == '\n';
+    assert_int_equal(lines, 4); /* "Epoch e/2" and the finished bar, per epoch */
+    free(s);
+    /* Keras's bar shapes: no '>' at 0 of 30, '>' at the head while running, none when done */
+    o.epochs = 1, o.validation_split = 0, o.batch_size = 1; /* 8 steps: 1/8 fills 3 of 30 */
+    s = fit_output(m, &xa, &ya, &o, "bar");
+    if (!strstr(s, "\r1/8 [==>...........................] - ETA: ")) fail_msg("bar 1/8:\n%s", s);
+    free(s);
+    /* CLGRAD_PROGRESS=lines, unknown values and no variable: one line per epoch
+     * (a file is not a terminal) */
+    const char *modes[] = {"lines", "fancy", NULL};
+    o.batch_size = 4;
+    for (int i = 0; i < 3; i++) {
+        s = fit_output(m, &xa, &ya, &o, modes[i]);
+        assert_null(strchr(s, '\r'));
+        if (!strstr(s, "Epoch 1/1 - 2/2 - ")) fail_msg("lines output (%s):\n%s", modes[i] ? modes[i] : "unset", s);
+        free(s);
+    }
+    /* verbose 2 ignores CLGRAD_PROGRESS=bar */
+    o.verbose = 2;
+    s = fit_output(m, &xa, &ya, &o, "bar");
+    assert_null(strchr(s, '\r'));
+    free(s);
+    clg_model_free(m);
+}
+
+/* Fits one epoch with split v; checks that the validation part is the last
+ * n_val samples (val_loss equals evaluate on exactly them, same batching). */
+static void check_split(clg_context *ctx, int n, float v, int n_val) {
+    float *x = malloc(sizeof(float) * (size_t)n * NF);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
+    assert_true(x && y);
+    tiny_data(x, y, n);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){n, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){n});
+    clg_model *m = mlp(ctx, 0);
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 1, o.batch_size = 128, o.verbose = 2, o.validation_split = v;
+    char *s = fit_output(m, &xa, &ya, &o, NULL);
+    if (!strstr(s, "Epoch 1/1 - 1/1 - ")) fail_msg("one batch expected:\n%s", s);
+    free(s);
+    o.verbose = 0;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    assert_non_null(h);
+    float vl[2], va[2];
+    for (int k = 0; k < 2; k++) {
+        int nv = n_val + k; /* the expected split, and one more sample */
+        clg_host_array xv = harr(x + (n - nv) * NF, CLG_FLOAT32, 2, (int64_t[]){nv, NF});
+        clg_host_array yv = harr(y + (n - nv), CLG_INT32, 1, (int64_t[]){nv});
+        assert_int_equal(clg_model_evaluate(m, &xv, &yv, 128, &vl[k], &va[k]), CLG_OK);
+    }
+    if (h->val_loss[0] != vl[0] || h->val_loss[0] == vl[1])
+        fail_msg("n %d, split %g: val_loss %.9g, last %d samples %.9g, last %d %.9g", n, (double)v,
+                 (double)h->val_loss[0], n_val, (double)vl[0], n_val + 1, (double)vl[1]);
+    assert_true(h->val_accuracy[0] == va[0]);
+    clg_history_free(h);
+    clg_model_free(m);
+    free(x), free(y);
+}
+
+/* Keras: split_at = floor(n * (1 - v)) with v the Python double 0.2 (the float
+ * 0.2f = 0.200000003 itself would give 7 of 10 and 79 of 100). */
+static void test_validation_split_rounding(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    check_split(ctx, 10, 0.2f, 2);
+    check_split(ctx, 100, 0.2f, 20);
+    check_split(ctx, 10, 0.3f, 3);
+    check_split(ctx, 7, 1e-8f, 1); /* floor(7 (1 - 1e-8)) = 6 */
+    float x[NS * NF];
+    int32_t y[NS];
+    tiny_data(x, y, NS);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_model *m = mlp(ctx, 0);
+    clg_fit_options o = clg_fit_options_default();
+    o.verbose = 0;
+    o.validation_split = 1.0f;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_model_fit",
+                     "validation_split 1 ", "[0, 1)");
+    o.validation_split = -0.25f;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_model_fit",
+                     "validation_split -0.25");
+    o.validation_split = 1.5f;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "validation_split 1.5");
+    o.validation_split = NAN;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "validation_split nan");
+    /* one sample: floor(1 * 0.8) = 0 leaves no training data */
+    xa.shape[0] = 1, ya.shape[0] = 1, o.validation_split = 0.2f;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "validation_split 0.2",
+                     "1 samples");
+    clg_model_free(m);
+}
+
+/* validation_x / validation_y: val_loss and val_accuracy are evaluate's on them
+ * (same batch size: bit for bit); the split is then ignored. */
+static void test_validation_data(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { NV = 5 };
+    float x[NS * NF], xv[NV * NF];
+    int32_t y[NS], yv[NV] = {3, 1, 0, 2, 2};
+    tiny_data(x, y, NS);
+    clg_test_random_floats(xv, NV * NF, 11);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xva = harr(xv, CLG_FLOAT32, 2, (int64_t[]){NV, NF});
+    clg_host_array yva = harr(yv, CLG_INT32, 1, (int64_t[]){NV});
+    clg_model *m = mlp(ctx, 0);
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 2, o.batch_size = 4, o.verbose = 0, o.validation_split = 0.5f;
+    o.validation_x = &xva, o.validation_y = &yva;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    float l, a;
+    assert_int_equal(clg_model_evaluate(m, &xva, &yva, 4, &l, &a), CLG_OK);
+    assert_true(h->val_loss[1] == l);
+    assert_true(h->val_accuracy[1] == a);
+    assert_true(h->val_loss[0] != h->val_loss[1]); /* evaluated after each epoch's training */
+    clg_history_free(h);
+    o.validation_y = NULL;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT,
+                     "validation_x and validation_y");
+    clg_host_array ybad = harr(yv, CLG_INT32, 1, (int64_t[]){NV - 1});
+    o.validation_y = &ybad;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_SHAPE_MISMATCH, "clg_model_fit", "y [4]",
+                     "5 samples");
+    clg_model_free(m);
+}
+
+static clg_model *dense_model(clg_context *ctx, int units, clg_activation act, const char *opt, const char *loss,
+                              const char *metrics) {
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){NF});
+    assert_non_null(m);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(16, CLG_ACT_TANH)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(units, act)), CLG_OK);
+    assert_int_equal(clg_model_set_seed(m, 5), CLG_OK);
+    assert_int_equal(clg_model_compile(m, opt, loss, metrics), CLG_OK);
+    return m;
+}
+
+/* categorical_crossentropy on one-hot float targets and mse on float targets
+ * train (loss falls); a target of the wrong dtype or shape names the loss. */
+static void test_float_target_losses(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[NS * NF], onehot[NS * NC] = {0}, reg[NS * 2];
+    int32_t y[NS];
+    tiny_data(x, y, NS);
+    for (int i = 0; i < NS; i++) {
+        onehot[i * NC + y[i]] = 1;
+        reg[2 * i] = x[i * NF] - 0.5f * x[i * NF + 1], reg[2 * i + 1] = x[i * NF + 2] * x[i * NF + 3];
+    }
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF});
+    clg_host_array oh = harr(onehot, CLG_FLOAT32, 2, (int64_t[]){NS, NC});
+    clg_host_array ra = harr(reg, CLG_FLOAT32, 2, (int64_t[]){NS, 2});
+    clg_host_array ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 8, o.batch_size = 4, o.verbose = 0;
+
+    clg_model *m = dense_model(ctx, NC, CLG_ACT_SOFTMAX, "adam", "categorical_crossentropy", "accuracy");
+    assert_int_equal(clg_model_set_learning_rate(m, 0.05f), CLG_OK);
+    clg_history *h = clg_model_fit(m, &xa, &oh, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    assert_true(h->loss[7] < h->loss[0] * 0.8f);
+    assert_true(h->accuracy[7] >= 0 && h->accuracy[7] <= 1);
+    float l, a;
+    assert_int_equal(clg_model_evaluate(m, &xa, &oh, 8, &l, &a), CLG_OK);
+    assert_true(l < h->loss[0] && a >= 0.5f);
+    clg_history_free(h);
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_SHAPE_MISMATCH, "clg_model_fit",
+                     "y [8] int32", "categorical_crossentropy", "float32 targets [8,4]", "(None, 4)");
+    CLG_EXPECT_ERROR(clg_model_evaluate(m, &xa, &ra, 8, &l, &a) != CLG_OK, CLG_STATUS_SHAPE_MISMATCH,
+                     "clg_model_evaluate", "y [8,2] float32", "categorical_crossentropy", "[8,4]");
+    clg_model_free(m);
+
+    m = dense_model(ctx, 2, CLG_ACT_LINEAR, "adam", "mse", NULL);
+    assert_int_equal(clg_model_set_learning_rate(m, 0.02f), CLG_OK);
+    h = clg_model_fit(m, &xa, &ra, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    assert_true(h->loss[7] < h->loss[0] * 0.8f);
+    assert_true(isnan(h->accuracy[0]));
+    clg_history_free(h);
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &oh, &o) == NULL, CLG_STATUS_SHAPE_MISMATCH, "y [8,4] float32",
+                     "loss mse", "float32 targets [8,2]", "(None, 2)");
+    clg_host_array ri = harr(y, CLG_INT32, 2, (int64_t[]){NS / 2, 2});
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ri, &o) == NULL, CLG_STATUS_SHAPE_MISMATCH, "y [4,2] int32",
+                     "loss mse", "8 samples");
+    clg_model_free(m);
+
+    /* and the sparse loss names itself for one-hot floats */
+    m = mlp(ctx, 0);
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &oh, &o) == NULL, CLG_STATUS_SHAPE_MISMATCH, "y [8,4] float32",
+                     "sparse_categorical_crossentropy", "int32 labels [8]");
+    clg_model_free(m);
+}
+
+/* SGD trains; the learning rate is a device value read by every replay: lr 0
+ * freezes the weights bit for bit, a new lr takes effect in the next fit. */
+static void test_sgd_learning_rate(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[NS * NF], p0[NS * NC], p1[NS * NC];
+    int32_t y[NS];
+    tiny_data(x, y, NS);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_model *m = dense_model(ctx, NC, CLG_ACT_SOFTMAX, "sgd", "sparse_categorical_crossentropy", "accuracy");
+    assert_int_equal(clg_model_set_learning_rate(m, 0.5f), CLG_OK);
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 10, o.batch_size = 2, o.verbose = 0; /* 4 steps an epoch: 1 captured, 39 replayed */
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    assert_true(h->loss[9] < h->loss[0] * 0.8f);
+    for (int e = 1; e < 10; e++) assert_true(h->loss[e] < h->loss[0]);
+    clg_history_free(h);
+
+    assert_int_equal(clg_model_set_learning_rate(m, 0.0f), CLG_OK);
+    assert_int_equal(clg_model_predict(m, &xa, 8, p0, NS * NC), CLG_OK);
+    o.epochs = 2, o.shuffle = 0;
+    h = clg_model_fit(m, &xa, &ya, &o);
+    assert_non_null(h);
+    assert_true(h->loss[0] == h->loss[1]); /* frozen weights, the same batches */
+    clg_history_free(h);
+    assert_int_equal(clg_model_predict(m, &xa, 8, p1, NS * NC), CLG_OK);
+    assert_memory_equal(p0, p1, sizeof p0);
+
+    assert_int_equal(clg_model_set_learning_rate(m, 0.5f), CLG_OK);
+    o.epochs = 1;
+    h = clg_model_fit(m, &xa, &ya, &o);
+    assert_non_null(h);
+    clg_history_free(h);
+    assert_int_equal(clg_model_predict(m, &xa, 8, p1, NS * NC), CLG_OK);
+    assert_true(memcmp(p0, p1, sizeof p0) != 0);
+
+    CLG_EXPECT_ERROR(clg_model_set_learning_rate(m, -0.1f) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_model_set_learning_rate", "-0.1");
+    CLG_EXPECT_ERROR(clg_model_set_learning_rate(m, INFINITY) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_model_set_learning_rate", "inf");
+    clg_model_free(m);
+}
+
+/* fit inside the caller's capture fails (it would nest captures) and records
+ * nothing into it; so do evaluate and predict (they read to the host). */
+static void test_fit_inside_capture(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[NS * NF], p[NS * NC], l, a;
+    int32_t y[NS];
+    tiny_data(x, y, NS);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_model *m = mlp(ctx, 0);
+    clg_fit_options o = clg_fit_options_default();
+    o.verbose = 0, o.batch_size = 4;
+    assert_int_equal(clg_step_capture_begin(ctx), CLG_OK);
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_model_fit",
+                     "capture is open", "clg_step_capture_end");
+    CLG_EXPECT_ERROR(clg_model_evaluate(m, &xa, &ya, 4, &l, &a) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_model_evaluate", "capture is open");
+    CLG_EXPECT_ERROR(clg_model_predict(m, &xa, 4, p, NS * NC) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_model_predict", "capture is open");
+    CLG_EXPECT_ERROR(clg_model_compile(m, "adam", "sparse_categorical_crossentropy", "accuracy") != CLG_OK,
+                     CLG_STATUS_INVALID_ARGUMENT, "clg_model_compile", "capture is open");
+    clg_step *s = clg_step_capture_end(ctx);
+    if (s) assert_int_equal(clg_step_get_info(s).commands, 0);
+    clg_step_free(s);
+    /* the model still works afterwards */
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    assert_int_equal(h->epochs, 1);
+    clg_history_free(h);
+    clg_model_free(m);
+}
+
+static clg_model *dropout_model(clg_context *ctx, uint64_t seed) {
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){NF});
+    assert_non_null(m);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(16, CLG_ACT_RELU)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dropout(0.5f)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(2, CLG_ACT_LINEAR)), CLG_OK);
+    assert_int_equal(clg_model_set_seed(m, seed), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "sgd", "mse", NULL), CLG_OK);
+    return m;
+}
+
+/* Dropout draws a fresh mask every step, replayed steps included: with lr 0 the
+ * weights never change, so each one-step epoch's loss depends only on its mask
+ * (epoch 1 is the captured step, epochs 2..5 replays). The stream is seeded:
+ * a model with the same seed repeats the history exactly. */
+static void test_dropout_fresh_masks(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[NS * NF], t[NS * 2], p0[NS * 2], p1[NS * 2];
+    int32_t y[NS];
+    tiny_data(x, y, NS);
+    clg_test_random_floats(t, NS * 2, 13);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ta = harr(t, CLG_FLOAT32, 2, (int64_t[]){NS, 2});
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 5, o.batch_size = NS, o.verbose = 0, o.shuffle = 0; /* same batch every step */
+    clg_history *h[3];
+    for (int k = 0; k < 3; k++) {
+        clg_model *m = dropout_model(ctx, k < 2 ? 21 : 22);
+        assert_int_equal(clg_model_set_learning_rate(m, 0.0f), CLG_OK);
+        assert_int_equal(clg_model_predict(m, &xa, 8, p0, NS * 2), CLG_OK);
+        h[k] = clg_model_fit(m, &xa, &ta, &o);
+        if (!h[k]) fail_msg("fit: %s", clg_last_error());
+        assert_int_equal(clg_model_predict(m, &xa, 3, p1, NS * 2), CLG_OK); /* inference: no dropout */
+        assert_memory_equal(p0, p1, sizeof p0);
+        clg_model_free(m);
+    }
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++)
+            if (h[0]->loss[i] == h[0]->loss[j])
+                fail_msg("epochs %d and %d: same loss %.9g (same dropout mask?)", i + 1, j + 1, (double)h[0]->loss[i]);
+    assert_memory_equal(h[0]->loss, h[1]->loss, 5 * sizeof(float));
+    assert_true(memcmp(h[0]->loss, h[2]->loss, 5 * sizeof(float)) != 0);
+    for (int k = 0; k < 3; k++) clg_history_free(h[k]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_summary),           cmocka_unit_test(test_shape_errors),
         cmocka_unit_test(test_mlp_fits),          cmocka_unit_test(test_adam_reference),
         cmocka_unit_test(test_validation_split),  cmocka_unit_test(test_save_load),
         cmocka_unit_test(test_verbose2_lines),    cmocka_unit_test(test_replay_matches_eager),
-        cmocka_unit_test(test_conv_model),
+        cmocka_unit_test(test_conv_model),        cmocka_unit_test(test_verbose1_bar),
+        cmocka_unit_test(test_validation_split_rounding), cmocka_unit_test(test_validation_data),
+        cmocka_unit_test(test_float_target_losses), cmocka_unit_test(test_sgd_learning_rate),
+        cmocka_unit_test(test_fit_inside_capture), cmocka_unit_test(test_dropout_fresh_masks),
     };
     return CLG_RUN_GROUP(tests);
 }

@@ -105,7 +105,9 @@ typedef struct clg_fit_options {
     int epochs;                /* default 1 */
     int batch_size;            /* default 32 */
     int verbose;               /* 0 silent, 1 progress bar on a terminal (else one line
-                                  per epoch), 2 one line per epoch; default 1 */
+                                  per epoch; the environment variable
+                                  CLGRAD_PROGRESS=bar or =lines forces either),
+                                  2 one line per epoch; default 1 */
     int shuffle;               /* default 1 (seeded by the model's seed and the epoch) */
     float validation_split;    /* taken from the last samples before shuffling (Keras) */
     const clg_host_array *validation_x, *validation_y; /* instead of the split */

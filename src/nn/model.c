@@ -19,6 +19,7 @@
 #include "clgrad/ops.h"
 #include "clgrad/safetensors.h"
 #include "common/error.h"
+#include "graph/graph.h"
 
 typedef enum layer_kind {
     L_DENSE = 0,
@@ -59,6 +60,7 @@ struct clg_layer {
 
 typedef enum opt_kind { OPT_ADAM = 0, OPT_SGD, OPT_RMSPROP } opt_kind;
 typedef enum loss_kind { LOSS_SPARSE_CCE = 0, LOSS_CCE, LOSS_MSE } loss_kind;
+static const char *const loss_name[] = {"sparse_categorical_crossentropy", "categorical_crossentropy", "mse"};
 
 struct clg_model {
     clg_context *ctx;
@@ -449,9 +451,13 @@ clg_status clg_model_set_seed(clg_model *m, uint64_t seed) {
     return CLG_OK;
 }
 
+static clg_status no_capture(const clg_model *m, const char *api);
+
 clg_status clg_model_compile(clg_model *m, const char *optimizer, const char *loss, const char *metrics) {
     const char *api = "clg_model_compile";
     if (!m || !optimizer || !loss) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: NULL argument", api);
+    /* Compiling initialises the weights on the device: not inside the caller's capture. */
+    if (no_capture(m, api) != CLG_OK) return clg_last_status();
     opt_kind ok;
     float lr;
     if (!strcmp(optimizer, "adam")) ok = OPT_ADAM, lr = 1e-3f;
@@ -526,9 +532,9 @@ fail:
 clg_status clg_model_set_learning_rate(clg_model *m, float lr) {
     if (!m || !m->compiled)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_set_learning_rate: compile the model first");
-    if (!(lr > 0.0f) || !isfinite(lr))
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_set_learning_rate: learning rate %g must be > 0",
-                        (double)lr);
+    if (!(lr >= 0.0f) || !isfinite(lr)) /* 0 is allowed (Keras too): it freezes the weights */
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                        "clg_model_set_learning_rate: learning rate %g must be finite and >= 0", (double)lr);
     m->lr_host = lr;
     return clg_tensor_write(m->lr, &lr, sizeof lr);
 }
@@ -738,18 +744,25 @@ static clg_status check_data(const clg_model *m, const char *api, const clg_host
     *n = x->shape[0];
     if (!y) return CLG_OK;
     const clg_layer *last = m->layers[m->nlayers - 1];
+    int64_t want[CLG_MAX_DIMS];
+    int wnd = m->loss == LOSS_SPARSE_CCE ? 1 : last->out_ndim + 1;
+    want[0] = *n;
+    for (int i = 1; i < wnd; i++) want[i] = last->out_shape[i - 1];
     if (m->loss == LOSS_SPARSE_CCE) {
         ok = y->dtype == CLG_INT32 && (y->ndim == 1 || (y->ndim == 2 && y->shape[1] == 1));
     } else {
-        ok = y->dtype == CLG_FLOAT32 && y->ndim == last->out_ndim + 1;
-        for (int i = 0; ok && i < last->out_ndim; i++) ok = y->shape[i + 1] == last->out_shape[i];
+        ok = y->dtype == CLG_FLOAT32 && y->ndim == wnd;
+        for (int i = 1; ok && i < wnd; i++) ok = y->shape[i] == want[i];
     }
-    if (!ok || y->shape[0] != *n || (!y->data && *n > 0))
+    if (!ok || y->shape[0] != *n || (!y->data && *n > 0)) {
+        char w[160];
         return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                        "%s: y %s %s does not match x's %lld samples and the output %s (%s)", api,
+                        "%s: y %s %s does not fit loss %s: it needs %s %s (x's %lld samples, output %s)", api,
                         clg_shape_format(y->ndim, y->shape, b, sizeof b), clg_dtype_name(y->dtype),
-                        (long long)*n, keras_shape(last->out_ndim, last->out_shape, e, sizeof e),
-                        m->loss == LOSS_SPARSE_CCE ? "int32 labels [N]" : "float32 targets");
+                        loss_name[m->loss], m->loss == LOSS_SPARSE_CCE ? "int32 labels" : "float32 targets",
+                        clg_shape_format(wnd, want, w, sizeof w), (long long)*n,
+                        keras_shape(last->out_ndim, last->out_shape, e, sizeof e));
+    }
     return CLG_OK;
 }
 
@@ -824,11 +837,23 @@ static clg_status ready(clg_model *m, const char *api) {
     return CLG_OK;
 }
 
+/* fit captures its own step, compile initialises weights, and evaluate / predict
+ * read results to the host: none of them can run inside the caller's capture (it
+ * would nest or record them). */
+static clg_status no_capture(const clg_model *m, const char *api) {
+    if (clg_capturing(m->ctx))
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                        "%s: a step capture is open on this context (clg_step_capture_begin); end it with "
+                        "clg_step_capture_end before calling %s", api, api);
+    return CLG_OK;
+}
+
 clg_status clg_model_evaluate(clg_model *m, const clg_host_array *x, const clg_host_array *y, int batch_size,
                               float *loss, float *accuracy) {
     const char *api = "clg_model_evaluate";
     clg_status st = ready(m, api);
     int64_t n = 0;
+    if (st == CLG_OK) st = no_capture(m, api);
     if (st == CLG_OK) st = check_data(m, api, x, y, &n);
     if (st != CLG_OK) return st;
     if (!y) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: y is NULL", api);
@@ -846,6 +871,7 @@ clg_status clg_model_predict(clg_model *m, const clg_host_array *x, int batch_si
     const char *api = "clg_model_predict";
     clg_status st = ensure_built(m, api);
     int64_t n = 0;
+    if (st == CLG_OK) st = no_capture(m, api);
     if (st == CLG_OK) st = check_data(m, api, x, NULL, &n);
     if (st != CLG_OK) return st;
     const clg_layer *last = m->layers[m->nlayers - 1];
@@ -871,6 +897,18 @@ clg_status clg_model_predict(clg_model *m, const clg_host_array *x, int batch_si
 }
 
 /* --- fit ------------------------------------------------------------------------------------ */
+
+/* The shortest decimal that reads back as v (0.2f -> 0.2): the double a Python
+ * caller would have written, so float options compute as Keras does. */
+static double float_as_typed(float v) {
+    for (int p = 1; p <= 9; p++) {
+        char b[40];
+        snprintf(b, sizeof b, "%.*g", p, (double)v);
+        double d = strtod(b, NULL);
+        if ((float)d == v) return d;
+    }
+    return (double)v;
+}
 
 clg_fit_options clg_fit_options_default(void) {
     clg_fit_options o;
@@ -902,9 +940,10 @@ static clg_history *history_new(int epochs) {
     return h;
 }
 
+/* Keras's Progbar formats: ETA "1:02:03", "2:05" or "9s"; per step "5ms/step". */
 static void fmt_duration(double s, char *buf, size_t cap) {
-    if (s >= 3600) snprintf(buf, cap, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
-    else if (s >= 60) snprintf(buf, cap, "%d:%02d", (int)s / 60, (int)s % 60);
+    if (s > 3600) snprintf(buf, cap, "%d:%02d:%02d", (int)s / 3600, ((int)s / 60) % 60, (int)s % 60);
+    else if (s > 60) snprintf(buf, cap, "%d:%02d", (int)s / 60, (int)s % 60);
     else snprintf(buf, cap, "%ds", (int)s);
 }
 
@@ -914,26 +953,59 @@ static void fmt_per_step(double s, char *buf, size_t cap) {
     else snprintf(buf, cap, "%.0fus/step", s * 1e6);
 }
 
-/* "  12/1875 [>.....] - ETA: 9s" or, done, "1875/1875 [=====] - 9s 5ms/step". */
-static void print_bar(FILE *f, int64_t done, int64_t total, double elapsed, int final) {
-    int w = snprintf(NULL, 0, "%lld", (long long)total);
-    fprintf(f, "\r%*lld/%lld [", w, (long long)done, (long long)total);
-    int filled = total > 0 ? (int)(30 * done / total) : 30;
-    for (int i = 0; i < 30; i++) fputc(i < filled ? '=' : (i == filled && !final && filled < 30 ? '>' : '.'), f);
-    char d[32], p[32];
+static void appendf(char *buf, size_t cap, const char *fmt, ...) CLG_PRINTF(3, 4);
+static void appendf(char *buf, size_t cap, const char *fmt, ...) {
+    size_t k = strlen(buf);
+    if (k + 1 >= cap) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + k, cap - k, fmt, ap);
+    va_end(ap);
+}
+
+/* Keras's Progbar line: "  12/1875 [=====>........................] - ETA: 9s"
+ * while running, "1875/1875 [==============================] - 9s 5ms/step" done. */
+static void bar_text(char *buf, size_t cap, int64_t done, int64_t total, double elapsed, int final) {
+    char bar[31], d[32], p[32];
+    int w = snprintf(NULL, 0, "%lld", (long long)total), k = 0;
+    int width = total > 0 ? (int)(30 * done / total) : 30;
+    if (width > 0) {
+        for (; k < width - 1; k++) bar[k] = '=';
+        bar[k++] = done < total ? '>' : '=';
+    }
+    for (; k < 30; k++) bar[k] = '.';
+    bar[30] = 0;
+    snprintf(buf, cap, "%*lld/%lld [%s]", w, (long long)done, (long long)total, bar);
     if (final) {
-        fmt_duration(elapsed, d, sizeof d);
         fmt_per_step(done > 0 ? elapsed / (double)done : 0, p, sizeof p);
-        fprintf(f, "] - %s %s", d, p);
+        appendf(buf, cap, " - %.0fs %s", elapsed, p);
     } else {
         fmt_duration(done > 0 ? elapsed / (double)done * (double)(total - done) : 0, d, sizeof d);
-        fprintf(f, "] - ETA: %s", d);
+        appendf(buf, cap, " - ETA: %s", d);
     }
 }
 
-static void print_metrics(FILE *f, double loss, double acc, int met) {
-    fprintf(f, " - loss: %.4f", loss);
-    if (met) fprintf(f, " - accuracy: %.4f", acc);
+static void metrics_text(char *buf, size_t cap, double loss, double acc, int met) {
+    appendf(buf, cap, " - loss: %.4f", loss);
+    if (met) appendf(buf, cap, " - accuracy: %.4f", acc);
+}
+
+/* Rewrites the progress line in place ("\r"), padding with spaces over what is
+ * left of a longer previous line, as Keras does; *width keeps the length. */
+static void print_progress(FILE *f, const char *line, int *width) {
+    int n = (int)strlen(line);
+    fprintf(f, "\r%s%*s", line, *width > n ? *width - n : 0, "");
+    *width = n;
+}
+
+/* verbose 1: the \r-updated bar on a terminal, else one line per epoch;
+ * CLGRAD_PROGRESS=bar or =lines forces either (see model.h). */
+static int progress_bar_wanted(FILE *f, int verbose) {
+    if (verbose != 1) return 0;
+    const char *env = getenv("CLGRAD_PROGRESS");
+    if (env && !strcmp(env, "bar")) return 1;
+    if (env && !strcmp(env, "lines")) return 0;
+    return isatty(fileno(f));
 }
 
 static clg_status read_acc(const clg_tensor *l, const clg_tensor *c, int64_t seen, double *loss, double *acc) {
@@ -950,14 +1022,20 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     const char *api = "clg_model_fit";
     clg_fit_options o = options ? *options : clg_fit_options_default();
     int64_t n = 0, nv = 0;
-    if (ready(m, api) != CLG_OK || check_data(m, api, x, y, &n) != CLG_OK) return NULL;
+    if (ready(m, api) != CLG_OK || no_capture(m, api) != CLG_OK || check_data(m, api, x, y, &n) != CLG_OK)
+        return NULL;
     if (!y) {
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: y is NULL", api);
         return NULL;
     }
-    if (o.epochs < 0 || o.batch_size <= 0 || !(o.validation_split >= 0.0f && o.validation_split < 1.0f)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: epochs %d, batch_size %d, validation_split %g out of range",
-                 api, o.epochs, o.batch_size, (double)o.validation_split);
+    if (o.epochs < 0 || o.batch_size <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: epochs %d must be >= 0 and batch_size %d > 0", api,
+                 o.epochs, o.batch_size);
+        return NULL;
+    }
+    if (!(o.validation_split >= 0.0f && o.validation_split < 1.0f)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: validation_split %g is outside [0, 1)", api,
+                 (double)o.validation_split);
         return NULL;
     }
     const clg_host_array *vx = x, *vy = y;
@@ -970,8 +1048,9 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         if (check_data(m, api, o.validation_x, o.validation_y, &nv) != CLG_OK) return NULL;
         vx = o.validation_x, vy = o.validation_y;
     } else if (o.validation_split > 0.0f) {
-        /* the float's short decimal (0.2f -> 0.2), so the split is Python's floor(n * (1 - 0.2)) */
-        double frac = round((double)o.validation_split * 1e7) / 1e7;
+        /* the float's shortest decimal (0.2f -> 0.2), so the split is Python's
+         * floor(n * (1 - 0.2)) in double: 8 of 10, 80 of 100 (0.2f itself gives 7, 79) */
+        double frac = float_as_typed(o.validation_split);
         int64_t split_at = (int64_t)floor((double)n * (1.0 - frac));
         nv = n - split_at;
         vfirst = split_at;
@@ -983,7 +1062,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         }
     }
     FILE *f = o.stream ? o.stream : stdout;
-    int bar = o.verbose == 1 && isatty(fileno(f));
+    int bar = progress_bar_wanted(f, o.verbose), bar_width = 0;
     int met = metric_on(m), sparse = m->loss == LOSS_SPARSE_CCE;
     int64_t bs = o.batch_size < n ? o.batch_size : (n > 0 ? n : 1);
     int64_t full = n / bs, rem = n % bs, steps = full + (rem > 0);
@@ -1009,7 +1088,8 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         if (st == CLG_OK) st = clg_tensor_write(acc_l, &zero, sizeof zero);
         if (st == CLG_OK && acc_c) st = clg_tensor_write(acc_c, &zero, sizeof zero);
         if (st != CLG_OK) break;
-        if (o.verbose == 1 && bar) fprintf(f, "Epoch %d/%d\n", e + 1, o.epochs);
+        if (bar) fprintf(f, "Epoch %d/%d\n", e + 1, o.epochs);
+        bar_width = 0;
         for (int64_t b = 0; st == CLG_OK && b < steps; b++) {
             int64_t c = b < full ? bs : rem;
             gather_rows(x, 0, perm + b * bs, c, hx);
@@ -1038,8 +1118,10 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
             if (st == CLG_OK && bar && b + 1 < steps && now - last_print >= 0.1) {
                 double l, a;
                 st = read_acc(acc_l, acc_c, b * bs + c, &l, &a);
-                print_bar(f, b + 1, steps, now - t0, 0);
-                print_metrics(f, l, a, met);
+                char line[512];
+                bar_text(line, sizeof line, b + 1, steps, now - t0, 0);
+                metrics_text(line, sizeof line, l, a, met);
+                print_progress(f, line, &bar_width);
                 fflush(f);
                 last_print = now;
             }
@@ -1055,19 +1137,23 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         h->seconds[e] = secs;
         h->epochs = e + 1;
         if (o.verbose == 0) continue;
+        char line[512];
         if (bar) {
-            print_bar(f, steps, steps, secs, 1);
+            bar_text(line, sizeof line, steps, steps, secs, 1);
         } else {
             char d[32], p[32];
             fmt_duration(secs, d, sizeof d);
             fmt_per_step(steps > 0 ? secs / (double)steps : 0, p, sizeof p);
-            fprintf(f, "Epoch %d/%d - %lld/%lld - %s %s", e + 1, o.epochs, (long long)steps, (long long)steps, d, p);
+            snprintf(line, sizeof line, "Epoch %d/%d - %lld/%lld - %s %s", e + 1, o.epochs, (long long)steps,
+                     (long long)steps, d, p);
         }
-        print_metrics(f, l, a, met);
+        metrics_text(line, sizeof line, l, a, met);
         if (nv > 0) {
-            fprintf(f, " - val_loss: %.4f", vl);
-            if (met) fprintf(f, " - val_accuracy: %.4f", va);
+            appendf(line, sizeof line, " - val_loss: %.4f", vl);
+            if (met) appendf(line, sizeof line, " - val_accuracy: %.4f", va);
         }
+        if (bar) print_progress(f, line, &bar_width);
+        else fputs(line, f);
         fprintf(f, "\n");
         fflush(f);
     }
@@ -1101,16 +1187,6 @@ clg_status clg_model_save_weights(clg_model *m, const char *path) {
     if (st == CLG_OK) st = clg_safetensors_writer_save(w, path);
     clg_safetensors_writer_free(w);
     return st == CLG_OK ? st : clg_fail_wrap(st, "%s: %s", api, path);
-}
-
-static void appendf(char *buf, size_t cap, const char *fmt, ...) CLG_PRINTF(3, 4);
-static void appendf(char *buf, size_t cap, const char *fmt, ...) {
-    size_t k = strlen(buf);
-    if (k + 1 >= cap) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf + k, cap - k, fmt, ap);
-    va_end(ap);
 }
 
 clg_status clg_model_load_weights(clg_model *m, const char *path) {
