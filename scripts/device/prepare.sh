@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Prepares .gpu/ (git-ignored) for a run on a GPU machine that has no package
+# access: the Debian OpenCL ICD loader, CLBlast, clFFT, clinfo and cmocka,
+# unpacked, plus this build's library, tool, examples and test executables, and
+# the Fashion-MNIST files. Run on the development machine after a build:
+#   scripts/device/prepare.sh [build-dir]
+# then on the GPU machine, from the repository root with .gpu carried:
+#   bash scripts/device/check.sh      # devices, every test executable, benches
+#   bash scripts/device/train.sh      # the seed example on three seeds
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$root/build}
+g=$root/.gpu
+rm -rf "$g" && mkdir -p "$g/debs" "$g/root" "$g/bin" "$g/data"
+(cd "$g/debs" && apt-get download ocl-icd-libopencl1 libclblast1 libclfft2 clinfo libcmocka0 >/dev/null)
+for f in "$g"/debs/*.deb; do dpkg -x "$f" "$g/root"; done
+rm -rf "$g/debs" "$g/root/usr/share"
+cp -L "$build/libclgrad.so.0" "$build/clgrad" "$build"/examples/device_tour \
+      "$build"/examples/fashion_mnist_cnn "$build"/tests/test_* "$build/tests/cache_writer" "$g/bin/"
+cp /usr/share/datasets/fashion-mnist/*.gz "$g/data/" 2>/dev/null || true
+du -sh "$g"
