@@ -8,6 +8,7 @@
  * two steps); replay vs eager, save/load, val_loss vs evaluate on the same data
  * and batching, and lr-0 predictions: bit for bit. */
 #include "fixture.h"
+#include "clgrad/safetensors.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -675,6 +676,275 @@ static void test_dropout_fresh_masks(void **state) {
     for (int k = 0; k < 3; k++) clg_history_free(h[k]);
 }
 
+
+/* --- the Keras layers built on existing ops ---------------------------------------------- */
+
+static void add_ok(clg_model *m, clg_layer *l) {
+    if (clg_model_add(m, l) != CLG_OK) fail_msg("add: %s", clg_last_error());
+}
+
+/* Every new layer in one model: Keras's names, output shapes and counts. */
+static clg_model *new_layers_model(clg_context *ctx) {
+    clg_model *m = clg_sequential_new(ctx, 3, (int64_t[]){8, 8, 4});
+    assert_non_null(m);
+    add_ok(m, clg_layer_zero_padding2d(1, 1, 1, 1));                       /* (10, 10, 4) */
+    add_ok(m, clg_layer_depthwise_conv2d(3, 3, CLG_ACT_RELU));            /* (8, 8, 4) 40 */
+    add_ok(m, clg_layer_average_pooling2d(2, 2));                          /* (4, 4, 4) */
+    add_ok(m, clg_layer_conv2d_transpose(2, 3, 3, 1, 1, 0, CLG_ACT_LINEAR)); /* (6, 6, 2) 74 */
+    add_ok(m, clg_layer_upsampling2d(2, 2));                               /* (12, 12, 2) */
+    add_ok(m, clg_layer_leaky_relu(0.3f));
+    add_ok(m, clg_layer_global_average_pooling2d());                       /* (2) */
+    add_ok(m, clg_layer_reshape(3, (int64_t[]){1, 1, -1}));                 /* (1, 1, 2) */
+    add_ok(m, clg_layer_global_max_pooling2d());                           /* (2) */
+    add_ok(m, clg_layer_dense(8, CLG_ACT_LINEAR));                         /* 24 */
+    add_ok(m, clg_layer_layer_normalization());                            /* 16 */
+    add_ok(m, clg_layer_leaky_relu(0.3f));                                 /* leaky_re_lu_1 */
+    add_ok(m, clg_layer_dense(3, CLG_ACT_SOFTMAX));                        /* 27 */
+    return m;
+}
+
+static void test_new_layers_summary(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = new_layers_model(ctx);
+    assert_int_equal(clg_model_param_count(m), 40 + 74 + 24 + 16 + 27);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(clg_model_summary(m, f), CLG_OK);
+    char *s = read_stream(f);
+    const char *want[] = {
+        "zero_padding2d (ZeroPadding2D) (None, 10, 10, 4)", "depthwise_conv2d (DepthwiseConv2D)",
+        "(None, 8, 8, 4)           40 ", "average_pooling2d (AveragePooling2D)", "(None, 4, 4, 4) ",
+        "conv2d_transpose (Conv2DTranspose)", "(None, 6, 6, 2)           74 ",
+        "up_sampling2d (UpSampling2D) (None, 12, 12, 2)", "leaky_re_lu (LeakyReLU)",
+        "global_average_pooling2d (GlobalAveragePooling2D)", "reshape (Reshape)", "(None, 1, 1, 2) ",
+        "global_max_pooling2d (GlobalMaxPooling2D)", "layer_normalization (LayerNormalization)",
+        "(None, 8)                 16 ", "leaky_re_lu_1 (LeakyReLU)", "Total params: 181",
+        "Trainable params: 181", "Non-trainable params: 0"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(s, want[i])) fail_msg("summary lacks \"%s\":\n%s", want[i], s);
+    free(s);
+    fclose(f);
+    /* weights saved under Keras-style names */
+    assert_int_equal(clg_model_compile(m, "adam", "sparse_categorical_crossentropy", NULL), CLG_OK);
+    char *dir = clg_test_tempdir("model_layers");
+    char path[512];
+    snprintf(path, sizeof path, "%s/w.safetensors", dir);
+    assert_int_equal(clg_model_save_weights(m, path), CLG_OK);
+    clg_safetensors *st = NULL;
+    assert_int_equal(clg_safetensors_open(path, &st), CLG_OK);
+    const char *names[] = {"depthwise_conv2d.depthwise_kernel", "depthwise_conv2d.bias", "conv2d_transpose.kernel",
+                           "conv2d_transpose.bias", "layer_normalization.gamma", "layer_normalization.beta"};
+    const int64_t shapes[][4] = {{4, 1, 3, 3}, {4}, {4, 2, 3, 3}, {2}, {8}, {8}};
+    const int ndims[] = {4, 1, 4, 1, 1, 1};
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(clg_safetensors_ndim(st, names[i]), ndims[i]);
+        assert_memory_equal(clg_safetensors_shape(st, names[i]), shapes[i], (size_t)ndims[i] * sizeof(int64_t));
+    }
+    float g[8], b[8];
+    assert_int_equal(clg_safetensors_read(st, "layer_normalization.gamma", g, sizeof g), CLG_OK);
+    assert_int_equal(clg_safetensors_read(st, "layer_normalization.beta", b, sizeof b), CLG_OK);
+    for (int i = 0; i < 8; i++) assert_true(g[i] == 1.0f && b[i] == 0.0f);
+    /* Glorot limits with Keras's fans: depthwise sqrt(6 / (4·9 + 9)), transpose sqrt(6 / (2·9 + 4·9)) */
+    float dk[36], tk[72];
+    assert_int_equal(clg_safetensors_read(st, "depthwise_conv2d.depthwise_kernel", dk, sizeof dk), CLG_OK);
+    assert_int_equal(clg_safetensors_read(st, "conv2d_transpose.kernel", tk, sizeof tk), CLG_OK);
+    float dmax = 0, tmax = 0;
+    for (int i = 0; i < 36; i++) dmax = fmaxf(dmax, fabsf(dk[i]));
+    for (int i = 0; i < 72; i++) tmax = fmaxf(tmax, fabsf(tk[i]));
+    assert_true(dmax <= sqrtf(6.0f / 45.0f) && dmax > 0.5f * sqrtf(6.0f / 45.0f));
+    assert_true(tmax <= sqrtf(6.0f / 54.0f) && tmax > 0.5f * sqrtf(6.0f / 54.0f));
+    clg_safetensors_free(st);
+    clg_model_free(m);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_new_layers_shape_errors(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){6});
+    CLG_EXPECT_ERROR(clg_model_add(m, clg_layer_average_pooling2d(2, 2)) != CLG_OK, CLG_STATUS_SHAPE_MISMATCH,
+                     "average_pooling2d (AveragePooling2D)", "(None, 6)");
+    CLG_EXPECT_ERROR(clg_model_add(m, clg_layer_global_max_pooling2d()) != CLG_OK, CLG_STATUS_SHAPE_MISMATCH,
+                     "global_max_pooling2d (GlobalMaxPooling2D)", "(None, 6)");
+    CLG_EXPECT_ERROR(clg_model_add(m, clg_layer_reshape(2, (int64_t[]){4, -1})) != CLG_OK,
+                     CLG_STATUS_SHAPE_MISMATCH, "reshape (Reshape)", "(None, 6)", "[4,-1]");
+    add_ok(m, clg_layer_reshape(3, (int64_t[]){1, 2, 3}));
+    CLG_EXPECT_ERROR(clg_model_add(m, clg_layer_depthwise_conv2d(3, 3, CLG_ACT_LINEAR)) != CLG_OK,
+                     CLG_STATUS_SHAPE_MISMATCH, "depthwise_conv2d (DepthwiseConv2D)", "(None, 1, 2, 3)");
+    CLG_EXPECT_ERROR(clg_layer_reshape(2, (int64_t[]){-1, -1}) == NULL, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_layer_reshape");
+    CLG_EXPECT_ERROR(clg_layer_zero_padding2d(-1, 0, 0, 0) == NULL, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_layer_zero_padding2d");
+    CLG_EXPECT_ERROR(clg_layer_conv2d_transpose(2, 3, 3, 0, 1, 0, CLG_ACT_LINEAR) == NULL,
+                     CLG_STATUS_INVALID_ARGUMENT, "clg_layer_conv2d_transpose");
+    clg_model_free(m);
+}
+
+static void predict_ok(clg_model *m, const float *x, int ndim, const int64_t *shape, float *out, size_t n) {
+    if (clg_model_compile(m, "sgd", "mse", NULL) != CLG_OK) fail_msg("compile: %s", clg_last_error());
+    clg_host_array xa = harr(x, CLG_FLOAT32, ndim, shape);
+    if (clg_model_predict(m, &xa, 2, out, n) != CLG_OK) fail_msg("predict: %s", clg_last_error());
+}
+
+static void expect_close(const float *got, const double *want, int n, double tol) {
+    for (int i = 0; i < n; i++)
+        if (fabs(got[i] - want[i]) > tol * (1.0 + fabs(want[i])))
+            fail_msg("element %d: got %.7g, want %.7g", i, (double)got[i], want[i]);
+}
+
+/* Weightless layers: ZeroPadding2D, AveragePooling2D, UpSampling2D, LeakyReLU,
+ * Reshape, then the global poolings and LayerNormalization, against the host. */
+static void test_new_layers_forward(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N = 2, H = 3, W = 4, C = 2 };
+    float x[N * H * W * C];
+    clg_test_random_floats(x, sizeof x / sizeof *x, 11);
+    const int64_t xs[] = {N, H, W, C};
+#define X(n, h, w, c) ((double)x[(((n) * H + (h)) * W + (w)) * C + (c)])
+    /* pad (1, 0, 0, 2) -> (4, 6, 2); avg 2x2 -> (2, 3, 2); up (1, 2) -> (2, 6, 2); leaky; reshape (-1, 4) -> (6, 4) */
+    clg_model *m = clg_sequential_new(ctx, 3, xs + 1);
+    add_ok(m, clg_layer_zero_padding2d(1, 0, 0, 2));
+    add_ok(m, clg_layer_average_pooling2d(2, 2));
+    add_ok(m, clg_layer_upsampling2d(1, 2));
+    add_ok(m, clg_layer_leaky_relu(0.3f));
+    add_ok(m, clg_layer_reshape(2, (int64_t[]){-1, 4}));
+    float out[N * 24];
+    double want[N * 24];
+    predict_ok(m, x, 4, xs, out, N * 24);
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 6; j++)
+                for (int c = 0; c < C; c++) {
+                    double s = 0;
+                    for (int a = 0; a < 2; a++)
+                        for (int b = 0; b < 2; b++) {
+                            int ph = 2 * i + a - 1, pw = 2 * (j / 2) + b; /* padded by one row on top */
+                            if (ph >= 0 && ph < H && pw < W) s += X(n, ph, pw, c);
+                        }
+                    s /= 4;
+                    want[n * 24 + (i * 6 + j) * C + c] = s > 0 ? s : 0.3 * s;
+                }
+    expect_close(out, want, N * 24, 1e-5);
+    clg_model_free(m);
+    /* global average and max pooling */
+    for (int k = 0; k < 2; k++) {
+        m = clg_sequential_new(ctx, 3, xs + 1);
+        add_ok(m, k ? clg_layer_global_max_pooling2d() : clg_layer_global_average_pooling2d());
+        float g[N * C];
+        double gw[N * C];
+        predict_ok(m, x, 4, xs, g, N * C);
+        for (int n = 0; n < N; n++)
+            for (int c = 0; c < C; c++) {
+                double s = 0, mx = -INFINITY;
+                for (int h = 0; h < H; h++)
+                    for (int w = 0; w < W; w++) s += X(n, h, w, c), mx = fmax(mx, X(n, h, w, c));
+                gw[n * C + c] = k ? mx : s / (H * W);
+            }
+        expect_close(g, gw, N * C, 1e-5);
+        clg_model_free(m);
+    }
+    /* layer normalisation over the last axis, epsilon 1e-3 */
+    m = clg_sequential_new(ctx, 3, xs + 1);
+    add_ok(m, clg_layer_layer_normalization());
+    float ln[N * H * W * C];
+    double lw[N * H * W * C];
+    predict_ok(m, x, 4, xs, ln, N * H * W * C);
+    for (int r = 0; r < N * H * W; r++) {
+        double mu = (x[r * C] + x[r * C + 1]) / 2.0, v = 0;
+        for (int c = 0; c < C; c++) v += (x[r * C + c] - mu) * (x[r * C + c] - mu) / C;
+        for (int c = 0; c < C; c++) lw[r * C + c] = (x[r * C + c] - mu) / sqrt(v + 1e-3);
+    }
+    expect_close(ln, lw, N * H * W * C, 1e-4);
+    clg_model_free(m);
+#undef X
+}
+
+/* DepthwiseConv2D and Conv2DTranspose (valid, stride 2 > kernel 1: Keras's
+ * H*s + max(k - s, 0)) against the host with the model's own weights. */
+static void test_new_conv_layers_forward(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N = 2, H = 4, W = 3, C = 2, F = 3 };
+    float x[N * H * W * C];
+    clg_test_random_floats(x, sizeof x / sizeof *x, 5);
+    const int64_t xs[] = {N, H, W, C};
+    char *dir = clg_test_tempdir("model_conv_layers");
+    char path[512];
+    snprintf(path, sizeof path, "%s/w.safetensors", dir);
+    /* depthwise 2x2 -> (3, 2, 2) */
+    clg_model *m = clg_sequential_new(ctx, 3, xs + 1);
+    add_ok(m, clg_layer_depthwise_conv2d(2, 2, CLG_ACT_LINEAR));
+    float out[N * 3 * 2 * C];
+    double want[N * 3 * 2 * C];
+    predict_ok(m, x, 4, xs, out, N * 12);
+    assert_int_equal(clg_model_save_weights(m, path), CLG_OK);
+    clg_safetensors *st = NULL;
+    float k[C * 4], bias[F];
+    assert_int_equal(clg_safetensors_open(path, &st), CLG_OK);
+    assert_int_equal(clg_safetensors_read(st, "depthwise_conv2d.depthwise_kernel", k, sizeof k), CLG_OK);
+    clg_safetensors_free(st);
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < 3; i++)
+            for (int j = 0; j < 2; j++)
+                for (int c = 0; c < C; c++) {
+                    double s = 0; /* bias zero */
+                    for (int a = 0; a < 2; a++)
+                        for (int b = 0; b < 2; b++)
+                            s += (double)k[c * 4 + a * 2 + b] * x[((n * H + i + a) * W + j + b) * C + c];
+                    want[((n * 3 + i) * 2 + j) * C + c] = s;
+                }
+    expect_close(out, want, N * 12, 1e-5);
+    clg_model_free(m);
+    /* transpose: filters 3, kernel 1x1, strides 2: (8, 6, 3); odd rows/cols are zero (+ bias 0) */
+    m = clg_sequential_new(ctx, 3, xs + 1);
+    add_ok(m, clg_layer_conv2d_transpose(F, 1, 1, 2, 2, 0, CLG_ACT_LINEAR));
+    float t[N * 8 * 6 * F];
+    double tw[N * 8 * 6 * F];
+    predict_ok(m, x, 4, xs, t, N * 8 * 6 * F);
+    assert_int_equal(clg_model_save_weights(m, path), CLG_OK);
+    float tk[C * F];
+    assert_int_equal(clg_safetensors_open(path, &st), CLG_OK);
+    assert_int_equal(clg_safetensors_read(st, "conv2d_transpose.kernel", tk, sizeof tk), CLG_OK);
+    assert_int_equal(clg_safetensors_read(st, "conv2d_transpose.bias", bias, sizeof bias), CLG_OK);
+    clg_safetensors_free(st);
+    for (int n = 0; n < N; n++)
+        for (int i = 0; i < 8; i++)
+            for (int j = 0; j < 6; j++)
+                for (int f = 0; f < F; f++) {
+                    double s = bias[f];
+                    if (i % 2 == 0 && j % 2 == 0)
+                        for (int c = 0; c < C; c++)
+                            s += (double)tk[c * F + f] * x[((n * H + i / 2) * W + j / 2) * C + c];
+                    tw[((n * 8 + i) * 6 + j) * F + f] = s;
+                }
+    expect_close(t, tw, N * 8 * 6 * F, 1e-5);
+    clg_model_free(m);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
+/* A small fit through every new layer: the loss stays finite and decreases. */
+static void test_new_layers_fit(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N = 8 };
+    float x[N * 8 * 8 * 4];
+    int32_t y[N];
+    clg_test_random_floats(x, sizeof x / sizeof *x, 21);
+    for (int i = 0; i < N; i++) y[i] = i % 3;
+    clg_model *m = new_layers_model(ctx);
+    assert_int_equal(clg_model_set_seed(m, 1), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "adam", "sparse_categorical_crossentropy", "accuracy"), CLG_OK);
+    assert_int_equal(clg_model_set_learning_rate(m, 0.02f), CLG_OK);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 4, (int64_t[]){N, 8, 8, 4}), ya = harr(y, CLG_INT32, 1, (int64_t[]){N});
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 15, o.batch_size = 4, o.verbose = 0;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    for (int e = 0; e < h->epochs; e++) assert_true(isfinite(h->loss[e]));
+    if (!(h->loss[14] < h->loss[0])) fail_msg("loss %g -> %g", (double)h->loss[0], (double)h->loss[14]);
+    clg_history_free(h);
+    clg_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_summary),           cmocka_unit_test(test_shape_errors),
@@ -685,6 +955,9 @@ int main(void) {
         cmocka_unit_test(test_validation_split_rounding), cmocka_unit_test(test_validation_data),
         cmocka_unit_test(test_float_target_losses), cmocka_unit_test(test_sgd_learning_rate),
         cmocka_unit_test(test_fit_inside_capture), cmocka_unit_test(test_dropout_fresh_masks),
+        cmocka_unit_test(test_new_layers_summary), cmocka_unit_test(test_new_layers_shape_errors),
+        cmocka_unit_test(test_new_layers_forward), cmocka_unit_test(test_new_conv_layers_forward),
+        cmocka_unit_test(test_new_layers_fit),
     };
     return CLG_RUN_GROUP(tests);
 }

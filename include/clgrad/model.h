@@ -68,6 +68,26 @@ CLG_API clg_layer *clg_layer_flatten(void);
 CLG_API clg_layer *clg_layer_dropout(float rate);
 CLG_API clg_layer *clg_layer_activation(clg_activation activation);
 CLG_API clg_layer *clg_layer_batch_normalization(void); /* momentum 0.99, epsilon 1e-3 */
+/* Stride = pool size, 'valid' (Keras's defaults). */
+CLG_API clg_layer *clg_layer_average_pooling2d(int ph, int pw);
+/* (None, H, W, C) -> (None, C). */
+CLG_API clg_layer *clg_layer_global_average_pooling2d(void);
+CLG_API clg_layer *clg_layer_global_max_pooling2d(void);
+/* Zeros added before/after H (top, bottom) and W (left, right). */
+CLG_API clg_layer *clg_layer_zero_padding2d(int top, int bottom, int left, int right);
+/* Nearest-neighbour upsampling of H and W by (sh, sw). */
+CLG_API clg_layer *clg_layer_upsampling2d(int sh, int sw);
+/* Target shape per sample (without the batch axis); one extent may be -1. */
+CLG_API clg_layer *clg_layer_reshape(int ndim, const int64_t *shape);
+CLG_API clg_layer *clg_layer_leaky_relu(float alpha);  /* Keras's default alpha: 0.3 */
+/* Over the last axis, epsilon 1e-3; gamma ones, beta zeros. */
+CLG_API clg_layer *clg_layer_layer_normalization(void);
+/* Depth multiplier 1, 'valid', stride 1, with bias; depthwise_kernel [C, 1, KH, KW]. */
+CLG_API clg_layer *clg_layer_depthwise_conv2d(int kh, int kw, clg_activation activation);
+/* kernel [C_in, filters, KH, KW], bias [filters]; output H*s ('same') or
+ * H*s + max(k - s, 0) ('valid'), as Keras. */
+CLG_API clg_layer *clg_layer_conv2d_transpose(int filters, int kh, int kw, int stride_h, int stride_w,
+                                              int same_padding, clg_activation activation);
 CLG_API void clg_layer_free(clg_layer *layer);          /* for layers never added */
 
 /* --- the model -------------------------------------------------------------------- */

@@ -29,13 +29,29 @@ typedef enum layer_kind {
     L_DROPOUT,
     L_ACTIVATION,
     L_BATCHNORM,
+    L_AVGPOOL,
+    L_GAP,
+    L_GMP,
+    L_ZEROPAD,
+    L_UPSAMPLE,
+    L_RESHAPE,
+    L_LEAKYRELU,
+    L_LAYERNORM,
+    L_DWCONV,
+    L_CONVT,
     L_KIND_COUNT
 } layer_kind;
 
 static const char *const kind_base[L_KIND_COUNT] = {
-    "dense", "conv2d", "max_pooling2d", "flatten", "dropout", "activation", "batch_normalization"};
+    "dense", "conv2d", "max_pooling2d", "flatten", "dropout", "activation", "batch_normalization",
+    "average_pooling2d", "global_average_pooling2d", "global_max_pooling2d", "zero_padding2d",
+    "up_sampling2d", "reshape", "leaky_re_lu", "layer_normalization", "depthwise_conv2d",
+    "conv2d_transpose"};
 static const char *const kind_type[L_KIND_COUNT] = {
-    "Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Activation", "BatchNormalization"};
+    "Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Activation", "BatchNormalization",
+    "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D",
+    "UpSampling2D", "Reshape", "LeakyReLU", "LayerNormalization", "DepthwiseConv2D",
+    "Conv2DTranspose"};
 
 /* Weights of a layer, in the order they are saved and optimised. */
 enum { MAX_WEIGHTS = 4 };
@@ -46,8 +62,12 @@ struct clg_layer {
     clg_activation act;
     int units;                  /* dense units, conv filters */
     int kh, kw, sh, sw, same;   /* conv */
-    int ph, pw;                 /* pooling */
+    int ph, pw;                 /* pooling, upsampling factors */
+    int pads[4];                /* zero padding: top, bottom, left, right */
+    int tgt_ndim;               /* reshape target (one extent may be -1) */
+    int64_t tgt[CLG_MAX_DIMS];
     float rate;                 /* dropout */
+    float alpha;                /* leaky relu */
     int in_ndim, out_ndim;      /* shapes without the batch axis */
     int64_t in_shape[CLG_MAX_DIMS], out_shape[CLG_MAX_DIMS];
     int nweights;
@@ -192,6 +212,104 @@ clg_layer *clg_layer_activation(clg_activation activation) {
 
 clg_layer *clg_layer_batch_normalization(void) { return layer_new(L_BATCHNORM, CLG_ACT_LINEAR); }
 
+clg_layer *clg_layer_average_pooling2d(int ph, int pw) {
+    if (ph <= 0 || pw <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_average_pooling2d: pool size (%d, %d) must be > 0", ph, pw);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_AVGPOOL, CLG_ACT_LINEAR);
+    if (l) l->ph = ph, l->pw = pw;
+    return l;
+}
+
+clg_layer *clg_layer_global_average_pooling2d(void) { return layer_new(L_GAP, CLG_ACT_LINEAR); }
+
+clg_layer *clg_layer_global_max_pooling2d(void) { return layer_new(L_GMP, CLG_ACT_LINEAR); }
+
+clg_layer *clg_layer_zero_padding2d(int top, int bottom, int left, int right) {
+    if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_zero_padding2d: padding ((%d, %d), (%d, %d)) must be >= 0", top, bottom,
+                 left, right);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_ZEROPAD, CLG_ACT_LINEAR);
+    if (l) l->pads[0] = top, l->pads[1] = bottom, l->pads[2] = left, l->pads[3] = right;
+    return l;
+}
+
+clg_layer *clg_layer_upsampling2d(int sh, int sw) {
+    if (sh <= 0 || sw <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_upsampling2d: size (%d, %d) must be > 0", sh, sw);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_UPSAMPLE, CLG_ACT_LINEAR);
+    if (l) l->ph = sh, l->pw = sw;
+    return l;
+}
+
+clg_layer *clg_layer_reshape(int ndim, const int64_t *shape) {
+    int unknown = 0, ok = ndim >= 1 && ndim < CLG_MAX_DIMS && shape;
+    for (int i = 0; ok && i < ndim; i++) {
+        if (shape[i] == -1) unknown++;
+        else if (shape[i] <= 0) ok = 0;
+    }
+    if (!ok || unknown > 1) {
+        char b[160] = "(null)";
+        if (shape && ndim >= 1 && ndim < CLG_MAX_DIMS) clg_shape_format(ndim, shape, b, sizeof b);
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_reshape: target shape %s (%d axes) needs 1 to %d axes of extents > 0, at "
+                 "most one -1", b, ndim, CLG_MAX_DIMS - 1);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_RESHAPE, CLG_ACT_LINEAR);
+    if (!l) return NULL;
+    l->tgt_ndim = ndim;
+    memcpy(l->tgt, shape, (size_t)ndim * sizeof *shape);
+    return l;
+}
+
+clg_layer *clg_layer_leaky_relu(float alpha) {
+    if (!isfinite(alpha)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_leaky_relu: alpha %g must be finite", (double)alpha);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_LEAKYRELU, CLG_ACT_LINEAR);
+    if (l) l->alpha = alpha;
+    return l;
+}
+
+clg_layer *clg_layer_layer_normalization(void) { return layer_new(L_LAYERNORM, CLG_ACT_LINEAR); }
+
+clg_layer *clg_layer_depthwise_conv2d(int kh, int kw, clg_activation activation) {
+    if (kh <= 0 || kw <= 0 || !act_ok(activation)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_depthwise_conv2d: kernel (%d, %d) must be > 0 (activation %d)", kh, kw,
+                 (int)activation);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_DWCONV, activation);
+    if (!l) return NULL;
+    l->kh = kh, l->kw = kw, l->sh = 1, l->sw = 1;
+    return l;
+}
+
+clg_layer *clg_layer_conv2d_transpose(int filters, int kh, int kw, int stride_h, int stride_w,
+                                      int same_padding, clg_activation activation) {
+    if (filters <= 0 || kh <= 0 || kw <= 0 || stride_h <= 0 || stride_w <= 0 || !act_ok(activation)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_conv2d_transpose: filters %d, kernel (%d, %d), strides (%d, %d) must be > 0",
+                 filters, kh, kw, stride_h, stride_w);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_CONVT, activation);
+    if (!l) return NULL;
+    l->units = filters;
+    l->kh = kh, l->kw = kw, l->sh = stride_h, l->sw = stride_w, l->same = same_padding != 0;
+    return l;
+}
+
 void clg_layer_free(clg_layer *l) {
     if (!l) return;
     for (int i = 0; i < l->nweights; i++) clg_tensor_free(l->w[i]);
@@ -311,6 +429,86 @@ static clg_status infer(clg_layer *l, int n, const int64_t *s) {
         add_weight(l, "moving_mean", 0, 1, &s[n - 1]);
         add_weight(l, "moving_variance", 0, 1, &s[n - 1]);
         return CLG_OK;
+    case L_LAYERNORM:
+        add_weight(l, "gamma", 1, 1, &s[n - 1]);
+        add_weight(l, "beta", 1, 1, &s[n - 1]);
+        return CLG_OK;
+    case L_AVGPOOL:
+        if (n != 3 || s[0] < l->ph || s[1] < l->pw)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "clg_model_add: layer %s (AveragePooling2D) pool (%d, %d) needs input (None, "
+                            "height >= %d, width >= %d, channels), got %s", l->name, l->ph, l->pw, l->ph,
+                            l->pw, keras_shape(n, s, b, sizeof b));
+        l->out_shape[0] = s[0] / l->ph, l->out_shape[1] = s[1] / l->pw;
+        return CLG_OK;
+    case L_GAP:
+    case L_GMP:
+        if (n != 3)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "clg_model_add: layer %s (%s) needs input (None, height, width, channels), got %s",
+                            l->name, kind_type[l->kind], keras_shape(n, s, b, sizeof b));
+        l->out_ndim = 1;
+        l->out_shape[0] = s[2];
+        return CLG_OK;
+    case L_ZEROPAD:
+        if (n != 3)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "clg_model_add: layer %s (ZeroPadding2D) needs input (None, height, width, "
+                            "channels), got %s", l->name, keras_shape(n, s, b, sizeof b));
+        l->out_shape[0] = s[0] + l->pads[0] + l->pads[1];
+        l->out_shape[1] = s[1] + l->pads[2] + l->pads[3];
+        return CLG_OK;
+    case L_UPSAMPLE:
+        if (n != 3)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "clg_model_add: layer %s (UpSampling2D) needs input (None, height, width, "
+                            "channels), got %s", l->name, keras_shape(n, s, b, sizeof b));
+        l->out_shape[0] = s[0] * l->ph, l->out_shape[1] = s[1] * l->pw;
+        return CLG_OK;
+    case L_RESHAPE: {
+        int64_t total = prod(n, s), known = 1;
+        int unknown = -1;
+        for (int i = 0; i < l->tgt_ndim; i++) {
+            if (l->tgt[i] == -1) unknown = i;
+            else known *= l->tgt[i];
+        }
+        char t[160];
+        clg_shape_format(l->tgt_ndim, l->tgt, t, sizeof t);
+        if ((unknown < 0 && known != total) || (unknown >= 0 && total % known != 0))
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "clg_model_add: layer %s (Reshape) cannot reshape input %s (%lld values per "
+                            "sample) to %s", l->name, keras_shape(n, s, b, sizeof b), (long long)total, t);
+        l->out_ndim = l->tgt_ndim;
+        memcpy(l->out_shape, l->tgt, (size_t)l->tgt_ndim * sizeof *l->tgt);
+        if (unknown >= 0) l->out_shape[unknown] = total / known;
+        return CLG_OK;
+    }
+    case L_DWCONV: {
+        if (n != 3 || s[0] < l->kh || s[1] < l->kw)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "clg_model_add: layer %s (DepthwiseConv2D) kernel (%d, %d) needs input (None, "
+                            "height >= %d, width >= %d, channels), got %s", l->name, l->kh, l->kw, l->kh,
+                            l->kw, keras_shape(n, s, b, sizeof b));
+        l->out_shape[0] = s[0] - l->kh + 1, l->out_shape[1] = s[1] - l->kw + 1;
+        add_weight(l, "depthwise_kernel", 1, 4, (int64_t[]){s[2], 1, l->kh, l->kw});
+        add_weight(l, "bias", 1, 1, &s[2]);
+        return CLG_OK;
+    }
+    case L_CONVT:
+        if (n != 3)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "clg_model_add: layer %s (Conv2DTranspose) needs input (None, height, width, "
+                            "channels), got %s", l->name, keras_shape(n, s, b, sizeof b));
+        /* Keras's deconv_output_length: 'same' H*s; 'valid' H*s + max(k - s, 0) */
+        if (l->same) l->out_shape[0] = s[0] * l->sh, l->out_shape[1] = s[1] * l->sw;
+        else {
+            l->out_shape[0] = s[0] * l->sh + (l->kh > l->sh ? l->kh - l->sh : 0);
+            l->out_shape[1] = s[1] * l->sw + (l->kw > l->sw ? l->kw - l->sw : 0);
+        }
+        l->out_shape[2] = l->units;
+        add_weight(l, "kernel", 1, 4, (int64_t[]){s[2], l->units, l->kh, l->kw});
+        add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
+        return CLG_OK;
     default:
         return CLG_OK;
     }
@@ -412,10 +610,13 @@ static clg_status build_weights(clg_model *m) {
             l->w[j] = NULL;
             const char *wn = l->wname[j];
             clg_tensor *t;
-            if (!strcmp(wn, "kernel")) {
+            if (!strcmp(wn, "kernel") || !strcmp(wn, "depthwise_kernel")) {
                 double fan_in, fan_out;
                 if (l->kind == L_DENSE) fan_in = (double)l->wshape[j][0], fan_out = (double)l->wshape[j][1];
-                else {
+                else if (l->kind == L_DWCONV) { /* Keras's [KH, KW, C, 1]: fan_in C·KH·KW, fan_out KH·KW */
+                    double rf = (double)(l->kh * l->kw);
+                    fan_in = (double)l->wshape[j][0] * rf, fan_out = (double)l->wshape[j][1] * rf;
+                } else { /* Conv2D [O, C, ..] and Conv2DTranspose [C, O, ..] as Keras's kernels */
                     double rf = (double)(l->kh * l->kw);
                     fan_in = (double)l->wshape[j][1] * rf, fan_out = (double)l->wshape[j][0] * rf;
                 }
@@ -602,6 +803,56 @@ static clg_tensor *forward(clg_model *m, const clg_tensor *x, int training) {
             y = clg_batch_norm(h, l->w[0], l->w[1], l->w[2], l->w[3], training, 0.99f, 1e-3f,
                                CLG_LAYOUT_NHWC);
             break;
+        case L_AVGPOOL: {
+            clg_pool2d_params p = clg_pool2d_params_default(l->ph, l->pw);
+            p.layout = CLG_LAYOUT_NHWC;
+            y = clg_avg_pool2d(h, &p);
+            break;
+        }
+        case L_GAP:
+            y = clg_global_avg_pool2d(h, CLG_LAYOUT_NHWC);
+            break;
+        case L_GMP:
+            y = clg_global_max_pool2d(h, CLG_LAYOUT_NHWC);
+            break;
+        case L_ZEROPAD: {
+            const int64_t pads[8] = {0, 0, l->pads[0], l->pads[1], l->pads[2], l->pads[3], 0, 0};
+            y = clg_pad(h, pads, CLG_PAD_CONSTANT, 0.0f);
+            break;
+        }
+        case L_UPSAMPLE:
+            y = clg_upsample2d(h, l->ph, l->pw, CLG_UPSAMPLE_NEAREST, CLG_LAYOUT_NHWC);
+            break;
+        case L_RESHAPE: {
+            int64_t shape[CLG_MAX_DIMS];
+            shape[0] = clg_tensor_shape(h)[0];
+            memcpy(shape + 1, l->out_shape, (size_t)l->out_ndim * sizeof *shape);
+            y = clg_tensor_reshape(h, l->out_ndim + 1, shape);
+            break;
+        }
+        case L_LEAKYRELU:
+            y = clg_leaky_relu(h, l->alpha);
+            break;
+        case L_LAYERNORM:
+            y = clg_layer_norm(h, 1, l->w[0], l->w[1], 1e-3f);
+            break;
+        case L_DWCONV: {
+            clg_conv2d_params p = clg_conv2d_params_default();
+            p.groups = (int)l->in_shape[2];
+            p.layout = CLG_LAYOUT_NHWC;
+            y = clg_conv2d(h, l->w[0], l->w[1], &p);
+            break;
+        }
+        case L_CONVT: {
+            clg_conv2d_params p = clg_conv2d_params_default();
+            p.stride[0] = l->sh, p.stride[1] = l->sw;
+            p.padding = l->same ? CLG_PADDING_SAME : CLG_PADDING_VALID;
+            p.layout = CLG_LAYOUT_NHWC;
+            const int op[2] = {l->same || l->kh >= l->sh ? 0 : l->sh - l->kh,
+                               l->same || l->kw >= l->sw ? 0 : l->sw - l->kw};
+            y = clg_conv2d_transpose(h, l->w[0], l->w[1], &p, op);
+            break;
+        }
         default:
             break;
         }
