@@ -945,6 +945,239 @@ static void test_new_layers_fit(void **state) {
     clg_model_free(m);
 }
 
+/* --- callbacks ------------------------------------------------------------------------------ */
+
+enum { CN = 4, CE = 8 };
+static const float cb_x[CN * 2] = {1, 2, 2, 1, 3, 3, -1, 2};
+static const float cb_y[CN] = {1, -1, 2, 0.5f};
+
+/* Dense(1) on 2 features, SGD with learning rate lr on mse: with lr 1 every
+ * step overshoots (the loss grows each epoch), with lr 0 nothing moves. */
+static clg_model *cb_model(clg_context *ctx, float lr) {
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){2});
+    assert_non_null(m);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(1, CLG_ACT_LINEAR)), CLG_OK);
+    assert_int_equal(clg_model_set_seed(m, 3), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "sgd", "mse", NULL), CLG_OK);
+    assert_int_equal(clg_model_set_learning_rate(m, lr), CLG_OK);
+    return m;
+}
+
+/* A user callback recording the predictions and history length at each epoch
+ * end; stops when epoch == stop_at. */
+typedef struct cb_rec {
+    clg_model *m;
+    const clg_host_array *x;
+    float preds[CE][CN];
+    int calls, seen_epochs[CE], stop_at;
+} cb_rec;
+
+static int cb_record(void *user, int epoch, const clg_history *h) {
+    cb_rec *r = user;
+    assert_int_equal(epoch, r->calls);
+    assert_true(epoch < CE);
+    r->seen_epochs[epoch] = h->epochs;
+    assert_int_equal(clg_model_predict(r->m, r->x, CN, r->preds[epoch], CN), CLG_OK);
+    r->calls++;
+    return epoch == r->stop_at;
+}
+
+static clg_history *cb_fit(clg_model *m, const clg_host_array *xa, const clg_host_array *ya, int epochs,
+                           const clg_callback *const *cbs, int ncb) {
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = epochs, o.batch_size = CN, o.verbose = 0, o.shuffle = 0; /* one step an epoch */
+    o.callbacks = cbs, o.ncallbacks = ncb;
+    clg_history *h = clg_model_fit(m, xa, ya, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    return h;
+}
+
+/* Early stopping: with learning rate 0 the loss never improves, so fit stops
+ * after 1 + patience epochs; on the divergent problem the best epoch is the
+ * first, and restore_best_weights puts back its weights. */
+static void test_cb_early_stopping(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_model *m = cb_model(ctx, 0.0f);
+    cb_rec r = {.m = m, .x = &xa, .stop_at = -1};
+    clg_callback *es = clg_callback_early_stopping("loss", 2, 0), *u = clg_callback_user(cb_record, &r);
+    assert_non_null(es), assert_non_null(u);
+    const clg_callback *cbs[] = {es, u};
+    clg_history *h = cb_fit(m, &xa, &ya, 10, cbs, 2);
+    assert_int_equal(h->epochs, 3);
+    assert_int_equal(r.calls, 3);
+    for (int e = 0; e < 3; e++) assert_int_equal(r.seen_epochs[e], e + 1);
+    assert_true(h->loss[0] == h->loss[2]);
+    clg_history_free(h);
+    clg_callback_free(es);
+    clg_model_free(m);
+
+    m = cb_model(ctx, 1.0f);
+    memset(&r, 0, sizeof r);
+    r.m = m, r.x = &xa, r.stop_at = -1;
+    es = clg_callback_early_stopping("loss", 2, 1);
+    const clg_callback *cbs2[] = {u, es};
+    h = cb_fit(m, &xa, &ya, 10, cbs2, 2);
+    assert_int_equal(h->epochs, 3);
+    for (int e = 1; e < 3; e++) assert_true(h->loss[e] > h->loss[e - 1]); /* diverges */
+    float p[CN];
+    assert_int_equal(clg_model_predict(m, &xa, CN, p, CN), CLG_OK);
+    assert_memory_equal(p, r.preds[0], sizeof p);
+    assert_true(memcmp(p, r.preds[2], sizeof p) != 0);
+    clg_history_free(h);
+    clg_callback_free(es), clg_callback_free(u);
+    clg_model_free(m);
+}
+
+/* Model checkpoint: save_best_only writes at the improving first epoch only;
+ * without it the file holds the last epoch's weights. */
+static void test_cb_model_checkpoint(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    char *dir = clg_test_tempdir("callbacks");
+    char best[512], every[512];
+    snprintf(best, sizeof best, "%s/best.safetensors", dir);
+    snprintf(every, sizeof every, "%s/every.safetensors", dir);
+    clg_model *m = cb_model(ctx, 1.0f);
+    cb_rec r = {.m = m, .x = &xa, .stop_at = -1};
+    clg_callback *c1 = clg_callback_model_checkpoint(best, "loss", 1), *c2 = clg_callback_model_checkpoint(every, "loss", 0),
+                 *u = clg_callback_user(cb_record, &r);
+    assert_non_null(c1), assert_non_null(c2), assert_non_null(u);
+    const clg_callback *cbs[] = {c1, c2, u};
+    clg_history *h = cb_fit(m, &xa, &ya, 4, cbs, 3);
+    assert_int_equal(h->epochs, 4);
+    clg_history_free(h);
+    clg_model *m2 = cb_model(ctx, 1.0f);
+    float p[CN];
+    assert_int_equal(clg_model_load_weights(m2, best), CLG_OK);
+    assert_int_equal(clg_model_predict(m2, &xa, CN, p, CN), CLG_OK);
+    assert_memory_equal(p, r.preds[0], sizeof p);
+    assert_int_equal(clg_model_load_weights(m2, every), CLG_OK);
+    assert_int_equal(clg_model_predict(m2, &xa, CN, p, CN), CLG_OK);
+    assert_memory_equal(p, r.preds[3], sizeof p);
+    clg_callback_free(c1), clg_callback_free(c2), clg_callback_free(u);
+    clg_model_free(m2), clg_model_free(m);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
+/* CSV logger: the header and one row per epoch holding the history's values. */
+static void test_cb_csv_logger(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    char *dir = clg_test_tempdir("callbacks");
+    char path[512];
+    snprintf(path, sizeof path, "%s/log.csv", dir);
+    clg_model *m = cb_model(ctx, 0.01f);
+    clg_callback *c = clg_callback_csv_logger(path);
+    assert_non_null(c);
+    const clg_callback *cbs[] = {c};
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 3, o.batch_size = CN, o.verbose = 0, o.validation_x = &xa, o.validation_y = &ya;
+    o.callbacks = cbs, o.ncallbacks = 1;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char line[256];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "epoch,loss,val_loss\n");
+    int rows = 0;
+    while (fgets(line, sizeof line, f)) {
+        int e;
+        float l, vl;
+        assert_int_equal(sscanf(line, "%d,%g,%g", &e, &l, &vl), 3);
+        assert_int_equal(e, rows);
+        assert_true(l == h->loss[rows] && vl == h->val_loss[rows]);
+        rows++;
+    }
+    assert_int_equal(rows, 3);
+    fclose(f);
+    clg_history_free(h);
+    clg_callback_free(c);
+    clg_model_free(m);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
+/* Terminate on NaN: an infinite input makes the loss inf/NaN in the first epoch. */
+static void test_cb_terminate_on_nan(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[CN * 2];
+    memcpy(x, cb_x, sizeof x);
+    x[0] = INFINITY;
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_model *m = cb_model(ctx, 0.01f);
+    clg_callback *c = clg_callback_terminate_on_nan();
+    assert_non_null(c);
+    const clg_callback *cbs[] = {c};
+    clg_history *h = cb_fit(m, &xa, &ya, 5, cbs, 1);
+    assert_int_equal(h->epochs, 1);
+    assert_false(isfinite(h->loss[0]));
+    clg_history_free(h);
+    clg_callback_free(c);
+    clg_model_free(m);
+}
+
+/* Reduce LR on plateau with factor 0, patience 0: the second (worse) epoch sets
+ * the learning rate to 0, so the weights freeze from then on. */
+static void test_cb_reduce_lr(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_model *m = cb_model(ctx, 1.0f);
+    cb_rec r = {.m = m, .x = &xa, .stop_at = -1};
+    clg_callback *c = clg_callback_reduce_lr_on_plateau("loss", 0.0f, 0, 0.0f), *u = clg_callback_user(cb_record, &r);
+    assert_non_null(c), assert_non_null(u);
+    const clg_callback *cbs[] = {c, u};
+    clg_history *h = cb_fit(m, &xa, &ya, 5, cbs, 2);
+    assert_int_equal(h->epochs, 5);
+    assert_true(h->loss[1] > h->loss[0]);
+    assert_true(memcmp(r.preds[0], r.preds[1], sizeof r.preds[0]) != 0);
+    for (int e = 2; e < 5; e++) assert_memory_equal(r.preds[e], r.preds[1], sizeof r.preds[0]);
+    assert_true(h->loss[2] == h->loss[4]);
+    clg_history_free(h);
+    clg_callback_free(c), clg_callback_free(u);
+    clg_model_free(m);
+}
+
+/* A user callback sees every epoch and stops training by returning nonzero;
+ * bad callbacks and monitors fail naming the callback. */
+static void test_cb_user_and_errors(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_model *m = cb_model(ctx, 0.01f);
+    cb_rec r = {.m = m, .x = &xa, .stop_at = 2};
+    clg_callback *u = clg_callback_user(cb_record, &r);
+    const clg_callback *cbs[] = {u};
+    clg_history *h = cb_fit(m, &xa, &ya, 6, cbs, 1);
+    assert_int_equal(h->epochs, 3);
+    assert_int_equal(r.calls, 3);
+    clg_history_free(h);
+
+    CLG_EXPECT_ERROR(clg_callback_early_stopping("los", 1, 0) == NULL, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_callback_early_stopping", "unknown monitor \"los\"");
+    CLG_EXPECT_ERROR(clg_callback_early_stopping("loss", -1, 0) == NULL, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_callback_early_stopping", "patience -1");
+    CLG_EXPECT_ERROR(clg_callback_reduce_lr_on_plateau("loss", 1.5f, 10, 0) == NULL, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_callback_reduce_lr_on_plateau", "factor 1.5");
+    CLG_EXPECT_ERROR(clg_callback_model_checkpoint("w.safetensors", "acc", 1) == NULL, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_callback_model_checkpoint", "\"acc\"");
+    CLG_EXPECT_ERROR(clg_callback_user(NULL, NULL) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_callback_user");
+    clg_callback *v = clg_callback_early_stopping("val_loss", 1, 0), *a = clg_callback_reduce_lr_on_plateau("accuracy", 0.1f, 10, 0);
+    assert_non_null(v), assert_non_null(a);
+    clg_fit_options o = clg_fit_options_default();
+    o.verbose = 0;
+    const clg_callback *c1[] = {v}, *c2[] = {a};
+    o.callbacks = c1, o.ncallbacks = 1;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_model_fit",
+                     "clg_callback_early_stopping", "val_loss", "no validation data");
+    o.callbacks = c2;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_model_fit",
+                     "clg_callback_reduce_lr_on_plateau", "accuracy metric");
+    clg_callback_free(v), clg_callback_free(a), clg_callback_free(u);
+    clg_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_summary),           cmocka_unit_test(test_shape_errors),
@@ -958,6 +1191,9 @@ int main(void) {
         cmocka_unit_test(test_new_layers_summary), cmocka_unit_test(test_new_layers_shape_errors),
         cmocka_unit_test(test_new_layers_forward), cmocka_unit_test(test_new_conv_layers_forward),
         cmocka_unit_test(test_new_layers_fit),
+        cmocka_unit_test(test_cb_early_stopping), cmocka_unit_test(test_cb_model_checkpoint),
+        cmocka_unit_test(test_cb_csv_logger),     cmocka_unit_test(test_cb_terminate_on_nan),
+        cmocka_unit_test(test_cb_reduce_lr),      cmocka_unit_test(test_cb_user_and_errors),
     };
     return CLG_RUN_GROUP(tests);
 }

@@ -121,6 +121,8 @@ typedef struct clg_host_array {
     int64_t shape[CLG_MAX_DIMS];
 } clg_host_array;
 
+typedef struct clg_callback clg_callback;
+
 typedef struct clg_fit_options {
     int epochs;                /* default 1 */
     int batch_size;            /* default 32 */
@@ -132,6 +134,10 @@ typedef struct clg_fit_options {
     float validation_split;    /* taken from the last samples before shuffling (Keras) */
     const clg_host_array *validation_x, *validation_y; /* instead of the split */
     FILE *stream;              /* progress output; NULL: stdout */
+    /* Callbacks run in this order at each epoch end (see below); the caller
+     * creates and frees them. A callback keeps no state between fits. */
+    const clg_callback *const *callbacks;
+    int ncallbacks;
 } clg_fit_options;
 CLG_API clg_fit_options clg_fit_options_default(void);
 
@@ -143,6 +149,35 @@ typedef struct clg_history {
     double *seconds;                /* [epochs] wall time */
 } clg_history;
 CLG_API void clg_history_free(clg_history *history);
+
+/* --- callbacks (Keras's, at epoch end; checked when fit starts) ---------------------
+ * monitor: "loss", "val_loss", "accuracy" or "val_accuracy" (the val_ ones need
+ * validation data, accuracies the metric); mode as Keras's "auto": min for
+ * losses, max for accuracies. A stopped fit returns the history of the epochs
+ * run (history->epochs). Constructors return NULL on bad arguments. */
+/* Stops after `patience` epochs without improvement (min_delta 0); with
+ * restore_best_weights, on stopping, puts back the weights of the best epoch's end. */
+CLG_API clg_callback *clg_callback_early_stopping(const char *monitor, int patience,
+                                                  int restore_best_weights);
+/* Saves the weights (clg_model_save_weights, atomic) at every epoch end, or with
+ * save_best_only only when the monitored value improves. */
+CLG_API clg_callback *clg_callback_model_checkpoint(const char *path, const char *monitor,
+                                                    int save_best_only);
+/* Truncates path when fit starts, writes "epoch,loss[,accuracy][,val_loss[,val_accuracy]]"
+ * and appends one row per epoch (epoch from 0, values "%.9g"), fflush'ed each epoch. */
+CLG_API clg_callback *clg_callback_csv_logger(const char *path);
+/* Stops when an epoch's loss is NaN or infinite. */
+CLG_API clg_callback *clg_callback_terminate_on_nan(void);
+/* Multiplies the learning rate by factor (Keras: 0.1; 0 <= factor < 1) after
+ * `patience` (Keras: 10) epochs without improvement (min_delta 1e-4), not below
+ * min_lr (Keras: 0), through clg_model_set_learning_rate. */
+CLG_API clg_callback *clg_callback_reduce_lr_on_plateau(const char *monitor, float factor, int patience,
+                                                        float min_lr);
+/* fn(user, epoch (from 0), history so far (history->epochs = epoch + 1)); a
+ * nonzero return stops training after this epoch. */
+typedef int (*clg_callback_fn)(void *user, int epoch, const clg_history *history);
+CLG_API clg_callback *clg_callback_user(clg_callback_fn fn, void *user);
+CLG_API void clg_callback_free(clg_callback *callback);
 
 CLG_API clg_history *clg_model_fit(clg_model *model, const clg_host_array *x,
                                    const clg_host_array *y, const clg_fit_options *options);

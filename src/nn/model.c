@@ -1268,6 +1268,291 @@ static clg_status read_acc(const clg_tensor *l, const clg_tensor *c, int64_t see
     return st;
 }
 
+/* --- callbacks --------------------------------------------------------------------------------- */
+
+typedef enum cb_kind { CB_EARLY = 0, CB_CHECKPOINT, CB_CSV, CB_NAN, CB_PLATEAU, CB_USER } cb_kind;
+static const char *const cb_api[] = {"clg_callback_early_stopping", "clg_callback_model_checkpoint",
+                                     "clg_callback_csv_logger", "clg_callback_terminate_on_nan",
+                                     "clg_callback_reduce_lr_on_plateau", "clg_callback_user"};
+enum { MON_LOSS = 0, MON_VAL_LOSS, MON_ACC, MON_VAL_ACC };
+static const char *const mon_name[] = {"loss", "val_loss", "accuracy", "val_accuracy"};
+
+struct clg_callback {
+    cb_kind kind;
+    int monitor, patience, flag; /* flag: restore_best_weights / save_best_only */
+    float factor, min_lr;
+    char *path;
+    clg_callback_fn fn;
+    void *user;
+};
+
+/* Per-fit state of one callback. */
+typedef struct cb_state {
+    double best;
+    int wait, have_best;
+    FILE *csv;
+    float **weights; /* early stopping's best weights, one host copy per model weight */
+} cb_state;
+
+static int parse_monitor(const char *api, const char *monitor, int *out) {
+    for (int i = 0; monitor && i < 4; i++)
+        if (!strcmp(monitor, mon_name[i])) {
+            *out = i;
+            return 1;
+        }
+    clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: unknown monitor \"%s\" (loss, val_loss, accuracy, val_accuracy)",
+             api, monitor ? monitor : "(null)");
+    return 0;
+}
+
+static clg_callback *cb_new(cb_kind kind) {
+    clg_callback *c = calloc(1, sizeof *c);
+    if (!c) clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", cb_api[kind]);
+    else c->kind = kind;
+    return c;
+}
+
+clg_callback *clg_callback_early_stopping(const char *monitor, int patience, int restore_best_weights) {
+    const char *api = cb_api[CB_EARLY];
+    int mon;
+    if (!parse_monitor(api, monitor, &mon)) return NULL;
+    if (patience < 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: patience %d must be >= 0", api, patience);
+        return NULL;
+    }
+    clg_callback *c = cb_new(CB_EARLY);
+    if (c) c->monitor = mon, c->patience = patience, c->flag = restore_best_weights != 0;
+    return c;
+}
+
+clg_callback *clg_callback_model_checkpoint(const char *path, const char *monitor, int save_best_only) {
+    const char *api = cb_api[CB_CHECKPOINT];
+    int mon;
+    if (!path) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: path is NULL", api);
+        return NULL;
+    }
+    if (!parse_monitor(api, monitor, &mon)) return NULL;
+    clg_callback *c = cb_new(CB_CHECKPOINT);
+    if (c && !(c->path = strdup(path))) {
+        free(c);
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+        return NULL;
+    }
+    if (c) c->monitor = mon, c->flag = save_best_only != 0;
+    return c;
+}
+
+clg_callback *clg_callback_csv_logger(const char *path) {
+    const char *api = cb_api[CB_CSV];
+    if (!path) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: path is NULL", api);
+        return NULL;
+    }
+    clg_callback *c = cb_new(CB_CSV);
+    if (c && !(c->path = strdup(path))) {
+        free(c);
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+        return NULL;
+    }
+    return c;
+}
+
+clg_callback *clg_callback_terminate_on_nan(void) { return cb_new(CB_NAN); }
+
+clg_callback *clg_callback_reduce_lr_on_plateau(const char *monitor, float factor, int patience, float min_lr) {
+    const char *api = cb_api[CB_PLATEAU];
+    int mon;
+    if (!parse_monitor(api, monitor, &mon)) return NULL;
+    if (!(factor >= 0.0f && factor < 1.0f) || patience < 0 || !(min_lr >= 0.0f) || !isfinite(min_lr)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "%s: factor %g must be in [0, 1), patience %d >= 0 and min_lr %g finite and >= 0", api,
+                 (double)factor, patience, (double)min_lr);
+        return NULL;
+    }
+    clg_callback *c = cb_new(CB_PLATEAU);
+    if (c) c->monitor = mon, c->factor = factor, c->patience = patience, c->min_lr = min_lr;
+    return c;
+}
+
+clg_callback *clg_callback_user(clg_callback_fn fn, void *user) {
+    if (!fn) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: fn is NULL", cb_api[CB_USER]);
+        return NULL;
+    }
+    clg_callback *c = cb_new(CB_USER);
+    if (c) c->fn = fn, c->user = user;
+    return c;
+}
+
+void clg_callback_free(clg_callback *c) {
+    if (!c) return;
+    free(c->path);
+    free(c);
+}
+
+static int cb_has_monitor(const clg_callback *c) {
+    return c->kind == CB_EARLY || c->kind == CB_CHECKPOINT || c->kind == CB_PLATEAU;
+}
+
+/* Checks the callbacks against the fit (validation data, metric). */
+static clg_status cb_check(const char *api, const clg_fit_options *o, int has_val, int met) {
+    if (o->ncallbacks < 0 || (o->ncallbacks > 0 && !o->callbacks))
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %d callbacks with callbacks %s", api, o->ncallbacks,
+                        o->callbacks ? "set" : "NULL");
+    for (int i = 0; i < o->ncallbacks; i++) {
+        const clg_callback *c = o->callbacks[i];
+        if (!c) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: callback %d is NULL", api, i);
+        if (!cb_has_monitor(c)) continue;
+        if ((c->monitor == MON_VAL_LOSS || c->monitor == MON_VAL_ACC) && !has_val)
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                            "%s: callback %d (%s) monitors %s but fit has no validation data "
+                            "(validation_split or validation_x/validation_y)",
+                            api, i, cb_api[c->kind], mon_name[c->monitor]);
+        if ((c->monitor == MON_ACC || c->monitor == MON_VAL_ACC) && !met)
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                            "%s: callback %d (%s) monitors %s but the model was compiled without the "
+                            "accuracy metric", api, i, cb_api[c->kind], mon_name[c->monitor]);
+    }
+    return CLG_OK;
+}
+
+static double monitored(const clg_history *h, int e, int mon) {
+    const float *v = mon == MON_LOSS ? h->loss : mon == MON_VAL_LOSS ? h->val_loss
+                   : mon == MON_ACC ? h->accuracy : h->val_accuracy;
+    return v[e];
+}
+
+/* Keras's monitor_op: less for losses, greater for accuracies; NaN never improves. */
+static int improves(int mon, double cur, double best, double min_delta) {
+    if (mon == MON_ACC || mon == MON_VAL_ACC) return cur - min_delta > best;
+    return cur + min_delta < best;
+}
+
+static void weights_free(const clg_model *m, float **w) {
+    if (!w) return;
+    int k = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int j = 0; j < m->layers[i]->nweights; j++) free(w[k++]);
+    free(w);
+}
+
+/* Host copies of every weight (trainable or not), as Keras's get_weights. */
+static clg_status weights_snapshot(const clg_model *m, float ***out) {
+    int nw = 0;
+    for (int i = 0; i < m->nlayers; i++) nw += m->layers[i]->nweights;
+    if (!*out && !(*out = calloc((size_t)nw + 1, sizeof **out)))
+        return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_model_fit: out of host memory");
+    int k = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int j = 0; j < m->layers[i]->nweights; j++, k++) {
+            const clg_layer *l = m->layers[i];
+            size_t bytes = (size_t)prod(l->wndim[j], l->wshape[j]) * sizeof(float);
+            if (!(*out)[k] && !((*out)[k] = malloc(bytes + 1)))
+                return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_model_fit: out of host memory");
+            clg_status st = clg_tensor_to_host(l->w[j], (*out)[k], bytes);
+            if (st != CLG_OK) return st;
+        }
+    return CLG_OK;
+}
+
+static clg_status weights_restore(clg_model *m, float **w) {
+    int k = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int j = 0; j < m->layers[i]->nweights; j++, k++) {
+            const clg_layer *l = m->layers[i];
+            size_t bytes = (size_t)prod(l->wndim[j], l->wshape[j]) * sizeof(float);
+            clg_status st = clg_tensor_write(l->w[j], w[k], bytes);
+            if (st != CLG_OK) return st;
+        }
+    return CLG_OK;
+}
+
+static void cb_states_free(const clg_model *m, cb_state *s, int n) {
+    if (!s) return;
+    for (int i = 0; i < n; i++) {
+        if (s[i].csv) fclose(s[i].csv);
+        weights_free(m, s[i].weights);
+    }
+    free(s);
+}
+
+/* on_train_begin: fresh state, the CSV file truncated and its header written. */
+static clg_status cb_begin(const clg_fit_options *o, cb_state **out, int has_val, int met) {
+    *out = calloc((size_t)o->ncallbacks + 1, sizeof **out);
+    if (!*out) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_model_fit: out of host memory");
+    for (int i = 0; i < o->ncallbacks; i++) {
+        const clg_callback *c = o->callbacks[i];
+        cb_state *s = &(*out)[i];
+        s->best = (c->monitor == MON_ACC || c->monitor == MON_VAL_ACC) ? -INFINITY : INFINITY;
+        if (c->kind != CB_CSV) continue;
+        s->csv = fopen(c->path, "w");
+        if (!s->csv)
+            return clg_fail(CLG_STATUS_IO_ERROR, "clg_model_fit: %s cannot open %s", cb_api[CB_CSV], c->path);
+        fprintf(s->csv, "epoch,loss%s%s%s\n", met ? ",accuracy" : "", has_val ? ",val_loss" : "",
+                has_val && met ? ",val_accuracy" : "");
+        if (fflush(s->csv) != 0)
+            return clg_fail(CLG_STATUS_IO_ERROR, "clg_model_fit: %s cannot write %s", cb_api[CB_CSV], c->path);
+    }
+    return CLG_OK;
+}
+
+/* on_epoch_end for every callback in order; *stop set when one stops training. */
+static clg_status cb_epoch_end(clg_model *m, const clg_fit_options *o, cb_state *ss, int e, const clg_history *h,
+                               int has_val, int met, int *stop) {
+    for (int i = 0; i < o->ncallbacks; i++) {
+        const clg_callback *c = o->callbacks[i];
+        cb_state *s = &ss[i];
+        double cur = cb_has_monitor(c) ? monitored(h, e, c->monitor) : 0;
+        clg_status st = CLG_OK;
+        switch (c->kind) {
+        case CB_EARLY:
+            if (improves(c->monitor, cur, s->best, 0.0)) {
+                s->best = cur, s->wait = 0, s->have_best = 1;
+                if (c->flag) st = weights_snapshot(m, &s->weights);
+            } else if (++s->wait >= c->patience && e > 0) {
+                *stop = 1;
+                if (c->flag && s->have_best) st = weights_restore(m, s->weights);
+            }
+            break;
+        case CB_CHECKPOINT:
+            if (!c->flag || improves(c->monitor, cur, s->best, 0.0)) {
+                if (c->flag) s->best = cur;
+                st = clg_model_save_weights(m, c->path);
+            }
+            break;
+        case CB_CSV:
+            fprintf(s->csv, "%d,%.9g", e, (double)h->loss[e]);
+            if (met) fprintf(s->csv, ",%.9g", (double)h->accuracy[e]);
+            if (has_val) fprintf(s->csv, ",%.9g", (double)h->val_loss[e]);
+            if (has_val && met) fprintf(s->csv, ",%.9g", (double)h->val_accuracy[e]);
+            fputc('\n', s->csv);
+            if (fflush(s->csv) != 0 || ferror(s->csv))
+                st = clg_fail(CLG_STATUS_IO_ERROR, "clg_model_fit: %s cannot write %s", cb_api[CB_CSV], c->path);
+            break;
+        case CB_NAN:
+            if (!isfinite(h->loss[e])) *stop = 1;
+            break;
+        case CB_PLATEAU:
+            if (improves(c->monitor, cur, s->best, 1e-4)) {
+                s->best = cur, s->wait = 0;
+            } else if (++s->wait >= c->patience) {
+                if (m->lr_host > c->min_lr) {
+                    float lr = m->lr_host * c->factor;
+                    st = clg_model_set_learning_rate(m, lr > c->min_lr ? lr : c->min_lr);
+                }
+                s->wait = 0;
+            }
+            break;
+        case CB_USER:
+            if (c->fn(c->user, e, h)) *stop = 1;
+            break;
+        }
+        if (st != CLG_OK) return clg_fail_wrap(st, "clg_model_fit: callback %d (%s)", i, cb_api[c->kind]);
+    }
+    return CLG_OK;
+}
+
 clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host_array *y,
                            const clg_fit_options *options) {
     const char *api = "clg_model_fit";
@@ -1315,6 +1600,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     FILE *f = o.stream ? o.stream : stdout;
     int bar = progress_bar_wanted(f, o.verbose), bar_width = 0;
     int met = metric_on(m), sparse = m->loss == LOSS_SPARSE_CCE;
+    if (cb_check(api, &o, nv > 0, met) != CLG_OK) return NULL;
     int64_t bs = o.batch_size < n ? o.batch_size : (n > 0 ? n : 1);
     int64_t full = n / bs, rem = n % bs, steps = full + (rem > 0);
     size_t xrb = (size_t)row_elems(x) * sizeof(float), yrb = (size_t)row_elems(y) * clg_dtype_size(y->dtype);
@@ -1330,8 +1616,11 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     else if (!xb || !yb || !acc_l || (met && !acc_c)) st = clg_last_status();
     if (h) h->epochs = 0;
     const float zero = 0.0f;
+    cb_state *cbs = NULL;
+    if (st == CLG_OK && o.ncallbacks > 0) st = cb_begin(&o, &cbs, nv > 0, met);
+    int stop = 0;
 
-    for (int e = 0; st == CLG_OK && e < o.epochs; e++) {
+    for (int e = 0; st == CLG_OK && !stop && e < o.epochs; e++) {
         double t0 = now_s(), last_print = -1;
         if (o.shuffle && n > 0) st = clg_shuffle_permutation(n, m->seed, (uint64_t)e, perm);
         else
@@ -1387,27 +1676,30 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         h->val_loss[e] = (float)vl, h->val_accuracy[e] = (float)va;
         h->seconds[e] = secs;
         h->epochs = e + 1;
-        if (o.verbose == 0) continue;
-        char line[512];
-        if (bar) {
-            bar_text(line, sizeof line, steps, steps, secs, 1);
-        } else {
-            char d[32], p[32];
-            fmt_duration(secs, d, sizeof d);
-            fmt_per_step(steps > 0 ? secs / (double)steps : 0, p, sizeof p);
-            snprintf(line, sizeof line, "Epoch %d/%d - %lld/%lld - %s %s", e + 1, o.epochs, (long long)steps,
-                     (long long)steps, d, p);
+        if (o.verbose != 0) {
+            char line[512];
+            if (bar) {
+                bar_text(line, sizeof line, steps, steps, secs, 1);
+            } else {
+                char d[32], p[32];
+                fmt_duration(secs, d, sizeof d);
+                fmt_per_step(steps > 0 ? secs / (double)steps : 0, p, sizeof p);
+                snprintf(line, sizeof line, "Epoch %d/%d - %lld/%lld - %s %s", e + 1, o.epochs, (long long)steps,
+                         (long long)steps, d, p);
+            }
+            metrics_text(line, sizeof line, l, a, met);
+            if (nv > 0) {
+                appendf(line, sizeof line, " - val_loss: %.4f", vl);
+                if (met) appendf(line, sizeof line, " - val_accuracy: %.4f", va);
+            }
+            if (bar) print_progress(f, line, &bar_width);
+            else fputs(line, f);
+            fprintf(f, "\n");
+            fflush(f);
         }
-        metrics_text(line, sizeof line, l, a, met);
-        if (nv > 0) {
-            appendf(line, sizeof line, " - val_loss: %.4f", vl);
-            if (met) appendf(line, sizeof line, " - val_accuracy: %.4f", va);
-        }
-        if (bar) print_progress(f, line, &bar_width);
-        else fputs(line, f);
-        fprintf(f, "\n");
-        fflush(f);
+        if (o.ncallbacks > 0) st = cb_epoch_end(m, &o, cbs, e, h, nv > 0, met, &stop);
     }
+    cb_states_free(m, cbs, o.ncallbacks);
     clg_step_free(step);
     clg_tensor_free(xb), clg_tensor_free(yb), clg_tensor_free(acc_l), clg_tensor_free(acc_c);
     free(perm), free(hx), free(hy);
