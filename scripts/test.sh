@@ -33,7 +33,9 @@ cmake --build "$build-asan" -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:new_delete_type_mismatch=0 \
 LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir "$build-asan" -j2 --output-on-failure --repeat until-pass:2
-# A test runs a second time only if its first run failed: LeakSanitizer's tracer
-# has been seen to crash ("Tracer caught signal 11") at exit while PoCL's worker
-# threads wind down on a loaded machine; a real leak or error fails both runs.
+  ctest --test-dir "$build-asan" -j1 --output-on-failure --repeat until-pass:3
+# One test at a time, and a test runs again only if it failed: LeakSanitizer's
+# tracer crashes ("Tracer caught signal 11", then "LeakSanitizer has encountered
+# a fatal error") at exit while stopping PoCL's worker threads when another
+# process competes for the 2 cores (reproduced: 3 of 6 runs of test_model beside
+# test_conv, 0 of 8 alone). A real leak or sanitizer error fails every run.
