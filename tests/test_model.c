@@ -23,6 +23,7 @@ static clg_host_array harr(const void *data, clg_dtype dt, int ndim, const int64
     return a;
 }
 
+
 static char *read_stream(FILE *f) {
     long n = ftell(f);
     rewind(f);
@@ -88,6 +89,13 @@ static void tiny_data(float *x, int32_t *y, int n) {
     for (int i = 0; i < n; i++) y[i] = i % NC;
 }
 
+/* The tiny dataset as host arrays: x [NS, NF] float32, y [NS] int32 labels. */
+static void tiny_arrays(float *x, int32_t *y, clg_host_array *xa, clg_host_array *ya) {
+    tiny_data(x, y, NS);
+    *xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF});
+    *ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+}
+
 static clg_model *mlp(clg_context *ctx, int extras) {
     clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){NF});
     assert_non_null(m);
@@ -107,8 +115,8 @@ static void test_mlp_fits(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     float x[NS * NF];
     int32_t y[NS];
-    tiny_data(x, y, NS);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xa, ya;
+    tiny_arrays(x, y, &xa, &ya);
     clg_model *m = mlp(ctx, 0);
     assert_int_equal(clg_model_set_learning_rate(m, 0.02f), CLG_OK);
     clg_fit_options o = clg_fit_options_default();
@@ -166,8 +174,8 @@ static void test_validation_split(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     float x[NS * NF];
     int32_t y[NS];
-    tiny_data(x, y, NS);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xa, ya;
+    tiny_arrays(x, y, &xa, &ya);
     clg_model *m = mlp(ctx, 0);
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 1, o.batch_size = 4, o.verbose = 0, o.validation_split = 0.25f;
@@ -228,8 +236,8 @@ static void test_verbose2_lines(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     float x[NS * NF];
     int32_t y[NS];
-    tiny_data(x, y, NS);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xa, ya;
+    tiny_arrays(x, y, &xa, &ya);
     clg_model *m = mlp(ctx, 0);
     FILE *f = tmpfile();
     clg_fit_options o = clg_fit_options_default();
@@ -346,8 +354,8 @@ static void test_verbose1_bar(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     float x[NS * NF];
     int32_t y[NS];
-    tiny_data(x, y, NS);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xa, ya;
+    tiny_arrays(x, y, &xa, &ya);
     clg_model *m = mlp(ctx, 0);
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 2, o.batch_size = 2, o.validation_split = 0.25f; /* 6 + 2 samples: 3 steps */
@@ -436,8 +444,8 @@ static void test_validation_split_rounding(void **state) {
     check_split(ctx, 7, 1e-8f, 1); /* floor(7 (1 - 1e-8)) = 6 */
     float x[NS * NF];
     int32_t y[NS];
-    tiny_data(x, y, NS);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xa, ya;
+    tiny_arrays(x, y, &xa, &ya);
     clg_model *m = mlp(ctx, 0);
     clg_fit_options o = clg_fit_options_default();
     o.verbose = 0;

@@ -766,6 +766,13 @@ static clg_tensor *dropout_fwd(clg_model *m, int index, float rate, const clg_te
     return clg_dropout_counter(x, rate, seed, m->rng_counter);
 }
 
+/* A pooling layer's parameters: Keras's defaults on NHWC data. */
+static clg_pool2d_params pool_params(const clg_layer *l) {
+    clg_pool2d_params p = clg_pool2d_params_default(l->ph, l->pw);
+    p.layout = CLG_LAYOUT_NHWC;
+    return p;
+}
+
 /* The model's output for x [B, ...input] (a new reference), or NULL naming the layer. */
 static clg_tensor *forward(clg_model *m, const clg_tensor *x, int training) {
     clg_tensor *h = clg_tensor_detach(x); /* a handle we own */
@@ -785,8 +792,7 @@ static clg_tensor *forward(clg_model *m, const clg_tensor *x, int training) {
             break;
         }
         case L_MAXPOOL: {
-            clg_pool2d_params p = clg_pool2d_params_default(l->ph, l->pw);
-            p.layout = CLG_LAYOUT_NHWC;
+            clg_pool2d_params p = pool_params(l);
             y = clg_max_pool2d(h, &p);
             break;
         }
@@ -804,8 +810,7 @@ static clg_tensor *forward(clg_model *m, const clg_tensor *x, int training) {
                                CLG_LAYOUT_NHWC);
             break;
         case L_AVGPOOL: {
-            clg_pool2d_params p = clg_pool2d_params_default(l->ph, l->pw);
-            p.layout = CLG_LAYOUT_NHWC;
+            clg_pool2d_params p = pool_params(l);
             y = clg_avg_pool2d(h, &p);
             break;
         }
