@@ -49,8 +49,8 @@ int clg_needs_grad(int n, const clg_tensor *const *inputs) {
     return 0;
 }
 
-clg_node *clg_record(clg_tensor *out, clg_op op, int n, const clg_tensor *const *inputs) {
-    clg_node *node = calloc(1, sizeof *node);
+clg_gnode *clg_record(clg_tensor *out, clg_op op, int n, const clg_tensor *const *inputs) {
+    clg_gnode *node = calloc(1, sizeof *node);
     clg_tensor **ins = calloc((size_t)(n > 0 ? n : 1), sizeof *ins);
     if (!node || !ins) {
         free(node);
@@ -67,7 +67,7 @@ clg_node *clg_record(clg_tensor *out, clg_op op, int n, const clg_tensor *const 
     return node;
 }
 
-void clg_node_free(clg_node *node) {
+void clg_gnode_free(clg_gnode *node) {
     if (!node) return;
     for (int i = 0; i < node->ninputs; i++) clg_tensor_free(node->inputs[i]);
     for (int i = 0; i < 3; i++) clg_tensor_free(node->saved[i]);
@@ -149,7 +149,7 @@ static clg_status topo_order(clg_tensor *root, tensor_list *order) {
     while (stack.count) {
         clg_tensor *t = stack.items[stack.count - 1];
         size_t next = (size_t)(uintptr_t)child_pos.items[stack.count - 1];
-        clg_node *n = t->node;
+        clg_gnode *n = t->node;
         if (n && next < (size_t)n->ninputs) {
             child_pos.items[stack.count - 1] = (clg_tensor *)(uintptr_t)(next + 1);
             clg_tensor *in = n->inputs[next];
@@ -229,7 +229,7 @@ clg_status clg_backward(const clg_tensor *croot, const clg_tensor *seed) {
         clg_tensor *t = order.items[k];
         clg_tensor *g = t->grad_acc;
         if (!g) continue;
-        clg_node *n = t->node;
+        clg_gnode *n = t->node;
         if (n) {
             clg_tensor *grad_in[64] = {0};
             clg_tensor **gin = n->ninputs <= 64 ? grad_in : calloc((size_t)n->ninputs, sizeof *gin);
@@ -269,7 +269,7 @@ clg_status clg_backward(const clg_tensor *croot, const clg_tensor *seed) {
         clg_tensor *t = order.items[k];
         clg_tensor_free(t->grad_acc);
         t->grad_acc = NULL;
-        clg_node_free(t->node);
+        clg_gnode_free(t->node);
         t->node = NULL;
     }
     for (size_t k = 0; k < order.count; k++) clg_tensor_free(order.items[k]);

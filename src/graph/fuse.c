@@ -512,7 +512,7 @@ clg_tensor *clg_ew(const char *api, clg_op op, int n, const clg_tensor *const *x
 
     int differentiable = !(op >= CLG_OP_EQ && op <= CLG_OP_GE) && op != CLG_OP_SIGN;
     if (differentiable && clg_needs_grad(n, x)) {
-        clg_node *node = clg_record(out, op, n, x);
+        clg_gnode *node = clg_record(out, op, n, x);
         if (!node) {
             clg_tensor_free(out);
             return NULL;
@@ -569,7 +569,7 @@ clg_tensor *clg_broadcast_to(const clg_tensor *x, int ndim, const int64_t *shape
     return out;
 }
 
-clg_status clg_bw_broadcast_to(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_broadcast_to(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *x = n->inputs[0];
     gin[0] = clg_sum_to_shape(g, x->ndim, x->shape);

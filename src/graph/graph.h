@@ -12,11 +12,11 @@
 #include "clgrad/ops.h"
 #include "tensor/tensor_impl.h"
 
-struct clg_node;
+struct clg_gnode;
 
 /* Fills grad_in[i] (new tensors, or NULL where input i gets no gradient) from
  * grad_out, the gradient of the node's output `out`. Runs with recording off. */
-typedef clg_status (*clg_backward_fn)(struct clg_node *node, const clg_tensor *out,
+typedef clg_status (*clg_backward_fn)(struct clg_gnode *node, const clg_tensor *out,
                                       const clg_tensor *grad_out, clg_tensor **grad_in);
 
 /* X(ENUM, "name", backward). Elementwise ops come first, in CLG_EW_LIST order. */
@@ -78,21 +78,21 @@ typedef enum clg_op {
 const char *clg_op_name(clg_op op);
 
 /* Backward rules, one per family (the family's source file defines them). */
-#define CLG_OP_BW_DECL_(id, name, bw) clg_status bw(struct clg_node *, const clg_tensor *, const clg_tensor *, clg_tensor **);
+#define CLG_OP_BW_DECL_(id, name, bw) clg_status bw(struct clg_gnode *, const clg_tensor *, const clg_tensor *, clg_tensor **);
 CLG_OP_LIST(CLG_OP_BW_DECL_)
 #undef CLG_OP_BW_DECL_
 
 enum { CLG_NODE_ATTRS = 16 };
 
 /* How an op's output came to be: what backward needs of it. */
-typedef struct clg_node {
+typedef struct clg_gnode {
     clg_op op;
     int ninputs;
     clg_tensor **inputs;   /* retained; an entry is NULL for inputs outside the graph */
     clg_tensor *saved[3];  /* retained tensors the rule needs (outputs, masks) */
     int64_t iattr[CLG_NODE_ATTRS];
     float fattr[4];
-} clg_node;
+} clg_gnode;
 
 /* --- tensor references and graph recording --------------------------------------- */
 
@@ -103,8 +103,8 @@ int clg_needs_grad(int n, const clg_tensor *const *inputs);
 /* Attaches a node for `op` with the given inputs to out (which must have none).
  * Inputs that need no gradient are stored as NULL. Returns the node to fill in
  * attributes and saved tensors, or NULL (error recorded) on allocation failure. */
-clg_node *clg_record(clg_tensor *out, clg_op op, int n, const clg_tensor *const *inputs);
-void clg_node_free(clg_node *node);
+clg_gnode *clg_record(clg_tensor *out, clg_op op, int n, const clg_tensor *const *inputs);
+void clg_gnode_free(clg_gnode *node);
 
 /* --- lazy elementwise expressions (fuse.c) ----------------------------------------- */
 

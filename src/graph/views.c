@@ -2,21 +2,21 @@
 #include "common/error.h"
 #include "graph/graph.h"
 
-clg_status clg_bw_reshape(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_reshape(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *x = n->inputs[0];
     gin[0] = clg_tensor_reshape(g, x->ndim, x->shape);
     return gin[0] ? CLG_OK : clg_last_status();
 }
 
-clg_status clg_bw_permute(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_permute(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     int inverse[CLG_MAX_DIMS];
     for (int i = 0; i < out->ndim; i++) inverse[n->iattr[i]] = i;
     gin[0] = clg_tensor_permute(g, inverse);
     return gin[0] ? CLG_OK : clg_last_status();
 }
 
-clg_status clg_bw_slice(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_slice(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *x = n->inputs[0];
     clg_tensor *z = clg_tensor_zeros(x->ctx, CLG_FLOAT32, x->ndim, x->shape);

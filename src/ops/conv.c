@@ -43,7 +43,7 @@ typedef struct conv_geom {
 /* Node attributes: the geometry, so backward needs no parameters struct. */
 enum { A_SH, A_SW, A_DH, A_DW, A_PT, A_PL, A_GROUPS };
 
-static void geom_to_node(const conv_geom *g, int groups, clg_node *node) {
+static void geom_to_node(const conv_geom *g, int groups, clg_gnode *node) {
     node->iattr[A_SH] = g->sh;
     node->iattr[A_SW] = g->sw;
     node->iattr[A_DH] = g->dh;
@@ -53,7 +53,7 @@ static void geom_to_node(const conv_geom *g, int groups, clg_node *node) {
     node->iattr[A_GROUPS] = groups;
 }
 
-static void geom_from_node(const clg_node *node, conv_geom *g, int *groups) {
+static void geom_from_node(const clg_gnode *node, conv_geom *g, int *groups) {
     memset(g, 0, sizeof *g);
     g->sh = (int)node->iattr[A_SH];
     g->sw = (int)node->iattr[A_SW];
@@ -458,7 +458,7 @@ static clg_tensor *conv2d_recorded(const char *api, const clg_tensor *x4, const 
     if (!y) return NULL;
     const clg_tensor *ins[2] = {x4, w4};
     if (clg_needs_grad(2, ins)) {
-        clg_node *node = clg_record(y, CLG_OP_CONV2D, 2, ins);
+        clg_gnode *node = clg_record(y, CLG_OP_CONV2D, 2, ins);
         if (!node) {
             clg_tensor_free(y);
             return NULL;
@@ -661,7 +661,7 @@ clg_tensor *clg_conv2d_transpose(const clg_tensor *x, const clg_tensor *w, const
         clg_grad_set_enabled(ctx, was);
         const clg_tensor *ins[2] = {x4, w};
         if (y && clg_needs_grad(2, ins)) {
-            clg_node *node = clg_record(y, CLG_OP_CONV2D_TRANSPOSE, 2, ins);
+            clg_gnode *node = clg_record(y, CLG_OP_CONV2D_TRANSPOSE, 2, ins);
             if (!node) {
                 clg_tensor_free(y);
                 y = NULL;
@@ -685,7 +685,7 @@ clg_tensor *clg_conv2d_transpose(const clg_tensor *x, const clg_tensor *w, const
 
 /* The recorded geometry completed with the sizes of the image side [n, c, h, w],
  * the kernel w and the column grid oh x ow. */
-static void node_geometry(const clg_node *n, const int64_t *image, const clg_tensor *w, int64_t oh,
+static void node_geometry(const clg_gnode *n, const int64_t *image, const clg_tensor *w, int64_t oh,
                           int64_t ow, conv_geom *geo, int *groups) {
     geom_from_node(n, geo, groups);
     geo->n = image[0];
@@ -699,7 +699,7 @@ static void node_geometry(const clg_node *n, const int64_t *image, const clg_ten
 }
 
 /* Zero gradients for the inputs in the graph, when nothing flows (empty shapes). */
-static clg_status zero_gradients(const clg_node *n, const clg_tensor *x, const clg_tensor *w,
+static clg_status zero_gradients(const clg_gnode *n, const clg_tensor *x, const clg_tensor *w,
                                  clg_tensor **gin) {
     if (n->inputs[0] && !(gin[0] = clg_tensor_zeros(x->ctx, CLG_FLOAT32, 4, x->shape)))
         return clg_last_status();
@@ -709,7 +709,7 @@ static clg_status zero_gradients(const clg_node *n, const clg_tensor *x, const c
 }
 
 /* conv2d: g [n, o, oh, ow]. dW = g cols(x)^T per group, dx = col2im(W^T g). */
-clg_status clg_bw_conv2d(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_conv2d(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const char *api = "clg_conv2d backward";
     const clg_tensor *x = n->saved[0], *w = n->saved[1];
@@ -744,7 +744,7 @@ clg_status clg_bw_conv2d(clg_node *n, const clg_tensor *out, const clg_tensor *g
 
 /* conv2d_transpose: g [n, o, oh, ow] (the image side). dx = W cols(g) per
  * group, dW = x cols(g)^T. */
-clg_status clg_bw_conv2d_transpose(clg_node *n, const clg_tensor *out, const clg_tensor *g,
+clg_status clg_bw_conv2d_transpose(clg_gnode *n, const clg_tensor *out, const clg_tensor *g,
                                    clg_tensor **gin) {
     (void)out;
     const char *api = "clg_conv2d_transpose backward";

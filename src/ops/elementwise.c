@@ -167,7 +167,7 @@ static clg_tensor *unary_grad(clg_op op, const clg_tensor *x, const clg_tensor *
     return r;
 }
 
-clg_status clg_bw_ew(clg_node *n, const clg_tensor *y, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_ew(clg_gnode *n, const clg_tensor *y, const clg_tensor *g, clg_tensor **gin) {
     clg_op op = n->op;
     /* Inputs outside the graph are NULL in the node; rules below only need the
      * operands, which the node keeps for every op recorded here. */

@@ -143,7 +143,7 @@ static clg_tensor *xent_sparse(const char *api, const clg_tensor *logits, const 
     }
     const clg_tensor *ins[2] = {logits, labels};
     if (out && clg_needs_grad(2, ins)) {
-        clg_node *node = clg_record(out, CLG_OP_SOFTMAX_XENT, 2, ins);
+        clg_gnode *node = clg_record(out, CLG_OP_SOFTMAX_XENT, 2, ins);
         if (!node) {
             clg_tensor_free(out);
             out = NULL;
@@ -199,7 +199,7 @@ clg_tensor *clg_softmax_cross_entropy_onehot(const clg_tensor *logits, const clg
 
 /* The logits when probs is a recorded softmax over its last axis, else NULL. */
 static const clg_tensor *softmax_input(const clg_tensor *probs) {
-    const clg_node *n = probs->node;
+    const clg_gnode *n = probs->node;
     if (n && n->op == CLG_OP_SOFTMAX && n->iattr[0] == probs->ndim - 1 && n->inputs[0])
         return n->inputs[0];
     return NULL;
@@ -371,7 +371,7 @@ clg_tensor *clg_dropout_counter(const clg_tensor *x, float rate, uint64_t seed, 
 
 /* d loss / d logits = (softmax(x) - target) * g / N, one kernel from the saved
  * log-sum-exps. Labels get no gradient. */
-clg_status clg_bw_softmax_xent(clg_node *n, const clg_tensor *out, const clg_tensor *g,
+clg_status clg_bw_softmax_xent(clg_gnode *n, const clg_tensor *out, const clg_tensor *g,
                                clg_tensor **gin) {
     (void)out;
     if (!n->inputs[0]) return CLG_OK;
@@ -407,7 +407,7 @@ clg_status clg_bw_softmax_xent(clg_node *n, const clg_tensor *out, const clg_ten
 
 /* Unused: clg_dropout is composed of lazy ops (x * mask) and takes its gradient
  * from the MUL rule; the op stays in the table for a future fused kernel. */
-clg_status clg_bw_dropout(clg_node *n, const clg_tensor *out, const clg_tensor *g,
+clg_status clg_bw_dropout(clg_gnode *n, const clg_tensor *out, const clg_tensor *g,
                           clg_tensor **gin) {
     (void)n;
     (void)out;

@@ -292,7 +292,7 @@ static clg_tensor *matmul_impl(const char *api, const clg_tensor *a, const clg_t
 
     const clg_tensor *ins[2] = {a, b};
     if (clg_needs_grad(2, ins)) {
-        clg_node *node = clg_record(out, batched ? CLG_OP_MATMUL_BATCHED : CLG_OP_MATMUL, 2, ins);
+        clg_gnode *node = clg_record(out, batched ? CLG_OP_MATMUL_BATCHED : CLG_OP_MATMUL, 2, ins);
         if (!node) {
             clg_tensor_free(out);
             return NULL;
@@ -347,7 +347,7 @@ clg_tensor *clg_linear(const clg_tensor *x, const clg_tensor *w, const clg_tenso
  *   dA = G op(B)^T     (trans_a 0)   or  op(B) G^T  (trans_a 1)
  *   dB = op(A)^T G     (trans_b 0)   or  G^T op(A)  (trans_b 1)
  * each written as one product with the right flags, so no transpose is copied. */
-static clg_status matmul_backward(clg_node *n, const clg_tensor *g, clg_tensor **gin,
+static clg_status matmul_backward(clg_gnode *n, const clg_tensor *g, clg_tensor **gin,
                                   clg_tensor *(*mm)(const clg_tensor *, const clg_tensor *, int, int)) {
     int ta = (int)n->iattr[0], tb = (int)n->iattr[1];
     const clg_tensor *a = n->saved[0], *b = n->saved[1];
@@ -362,12 +362,12 @@ static clg_status matmul_backward(clg_node *n, const clg_tensor *g, clg_tensor *
     return CLG_OK;
 }
 
-clg_status clg_bw_matmul(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_matmul(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     return matmul_backward(n, g, gin, clg_matmul);
 }
 
-clg_status clg_bw_matmul_batched(clg_node *n, const clg_tensor *out, const clg_tensor *g,
+clg_status clg_bw_matmul_batched(clg_gnode *n, const clg_tensor *out, const clg_tensor *g,
                                  clg_tensor **gin) {
     (void)out;
     return matmul_backward(n, g, gin, clg_matmul_batched);

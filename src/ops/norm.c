@@ -223,7 +223,7 @@ static clg_tensor *norm_forward(const norm_plan *p, const clg_tensor *x, const c
     clg_grad_set_enabled(ctx, was);
     const clg_tensor *ins[3] = {x, gamma, beta};
     if (out && clg_needs_grad(3, ins)) {
-        clg_node *n = clg_record(out, p->op, 3, ins);
+        clg_gnode *n = clg_record(out, p->op, 3, ins);
         if (!n) {
             clg_tensor_free(out);
             out = NULL;
@@ -370,7 +370,7 @@ clg_tensor *clg_group_norm(const clg_tensor *x, int groups, const clg_tensor *ga
 /* --- backward -------------------------------------------------------------------------------- */
 
 /* One rule for the three ops (the plan is rebuilt from the saved view). */
-static clg_status bw_norm(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+static clg_status bw_norm(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     const clg_tensor *xv = n->saved[0], *stats = n->saved[1], *gam = n->saved[2];
     norm_plan p = {.api = clg_op_name(n->op), .ndim = xv->ndim};
     memcpy(p.shape, xv->shape, sizeof p.shape);
@@ -419,12 +419,12 @@ static clg_status bw_norm(clg_node *n, const clg_tensor *out, const clg_tensor *
     return st;
 }
 
-clg_status clg_bw_batch_norm(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_batch_norm(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     return bw_norm(n, out, g, gin);
 }
-clg_status clg_bw_layer_norm(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_layer_norm(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     return bw_norm(n, out, g, gin);
 }
-clg_status clg_bw_group_norm(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_group_norm(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     return bw_norm(n, out, g, gin);
 }

@@ -183,7 +183,7 @@ static clg_tensor *pool2d(const char *api, int kind, const clg_tensor *x, const 
         }
     }
     if (st == CLG_OK && grad) {
-        clg_node *n = clg_record(out, kind == POOL_MAX ? CLG_OP_MAX_POOL2D : CLG_OP_AVG_POOL2D, 1, &x);
+        clg_gnode *n = clg_record(out, kind == POOL_MAX ? CLG_OP_MAX_POOL2D : CLG_OP_AVG_POOL2D, 1, &x);
         if (!n) {
             st = clg_last_status();
         } else {
@@ -287,7 +287,7 @@ clg_tensor *clg_upsample2d(const clg_tensor *x, int scale_h, int scale_w, clg_up
         }
     }
     if (st == CLG_OK && clg_needs_grad(1, &x)) {
-        clg_node *node = clg_record(out, CLG_OP_UPSAMPLE2D, 1, &x);
+        clg_gnode *node = clg_record(out, CLG_OP_UPSAMPLE2D, 1, &x);
         if (!node) {
             st = clg_last_status();
         } else {
@@ -348,7 +348,7 @@ static clg_status gather_backward(const char *what, const char *kname, const clg
     return CLG_OK;
 }
 
-static clg_status pool_backward(clg_node *n, const clg_tensor *g, clg_tensor **gin, int kind) {
+static clg_status pool_backward(clg_gnode *n, const clg_tensor *g, clg_tensor **gin, int kind) {
     const clg_tensor *x = n->inputs[0];
     if (!x) return CLG_OK;
     cl_int8 pp = {{(cl_int)n->iattr[0], (cl_int)n->iattr[1], (cl_int)n->iattr[2], (cl_int)n->iattr[3],
@@ -361,17 +361,17 @@ static clg_status pool_backward(clg_node *n, const clg_tensor *g, clg_tensor **g
     return gather_backward("backward of clg_avg_pool2d", "avg_pool_bw", x, layout, g, NULL, &params, gin);
 }
 
-clg_status clg_bw_max_pool2d(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_max_pool2d(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     return pool_backward(n, g, gin, POOL_MAX);
 }
 
-clg_status clg_bw_avg_pool2d(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_avg_pool2d(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     return pool_backward(n, g, gin, POOL_AVG);
 }
 
-clg_status clg_bw_upsample2d(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_upsample2d(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *x = n->inputs[0];
     if (!x) return CLG_OK;

@@ -169,7 +169,7 @@ static clg_tensor *reduce(const char *api, clg_op op, int mode, const clg_tensor
         return NULL;
     }
     if (mode < MODE_ARGMAX && clg_needs_grad(1, &x)) {
-        clg_node *n = clg_record(out, op, 1, &x);
+        clg_gnode *n = clg_record(out, op, 1, &x);
         if (!n) {
             clg_tensor_free(out);
             return NULL;
@@ -228,7 +228,7 @@ clg_tensor *clg_mean(const clg_tensor *x, int naxes, const int *axes, int keepdi
     clg_grad_set_enabled(x->ctx, was);
     clg_tensor_free(s);
     if (m && clg_needs_grad(1, &x)) {
-        clg_node *n = clg_record(m, CLG_OP_MEAN, 1, &x);
+        clg_gnode *n = clg_record(m, CLG_OP_MEAN, 1, &x);
         if (!n) {
             clg_tensor_free(m);
             return NULL;
@@ -274,7 +274,7 @@ clg_tensor *clg_var(const clg_tensor *x, int naxes, const int *axes, int keepdim
     clg_tensor_free(sq);
     clg_tensor_free(ss);
     if (v && clg_needs_grad(1, &x)) {
-        clg_node *n = clg_record(v, CLG_OP_VAR, 1, &x);
+        clg_gnode *n = clg_record(v, CLG_OP_VAR, 1, &x);
         if (!n) {
             clg_tensor_free(v);
             return NULL;
@@ -338,7 +338,7 @@ static clg_tensor *softmax_impl(const char *api, const clg_tensor *x, int axis, 
         return NULL;
     }
     if (y && clg_needs_grad(1, &x)) {
-        clg_node *n = clg_record(y, log_form ? CLG_OP_LOG_SOFTMAX : CLG_OP_SOFTMAX, 1, &x);
+        clg_gnode *n = clg_record(y, log_form ? CLG_OP_LOG_SOFTMAX : CLG_OP_SOFTMAX, 1, &x);
         if (!n) {
             clg_tensor_free(y);
             return NULL;
@@ -366,13 +366,13 @@ static clg_tensor *expand_back(const clg_tensor *g, const clg_tensor *x, unsigne
     return e;
 }
 
-clg_status clg_bw_sum(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_sum(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     gin[0] = expand_back(g, n->inputs[0], (unsigned)n->iattr[0]);
     return gin[0] ? CLG_OK : clg_last_status();
 }
 
-clg_status clg_bw_mean(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_mean(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *x = n->inputs[0];
     int64_t count = reduced_count(x, (unsigned)n->iattr[0]);
@@ -384,7 +384,7 @@ clg_status clg_bw_mean(clg_node *n, const clg_tensor *out, const clg_tensor *g, 
 
 /* The gradient goes to the positions holding the extreme value, shared evenly
  * among ties. */
-clg_status clg_bw_minmax(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_minmax(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     const clg_tensor *x = n->saved[0];
     unsigned mask = (unsigned)n->iattr[0];
     int axes[CLG_MAX_DIMS];
@@ -403,7 +403,7 @@ clg_status clg_bw_minmax(clg_node *n, const clg_tensor *out, const clg_tensor *g
     return gin[0] ? CLG_OK : clg_last_status();
 }
 
-clg_status clg_bw_var(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_var(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *x = n->saved[0];
     unsigned mask = (unsigned)n->iattr[0];
@@ -422,7 +422,7 @@ clg_status clg_bw_var(clg_node *n, const clg_tensor *out, const clg_tensor *g, c
     return gin[0] ? CLG_OK : clg_last_status();
 }
 
-clg_status clg_bw_softmax(clg_node *n, const clg_tensor *y, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_softmax(clg_gnode *n, const clg_tensor *y, const clg_tensor *g, clg_tensor **gin) {
     int a = (int)n->iattr[0];
     clg_tensor *gy = clg_mul(g, y);
     clg_tensor *s = gy ? clg_sum(gy, 1, &a, 1) : NULL;
@@ -434,7 +434,7 @@ clg_status clg_bw_softmax(clg_node *n, const clg_tensor *y, const clg_tensor *g,
     return gin[0] ? CLG_OK : clg_last_status();
 }
 
-clg_status clg_bw_log_softmax(clg_node *n, const clg_tensor *y, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_log_softmax(clg_gnode *n, const clg_tensor *y, const clg_tensor *g, clg_tensor **gin) {
     int a = (int)n->iattr[0];
     clg_tensor *s = clg_sum(g, 1, &a, 1);
     clg_tensor *p = clg_exp(y);

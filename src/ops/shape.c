@@ -239,7 +239,7 @@ static clg_status check_same_shapes(const char *api, int n, const clg_tensor *co
  * that get nodes of their own, so backward hands each input a slice of g. */
 static clg_status record_concat(clg_tensor *out, int n, const clg_tensor *const *xs, int axis) {
     if (n <= CONCAT_FANIN) {
-        clg_node *node = clg_record(out, CLG_OP_CONCAT, n, xs);
+        clg_gnode *node = clg_record(out, CLG_OP_CONCAT, n, xs);
         if (!node) return clg_last_status();
         node->iattr[0] = axis;
         for (int i = 0; i < n; i++) node->iattr[1 + i] = xs[i]->shape[axis];
@@ -464,7 +464,7 @@ clg_tensor *clg_pad(const clg_tensor *x, const int64_t *pads, clg_pad_mode mode,
         }
     }
     if (st == CLG_OK && clg_needs_grad(1, &x)) {
-        clg_node *node = clg_record(out, CLG_OP_PAD, 1, &x);
+        clg_gnode *node = clg_record(out, CLG_OP_PAD, 1, &x);
         if (!node) st = clg_last_status();
         else {
             for (int i = 0; i < 2 * x->ndim; i++) node->iattr[i] = pads[i]; /* 2 * 8 fit */
@@ -485,7 +485,7 @@ clg_tensor *clg_pad(const clg_tensor *x, const int64_t *pads, clg_pad_mode mode,
 static clg_tensor *record_indexed(clg_status st, clg_tensor *out, clg_op op, const clg_tensor *x,
                                   const clg_tensor *index, int axis) {
     if (st == CLG_OK && clg_needs_grad(1, &x)) {
-        clg_node *node = clg_record(out, op, 1, &x);
+        clg_gnode *node = clg_record(out, op, 1, &x);
         if (!node) st = clg_last_status();
         else {
             node->iattr[0] = axis;
@@ -643,7 +643,7 @@ clg_tensor *clg_embedding(const clg_tensor *weight, const clg_tensor *indices) {
     int64_t sh2[2] = {clg_tensor_numel(indices), weight->shape[1]}, is2[2] = {1, 0};
     clg_status st = flat ? run_gather(weight, flat, is2, out, 2, sh2, 0, api) : clg_last_status();
     if (st == CLG_OK && clg_needs_grad(1, &weight)) {
-        clg_node *node = clg_record(out, CLG_OP_EMBEDDING, 1, &weight);
+        clg_gnode *node = clg_record(out, CLG_OP_EMBEDDING, 1, &weight);
         if (!node) st = clg_last_status();
         else node->saved[0] = clg_tensor_retain(flat);
     }
@@ -658,7 +658,7 @@ clg_tensor *clg_embedding(const clg_tensor *weight, const clg_tensor *indices) {
 /* --- backward ------------------------------------------------------------------------------ */
 
 /* Each input gets its slice of g along the axis. */
-clg_status clg_bw_concat(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_concat(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     int axis = (int)n->iattr[0];
     int64_t off = 0;
@@ -675,7 +675,7 @@ clg_status clg_bw_concat(clg_node *n, const clg_tensor *out, const clg_tensor *g
 
 /* Constant padding: the window of g over x. Reflect padding: every x element
  * sums the output positions that read it (cl/shape.cl, fixed order). */
-clg_status clg_bw_pad(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_pad(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *x = n->inputs[0];
     const int64_t *pads = n->iattr;
@@ -738,14 +738,14 @@ static clg_status scatter_grad(const clg_tensor *x, const clg_tensor *g, const c
     return CLG_OK;
 }
 
-clg_status clg_bw_gather(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_gather(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *index = n->saved[0];
     return scatter_grad(n->inputs[0], g, index, index->strides, (int)n->iattr[0], "backward of clg_gather",
                         &gin[0]);
 }
 
-clg_status clg_bw_index_select(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_index_select(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *x = n->inputs[0], *index = n->saved[0];
     int a = (int)n->iattr[0];
@@ -754,7 +754,7 @@ clg_status clg_bw_index_select(clg_node *n, const clg_tensor *out, const clg_ten
     return scatter_grad(x, g, index, is, a, "backward of clg_index_select", &gin[0]);
 }
 
-clg_status clg_bw_embedding(clg_node *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
+clg_status clg_bw_embedding(clg_gnode *n, const clg_tensor *out, const clg_tensor *g, clg_tensor **gin) {
     (void)out;
     const clg_tensor *w = n->inputs[0], *flat = n->saved[0];
     int64_t sh2[2] = {clg_tensor_numel(flat), w->shape[1]}, is2[2] = {1, 0};

@@ -134,7 +134,7 @@ void clg_tensor_free(clg_tensor *t) {
     if (!t || --t->refs > 0) return;
     clg_lazy_forget(t);
     clg_expr_release(t->expr);
-    clg_node_free(t->node);
+    clg_gnode_free(t->node);
     clg_tensor_free(t->grad);
     clg_buffer_release(t->buf);
     free(t->name);
@@ -814,7 +814,7 @@ clg_tensor *clg_tensor_slice(const clg_tensor *t, int axis, int64_t start, int64
     /* With one element or none the stride is never used (and step may be huge). */
     if (len > 1) v->strides[a] = t->strides[a] * step;
     if (clg_needs_grad(1, &t)) {
-        clg_node *node = clg_record(v, CLG_OP_SLICE, 1, &t);
+        clg_gnode *node = clg_record(v, CLG_OP_SLICE, 1, &t);
         if (!node) {
             clg_tensor_free(v);
             return NULL;
@@ -852,7 +852,7 @@ clg_tensor *clg_tensor_permute(const clg_tensor *t, const int *perm) {
         v->strides[i] = t->strides[p];
     }
     if (clg_needs_grad(1, &t)) {
-        clg_node *n = clg_record(v, CLG_OP_PERMUTE, 1, &t);
+        clg_gnode *n = clg_record(v, CLG_OP_PERMUTE, 1, &t);
         if (!n) {
             clg_tensor_free(v);
             return NULL;

@@ -5,7 +5,7 @@
 #include "clgrad/tensor.h"
 #include "runtime/runtime_impl.h"
 
-struct clg_node;
+struct clg_gnode;
 struct clg_expr;
 
 struct clg_tensor {
@@ -22,7 +22,7 @@ struct clg_tensor {
     /* autograd */
     int requires_grad;             /* a parameter (leaf) */
     struct clg_tensor *grad;       /* accumulated gradient of a parameter */
-    struct clg_node *node;         /* the op that made this tensor, while recorded */
+    struct clg_gnode *node;         /* the op that made this tensor, while recorded */
     struct clg_tensor *grad_acc;   /* backward's running gradient */
     unsigned visit;                /* backward's traversal mark */
 
