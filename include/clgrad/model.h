@@ -55,6 +55,7 @@ typedef enum clg_activation {
 
 typedef struct clg_layer clg_layer;
 typedef struct clg_model clg_model;
+typedef struct clg_node clg_node;
 
 /* --- layers (each returns NULL on bad arguments; names are given by the model:
  * "conv2d", "conv2d_1", ... as Keras does) ------------------------------------- */
@@ -88,6 +89,29 @@ CLG_API clg_layer *clg_layer_depthwise_conv2d(int kh, int kw, clg_activation act
  * H*s + max(k - s, 0) ('valid'), as Keras. */
 CLG_API clg_layer *clg_layer_conv2d_transpose(int filters, int kh, int kw, int stride_h, int stride_w,
                                               int same_padding, clg_activation activation);
+/* Keras's Conv1D on (None, steps, channels): kernel [filters, channels, K],
+ * bias [filters]; 'valid' (same_padding 0) or 'same'. */
+CLG_API clg_layer *clg_layer_conv1d(int filters, int kernel_size, int stride, int same_padding,
+                                    clg_activation activation);
+/* Rows of embeddings [input_dim, output_dim] (uniform +-0.05) picked by int32
+ * indices: (None, ...) -> (None, ..., output_dim). Its input is int32 (the
+ * model's input becomes int32 when an Embedding reads it). */
+CLG_API clg_layer *clg_layer_embedding(int input_dim, int output_dim);
+/* Merge layers for functional models (two or more inputs, clg_call_n): Add
+ * sums equal shapes; Concatenate joins along axis (counted with the batch axis
+ * as Keras: -1 the last, 0 is refused). */
+CLG_API clg_layer *clg_layer_add(void);
+CLG_API clg_layer *clg_layer_concatenate(int axis);
+/* Keras's layer.trainable: a frozen layer's weights get no gradient and no
+ * update (a frozen BatchNormalization also normalises with its moving
+ * statistics). Takes effect at the next clg_model_compile, as in Keras. */
+CLG_API clg_status clg_layer_set_trainable(clg_layer *layer, int trainable);
+CLG_API int clg_layer_trainable(const clg_layer *layer);
+/* kernel_regularizer=L2(l2): adds l2 * sum(kernel^2) to the loss (Keras's 'l2'
+ * is 0.01). Dense, Conv1D, Conv2D, DepthwiseConv2D, Conv2DTranspose, Embedding. */
+CLG_API clg_status clg_layer_set_l2(clg_layer *layer, float l2);
+/* The name the model gave it ("dense_1"); "" before it is in a model. */
+CLG_API const char *clg_layer_name(const clg_layer *layer);
 CLG_API void clg_layer_free(clg_layer *layer);          /* for layers never added */
 
 /* --- the model -------------------------------------------------------------------- */
@@ -98,16 +122,62 @@ CLG_API clg_model *clg_sequential_new(clg_context *ctx, int ndim, const int64_t 
 CLG_API clg_status clg_model_add(clg_model *model, clg_layer *layer);
 CLG_API void clg_model_free(clg_model *model);
 
+/* --- functional models (Keras's functional API) -----------------------------------------
+ *
+ *     clg_model *m = clg_model_new(ctx);
+ *     clg_node *in = clg_model_input(m, 3, (int64_t[]){32, 32, 3});
+ *     clg_node *x = clg_call(clg_layer_conv2d_ex(16, 3, 3, 1, 1, 1, CLG_ACT_RELU), in);
+ *     clg_node *y = clg_call(clg_layer_conv2d_ex(16, 3, 3, 1, 1, 1, CLG_ACT_LINEAR), x);
+ *     x = clg_call_n(clg_layer_add(), 2, (clg_node *[]){x, y});   // a residual connection
+ *     x = clg_call(clg_layer_global_average_pooling2d(), x);
+ *     x = clg_call(clg_layer_dense(10, CLG_ACT_SOFTMAX), x);
+ *     clg_model_set_outputs(m, 1, &x);
+ *
+ * Nodes belong to their model. clg_call takes the layer into the input's model
+ * at its first call, also when the call fails, so a layer may be called again
+ * (a shared layer: one set of weights for every call). A NULL input (from an
+ * earlier failed call) makes the call fail, so chains need one check at the end.
+ * compile / fit / evaluate / predict take models of one input and one output;
+ * others run with clg_model_call in the caller's training loop. */
+CLG_API clg_model *clg_model_new(clg_context *ctx);
+/* A float32 input of samples with shape `shape` (without the batch axis). */
+CLG_API clg_node *clg_model_input(clg_model *model, int ndim, const int64_t *shape);
+/* An int32 input (token indices for an Embedding). */
+CLG_API clg_node *clg_model_input_indices(clg_model *model, int ndim, const int64_t *shape);
+CLG_API clg_node *clg_call(clg_layer *layer, clg_node *input);
+CLG_API clg_node *clg_call_n(clg_layer *layer, int n, clg_node *const *inputs);
+CLG_API clg_status clg_model_set_outputs(clg_model *model, int n, clg_node *const *outputs);
+
+/* Runs the model on device tensors, one per input ([B, ...input shape]), and
+ * writes one new tensor per output (the caller frees them). With training 1,
+ * Dropout drops and BatchNormalization uses batch statistics; the results
+ * carry the autograd graph to the weights when gradients are enabled, so a
+ * custom loop can clg_backward a loss built from them. Creates the weights on
+ * first use (seeded as compile does). */
+CLG_API clg_status clg_model_call(clg_model *model, const clg_tensor *const *inputs, int training,
+                                  clg_tensor **outputs);
+/* The model's weights in layer order (all, or only the trainable ones): the
+ * tensors themselves, owned by the model. NULL with a reason when index is
+ * out of range. */
+CLG_API int clg_model_weight_count(const clg_model *model, int trainable_only);
+CLG_API clg_tensor *clg_model_weight(clg_model *model, int trainable_only, int index);
+/* The layer named `name` ("dense_1"), owned by the model, or NULL. */
+CLG_API clg_layer *clg_model_get_layer(clg_model *model, const char *name);
+
 /* Keras's table: layer name (type), output shape, parameter count, totals. */
 CLG_API clg_status clg_model_summary(clg_model *model, FILE *stream);
 CLG_API int64_t clg_model_param_count(const clg_model *model);
 
 /* optimizer: "adam", "sgd" (learning rate 0.01, Keras's default), "rmsprop";
- * loss: "sparse_categorical_crossentropy", "categorical_crossentropy", "mse";
- * metrics: "accuracy" or NULL. Seeds the weights (clg_model_set_seed first to
- * choose the seed; default 0). */
+ * loss: "sparse_categorical_crossentropy", "categorical_crossentropy",
+ * "binary_crossentropy", "mse"; metrics: "accuracy" (categorical, or binary
+ * with binary_crossentropy) or NULL. Creates the weights from the seed
+ * (clg_model_set_seed, default 0) unless they exist; compiling again keeps them
+ * and resets the optimizer. */
 CLG_API clg_status clg_model_compile(clg_model *model, const char *optimizer, const char *loss,
                                      const char *metrics);
+/* Chooses the seed of the weights (drawn again at the next compile), dropout
+ * and shuffling. */
 CLG_API clg_status clg_model_set_seed(clg_model *model, uint64_t seed);
 /* Overrides the optimizer's learning rate (after compile). */
 CLG_API clg_status clg_model_set_learning_rate(clg_model *model, float learning_rate);

@@ -20,99 +20,9 @@
 #include "clgrad/safetensors.h"
 #include "common/error.h"
 #include "graph/graph.h"
-
-typedef enum layer_kind {
-    L_DENSE = 0,
-    L_CONV2D,
-    L_MAXPOOL,
-    L_FLATTEN,
-    L_DROPOUT,
-    L_ACTIVATION,
-    L_BATCHNORM,
-    L_AVGPOOL,
-    L_GAP,
-    L_GMP,
-    L_ZEROPAD,
-    L_UPSAMPLE,
-    L_RESHAPE,
-    L_LEAKYRELU,
-    L_LAYERNORM,
-    L_DWCONV,
-    L_CONVT,
-    L_KIND_COUNT
-} layer_kind;
-
-static const char *const kind_base[L_KIND_COUNT] = {
-    "dense", "conv2d", "max_pooling2d", "flatten", "dropout", "activation", "batch_normalization",
-    "average_pooling2d", "global_average_pooling2d", "global_max_pooling2d", "zero_padding2d",
-    "up_sampling2d", "reshape", "leaky_re_lu", "layer_normalization", "depthwise_conv2d",
-    "conv2d_transpose"};
-static const char *const kind_type[L_KIND_COUNT] = {
-    "Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Activation", "BatchNormalization",
-    "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D",
-    "UpSampling2D", "Reshape", "LeakyReLU", "LayerNormalization", "DepthwiseConv2D",
-    "Conv2DTranspose"};
-
-/* Weights of a layer, in the order they are saved and optimised. */
-enum { MAX_WEIGHTS = 4 };
-
-struct clg_layer {
-    layer_kind kind;
-    char name[64];
-    clg_activation act;
-    int units;                  /* dense units, conv filters */
-    int kh, kw, sh, sw, same;   /* conv */
-    int ph, pw;                 /* pooling, upsampling factors */
-    int pads[4];                /* zero padding: top, bottom, left, right */
-    int tgt_ndim;               /* reshape target (one extent may be -1) */
-    int64_t tgt[CLG_MAX_DIMS];
-    float rate;                 /* dropout */
-    float alpha;                /* leaky relu */
-    int in_ndim, out_ndim;      /* shapes without the batch axis */
-    int64_t in_shape[CLG_MAX_DIMS], out_shape[CLG_MAX_DIMS];
-    int nweights;
-    const char *wname[MAX_WEIGHTS];        /* "kernel", "bias", "gamma", ... */
-    int wtrainable[MAX_WEIGHTS];
-    int wndim[MAX_WEIGHTS];
-    int64_t wshape[MAX_WEIGHTS][4];
-    clg_tensor *w[MAX_WEIGHTS];
-};
-
-typedef enum opt_kind { OPT_ADAM = 0, OPT_SGD, OPT_RMSPROP } opt_kind;
-typedef enum loss_kind { LOSS_SPARSE_CCE = 0, LOSS_CCE, LOSS_MSE } loss_kind;
-static const char *const loss_name[] = {"sparse_categorical_crossentropy", "categorical_crossentropy", "mse"};
-
-struct clg_model {
-    clg_context *ctx;
-    int in_ndim;
-    int64_t in_shape[CLG_MAX_DIMS];
-    clg_layer **layers;
-    int nlayers, cap;
-    int kind_count[L_KIND_COUNT];
-    uint64_t seed;
-    int built, compiled;
-    opt_kind opt;
-    loss_kind loss;
-    int accuracy;
-    float lr_host;
-    /* Optimizer state on the device: per trainable weight (same order as
-     * params) m and v (Adam), ms (RMSprop); scalars as rank-0 tensors. */
-    int nparams;
-    clg_tensor **params, **slot_a, **slot_b;
-    clg_tensor *lr, *t, *lr_t, *beta1, *beta2;
-    /* Dropout's RNG stream offset, on the device: every draw advances it, also in
-     * replayed steps, so each step gets fresh masks. */
-    clg_tensor *rng_counter;
-};
+#include "nn/model_internal.h"
 
 /* --- small helpers --------------------------------------------------------------- */
-
-static uint64_t mix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 static double now_s(void) {
     struct timespec ts;
@@ -120,226 +30,119 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static int64_t prod(int n, const int64_t *s) {
-    int64_t p = 1;
-    for (int i = 0; i < n; i++) p *= s[i];
-    return p;
-}
+#define prod clg_prod
+#define keras_shape clg_keras_shape
+#define mix64 clg_mix64
 
-/* "(None, 26, 26, 32)" */
-static char *keras_shape(int n, const int64_t *s, char *buf, size_t cap) {
-    size_t k = (size_t)snprintf(buf, cap, "(None");
-    for (int i = 0; i < n && k < cap; i++) k += (size_t)snprintf(buf + k, cap - k, ", %lld", (long long)s[i]);
-    if (k < cap) snprintf(buf + k, cap - k, ")");
-    return buf;
-}
+static const char *const loss_name[] = {"sparse_categorical_crossentropy", "categorical_crossentropy", "mse",
+                                        "binary_crossentropy"};
 
-static clg_layer *layer_new(layer_kind kind, clg_activation act) {
-    clg_layer *l = calloc(1, sizeof *l);
-    if (!l) {
-        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_layer: out of host memory");
+static void free_state(clg_model *m);
+static clg_status ensure_built(clg_model *m, const char *api);
+
+/* --- the graph ------------------------------------------------------------------------- */
+
+static clg_model *model_alloc(clg_context *ctx, const char *api) {
+    if (!ctx) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: context is NULL", api);
         return NULL;
     }
-    l->kind = kind;
-    l->act = act;
-    return l;
+    clg_model *m = calloc(1, sizeof *m);
+    if (!m) clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+    else m->ctx = ctx;
+    return m;
 }
 
-static int act_ok(clg_activation a) { return a >= CLG_ACT_LINEAR && a <= CLG_ACT_SOFTPLUS; }
+/* Grows *arr (of pointers) to hold one more; 0 on success. */
+static int grow(void *arr, int count, int *cap) {
+    if (count < *cap) return 0;
+    int nc = *cap ? 2 * *cap : 8;
+    void **p = realloc(*(void ***)arr, (size_t)nc * sizeof *p);
+    if (!p) return -1;
+    *(void ***)arr = p;
+    *cap = nc;
+    return 0;
+}
 
-/* --- layer constructors ------------------------------------------------------------ */
-
-clg_layer *clg_layer_dense(int units, clg_activation activation) {
-    if (units <= 0 || !act_ok(activation)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_dense: units %d must be > 0 (activation %d)",
-                 units, (int)activation);
+static clg_node *node_push(clg_model *m, const char *api) {
+    clg_node *n = calloc(1, sizeof *n);
+    if (!n || grow(&m->nodes, m->nnodes, &m->cap_nodes)) {
+        free(n);
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
         return NULL;
     }
-    clg_layer *l = layer_new(L_DENSE, activation);
-    if (l) l->units = units;
-    return l;
+    n->model = m;
+    n->id = m->nnodes;
+    m->nodes[m->nnodes++] = n;
+    return n;
 }
 
-clg_layer *clg_layer_conv2d_ex(int filters, int kh, int kw, int stride_h, int stride_w,
-                               int same_padding, clg_activation activation) {
-    if (filters <= 0 || kh <= 0 || kw <= 0 || stride_h <= 0 || stride_w <= 0 || !act_ok(activation)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                 "clg_layer_conv2d: filters %d, kernel (%d, %d), strides (%d, %d) must be > 0", filters,
-                 kh, kw, stride_h, stride_w);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_CONV2D, activation);
-    if (!l) return NULL;
-    l->units = filters;
-    l->kh = kh, l->kw = kw, l->sh = stride_h, l->sw = stride_w, l->same = same_padding != 0;
-    return l;
+static void model_changed(clg_model *m) {
+    m->built = 0;
+    free_state(m); /* compile again */
 }
 
-clg_layer *clg_layer_conv2d(int filters, int kh, int kw, clg_activation activation) {
-    return clg_layer_conv2d_ex(filters, kh, kw, 1, 1, 0, activation);
-}
-
-clg_layer *clg_layer_max_pooling2d(int ph, int pw) {
-    if (ph <= 0 || pw <= 0) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_max_pooling2d: pool size (%d, %d) must be > 0",
-                 ph, pw);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_MAXPOOL, CLG_ACT_LINEAR);
-    if (l) l->ph = ph, l->pw = pw;
-    return l;
-}
-
-clg_layer *clg_layer_flatten(void) { return layer_new(L_FLATTEN, CLG_ACT_LINEAR); }
-
-clg_layer *clg_layer_dropout(float rate) {
-    if (!(rate >= 0.0f && rate < 1.0f)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_dropout: rate %g is outside [0, 1)", (double)rate);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_DROPOUT, CLG_ACT_LINEAR);
-    if (l) l->rate = rate;
-    return l;
-}
-
-clg_layer *clg_layer_activation(clg_activation activation) {
-    if (!act_ok(activation)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_activation: unknown activation %d", (int)activation);
-        return NULL;
-    }
-    return layer_new(L_ACTIVATION, activation);
-}
-
-clg_layer *clg_layer_batch_normalization(void) { return layer_new(L_BATCHNORM, CLG_ACT_LINEAR); }
-
-clg_layer *clg_layer_average_pooling2d(int ph, int pw) {
-    if (ph <= 0 || pw <= 0) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                 "clg_layer_average_pooling2d: pool size (%d, %d) must be > 0", ph, pw);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_AVGPOOL, CLG_ACT_LINEAR);
-    if (l) l->ph = ph, l->pw = pw;
-    return l;
-}
-
-clg_layer *clg_layer_global_average_pooling2d(void) { return layer_new(L_GAP, CLG_ACT_LINEAR); }
-
-clg_layer *clg_layer_global_max_pooling2d(void) { return layer_new(L_GMP, CLG_ACT_LINEAR); }
-
-clg_layer *clg_layer_zero_padding2d(int top, int bottom, int left, int right) {
-    if (top < 0 || bottom < 0 || left < 0 || right < 0) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                 "clg_layer_zero_padding2d: padding ((%d, %d), (%d, %d)) must be >= 0", top, bottom,
-                 left, right);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_ZEROPAD, CLG_ACT_LINEAR);
-    if (l) l->pads[0] = top, l->pads[1] = bottom, l->pads[2] = left, l->pads[3] = right;
-    return l;
-}
-
-clg_layer *clg_layer_upsampling2d(int sh, int sw) {
-    if (sh <= 0 || sw <= 0) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_upsampling2d: size (%d, %d) must be > 0", sh, sw);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_UPSAMPLE, CLG_ACT_LINEAR);
-    if (l) l->ph = sh, l->pw = sw;
-    return l;
-}
-
-clg_layer *clg_layer_reshape(int ndim, const int64_t *shape) {
-    int unknown = 0, ok = ndim >= 1 && ndim < CLG_MAX_DIMS && shape;
-    for (int i = 0; ok && i < ndim; i++) {
-        if (shape[i] == -1) unknown++;
-        else if (shape[i] <= 0) ok = 0;
-    }
-    if (!ok || unknown > 1) {
-        char b[160] = "(null)";
-        if (shape && ndim >= 1 && ndim < CLG_MAX_DIMS) clg_shape_format(ndim, shape, b, sizeof b);
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                 "clg_layer_reshape: target shape %s (%d axes) needs 1 to %d axes of extents > 0, at "
-                 "most one -1", b, ndim, CLG_MAX_DIMS - 1);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_RESHAPE, CLG_ACT_LINEAR);
-    if (!l) return NULL;
-    l->tgt_ndim = ndim;
-    memcpy(l->tgt, shape, (size_t)ndim * sizeof *shape);
-    return l;
-}
-
-clg_layer *clg_layer_leaky_relu(float alpha) {
-    if (!isfinite(alpha)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_leaky_relu: alpha %g must be finite", (double)alpha);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_LEAKYRELU, CLG_ACT_LINEAR);
-    if (l) l->alpha = alpha;
-    return l;
-}
-
-clg_layer *clg_layer_layer_normalization(void) { return layer_new(L_LAYERNORM, CLG_ACT_LINEAR); }
-
-clg_layer *clg_layer_depthwise_conv2d(int kh, int kw, clg_activation activation) {
-    if (kh <= 0 || kw <= 0 || !act_ok(activation)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                 "clg_layer_depthwise_conv2d: kernel (%d, %d) must be > 0 (activation %d)", kh, kw,
-                 (int)activation);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_DWCONV, activation);
-    if (!l) return NULL;
-    l->kh = kh, l->kw = kw, l->sh = 1, l->sw = 1;
-    return l;
-}
-
-clg_layer *clg_layer_conv2d_transpose(int filters, int kh, int kw, int stride_h, int stride_w,
-                                      int same_padding, clg_activation activation) {
-    if (filters <= 0 || kh <= 0 || kw <= 0 || stride_h <= 0 || stride_w <= 0 || !act_ok(activation)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                 "clg_layer_conv2d_transpose: filters %d, kernel (%d, %d), strides (%d, %d) must be > 0",
-                 filters, kh, kw, stride_h, stride_w);
-        return NULL;
-    }
-    clg_layer *l = layer_new(L_CONVT, activation);
-    if (!l) return NULL;
-    l->units = filters;
-    l->kh = kh, l->kw = kw, l->sh = stride_h, l->sw = stride_w, l->same = same_padding != 0;
-    return l;
-}
-
-void clg_layer_free(clg_layer *l) {
-    if (!l) return;
-    for (int i = 0; i < l->nweights; i++) clg_tensor_free(l->w[i]);
-    free(l);
-}
-
-/* --- the model ------------------------------------------------------------------------ */
-
-clg_model *clg_sequential_new(clg_context *ctx, int ndim, const int64_t *input_shape) {
-    if (!ctx || ndim < 1 || ndim >= CLG_MAX_DIMS || !input_shape) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_sequential_new: need a context and an input shape of "
-                                              "1 to %d axes (got %d)", CLG_MAX_DIMS - 1, ndim);
+static clg_node *add_input(clg_model *m, clg_dtype dtype, int ndim, const int64_t *shape, const char *api) {
+    char b[160];
+    if (ndim < 1 || ndim >= CLG_MAX_DIMS || !shape) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: need an input shape of 1 to %d axes (got %d)", api,
+                 CLG_MAX_DIMS - 1, ndim);
         return NULL;
     }
     for (int i = 0; i < ndim; i++)
-        if (input_shape[i] <= 0) {
-            char b[160];
-            clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_sequential_new: input shape %s has an extent <= 0",
-                     keras_shape(ndim, input_shape, b, sizeof b));
+        if (shape[i] <= 0) {
+            clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: input shape %s has an extent <= 0", api,
+                     keras_shape(ndim, shape, b, sizeof b));
             return NULL;
         }
-    clg_model *m = calloc(1, sizeof *m);
-    if (!m) {
-        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_sequential_new: out of host memory");
+    if (grow(&m->inputs, m->ninputs, &m->cap_inputs)) {
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
         return NULL;
     }
-    m->ctx = ctx;
-    m->in_ndim = ndim;
-    memcpy(m->in_shape, input_shape, (size_t)ndim * sizeof *input_shape);
+    clg_node *n = node_push(m, api);
+    if (!n) return NULL;
+    n->dtype = dtype;
+    n->ndim = ndim;
+    memcpy(n->shape, shape, (size_t)ndim * sizeof *shape);
+    if (m->input_count == 0) snprintf(n->name, sizeof n->name, "input_layer");
+    else snprintf(n->name, sizeof n->name, "input_layer_%d", m->input_count);
+    m->input_count++;
+    m->inputs[m->ninputs++] = n;
+    model_changed(m);
+    return n;
+}
+
+clg_model *clg_sequential_new(clg_context *ctx, int ndim, const int64_t *input_shape) {
+    const char *api = "clg_sequential_new";
+    clg_model *m = model_alloc(ctx, api);
+    if (!m) return NULL;
+    m->sequential = 1;
+    if (!add_input(m, CLG_FLOAT32, ndim, input_shape, api) ||
+        clg_model_set_outputs(m, 1, (clg_node *[]){m->nodes[0]}) != CLG_OK) {
+        clg_model_free(m);
+        return NULL;
+    }
     return m;
+}
+
+clg_model *clg_model_new(clg_context *ctx) { return model_alloc(ctx, "clg_model_new"); }
+
+clg_node *clg_model_input(clg_model *m, int ndim, const int64_t *shape) {
+    if (!m) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_input: model is NULL");
+        return NULL;
+    }
+    if (m->sequential) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_input: a Sequential model has its one input");
+        return NULL;
+    }
+    return add_input(m, CLG_FLOAT32, ndim, shape, "clg_model_input");
+}
+
+clg_node *clg_model_input_indices(clg_model *m, int ndim, const int64_t *shape) {
+    clg_node *n = clg_model_input(m, ndim, shape);
+    if (n) n->dtype = CLG_INT32;
+    return n;
 }
 
 static void free_state(clg_model *m) {
@@ -360,189 +163,212 @@ void clg_model_free(clg_model *m) {
     if (!m) return;
     free_state(m);
     for (int i = 0; i < m->nlayers; i++) clg_layer_free(m->layers[i]);
-    free(m->layers);
+    for (int i = 0; i < m->nnodes; i++) {
+        free(m->nodes[i]->in);
+        free(m->nodes[i]);
+    }
+    free(m->layers), free(m->nodes), free(m->inputs), free(m->outputs);
     free(m);
 }
 
-static void add_weight(clg_layer *l, const char *name, int trainable, int ndim, const int64_t *shape) {
-    int i = l->nweights++;
-    l->wname[i] = name;
-    l->wtrainable[i] = trainable;
-    l->wndim[i] = ndim;
-    memcpy(l->wshape[i], shape, (size_t)ndim * sizeof *shape);
+/* Applies layer l to inputs in their model. With take_on_failure the model
+ * owns l even when this fails (a shared layer stays valid for later calls);
+ * otherwise a failure frees a layer no model owns yet (clg_model_add). */
+static clg_node *apply(clg_layer *l, int nin, clg_node *const *in, int take_on_failure, const char *api) {
+    clg_model *m = nin > 0 && in && in[0] ? in[0]->model : NULL;
+    int bad_in = !m || nin < 1;
+    for (int i = 0; !bad_in && i < nin; i++) bad_in = !in[i] || in[i]->model != m;
+    if (!l || bad_in || (l->owner && l->owner != m)) {
+        if (l && !l->owner) clg_layer_free(l);
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s", api,
+                 !l ? "layer is NULL (the layer constructor failed?)"
+                 : bad_in ? "an input node is NULL or from another model (an earlier call failed?)"
+                          : "the layer belongs to another model");
+        return NULL;
+    }
+    int fresh = !l->owner;
+    if (fresh) {
+        if (grow(&m->layers, m->nlayers, &m->cap)) {
+            clg_layer_free(l);
+            clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+            return NULL;
+        }
+        int k = m->kind_count[l->kind];
+        if (k == 0) snprintf(l->name, sizeof l->name, "%s", clg_kind_base[l->kind]);
+        else snprintf(l->name, sizeof l->name, "%s_%d", clg_kind_base[l->kind], k);
+    }
+    clg_node tmp = {.model = m, .id = m->nnodes, .layer = l, .nin = nin, .in = (clg_node **)in};
+    clg_status st = clg_layer_infer(&tmp);
+    clg_node *n = NULL;
+    if (st == CLG_OK) {
+        n = node_push(m, api);
+        clg_node **ins = n ? malloc((size_t)nin * sizeof *ins) : NULL;
+        if (n && !ins) {
+            m->nnodes--, free(n), n = NULL;
+            clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+        }
+        if (n) {
+            memcpy(ins, in, (size_t)nin * sizeof *ins);
+            *n = tmp;
+            n->in = ins;
+            n->id = m->nnodes - 1;
+        }
+    } else {
+        clg_fail_wrap(st, "%s", api);
+    }
+    if (!n && fresh && !take_on_failure) {
+        clg_layer_free(l);
+        return NULL;
+    }
+    if (fresh) {
+        l->owner = m;
+        m->kind_count[l->kind]++;
+        m->layers[m->nlayers++] = l;
+    }
+    if (n) {
+        l->applied = 1;
+        model_changed(m);
+    }
+    return n;
 }
 
-/* Shape inference for layer l on input (n, s): fills out_shape and the weight
- * shapes, or fails naming the layer and the shapes. */
-static clg_status infer(clg_layer *l, int n, const int64_t *s) {
-    char b[200];
-    l->in_ndim = n;
-    memcpy(l->in_shape, s, (size_t)n * sizeof *s);
-    l->out_ndim = n;
-    memcpy(l->out_shape, s, (size_t)n * sizeof *s);
-    switch (l->kind) {
-    case L_DENSE:
-        if (n != 1)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (Dense) needs flat input (None, features), got %s; "
-                            "add a Flatten layer first", l->name, keras_shape(n, s, b, sizeof b));
-        l->out_shape[0] = l->units;
-        add_weight(l, "kernel", 1, 2, (int64_t[]){s[0], l->units});
-        add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
-        return CLG_OK;
-    case L_CONV2D: {
-        if (n != 3)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (Conv2D) needs input (None, height, width, channels), "
-                            "got %s", l->name, keras_shape(n, s, b, sizeof b));
-        int64_t oh, ow;
-        if (l->same) {
-            oh = (s[0] + l->sh - 1) / l->sh, ow = (s[1] + l->sw - 1) / l->sw;
-        } else {
-            oh = s[0] >= l->kh ? (s[0] - l->kh) / l->sh + 1 : 0;
-            ow = s[1] >= l->kw ? (s[1] - l->kw) / l->sw + 1 : 0;
-        }
-        if (oh <= 0 || ow <= 0)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (Conv2D) kernel (%d, %d) does not fit input %s", l->name,
-                            l->kh, l->kw, keras_shape(n, s, b, sizeof b));
-        l->out_shape[0] = oh, l->out_shape[1] = ow, l->out_shape[2] = l->units;
-        add_weight(l, "kernel", 1, 4, (int64_t[]){l->units, s[2], l->kh, l->kw});
-        add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
-        return CLG_OK;
+clg_node *clg_call(clg_layer *layer, clg_node *input) { return apply(layer, 1, &input, 1, "clg_call"); }
+
+clg_node *clg_call_n(clg_layer *layer, int n, clg_node *const *inputs) {
+    if (n < 1 || !inputs) {
+        if (layer && !layer->owner) clg_layer_free(layer);
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_call_n: need 1 or more inputs (got %d)", n);
+        return NULL;
     }
-    case L_MAXPOOL:
-        if (n != 3 || s[0] < l->ph || s[1] < l->pw)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (MaxPooling2D) pool (%d, %d) needs input (None, height "
-                            ">= %d, width >= %d, channels), got %s", l->name, l->ph, l->pw, l->ph, l->pw,
-                            keras_shape(n, s, b, sizeof b));
-        l->out_shape[0] = s[0] / l->ph, l->out_shape[1] = s[1] / l->pw;
-        return CLG_OK;
-    case L_FLATTEN:
-        l->out_ndim = 1;
-        l->out_shape[0] = prod(n, s);
-        return CLG_OK;
-    case L_BATCHNORM:
-        add_weight(l, "gamma", 1, 1, &s[n - 1]);
-        add_weight(l, "beta", 1, 1, &s[n - 1]);
-        add_weight(l, "moving_mean", 0, 1, &s[n - 1]);
-        add_weight(l, "moving_variance", 0, 1, &s[n - 1]);
-        return CLG_OK;
-    case L_LAYERNORM:
-        add_weight(l, "gamma", 1, 1, &s[n - 1]);
-        add_weight(l, "beta", 1, 1, &s[n - 1]);
-        return CLG_OK;
-    case L_AVGPOOL:
-        if (n != 3 || s[0] < l->ph || s[1] < l->pw)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (AveragePooling2D) pool (%d, %d) needs input (None, "
-                            "height >= %d, width >= %d, channels), got %s", l->name, l->ph, l->pw, l->ph,
-                            l->pw, keras_shape(n, s, b, sizeof b));
-        l->out_shape[0] = s[0] / l->ph, l->out_shape[1] = s[1] / l->pw;
-        return CLG_OK;
-    case L_GAP:
-    case L_GMP:
-        if (n != 3)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (%s) needs input (None, height, width, channels), got %s",
-                            l->name, kind_type[l->kind], keras_shape(n, s, b, sizeof b));
-        l->out_ndim = 1;
-        l->out_shape[0] = s[2];
-        return CLG_OK;
-    case L_ZEROPAD:
-        if (n != 3)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (ZeroPadding2D) needs input (None, height, width, "
-                            "channels), got %s", l->name, keras_shape(n, s, b, sizeof b));
-        l->out_shape[0] = s[0] + l->pads[0] + l->pads[1];
-        l->out_shape[1] = s[1] + l->pads[2] + l->pads[3];
-        return CLG_OK;
-    case L_UPSAMPLE:
-        if (n != 3)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (UpSampling2D) needs input (None, height, width, "
-                            "channels), got %s", l->name, keras_shape(n, s, b, sizeof b));
-        l->out_shape[0] = s[0] * l->ph, l->out_shape[1] = s[1] * l->pw;
-        return CLG_OK;
-    case L_RESHAPE: {
-        int64_t total = prod(n, s), known = 1;
-        int unknown = -1;
-        for (int i = 0; i < l->tgt_ndim; i++) {
-            if (l->tgt[i] == -1) unknown = i;
-            else known *= l->tgt[i];
-        }
-        char t[160];
-        clg_shape_format(l->tgt_ndim, l->tgt, t, sizeof t);
-        if ((unknown < 0 && known != total) || (unknown >= 0 && total % known != 0))
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (Reshape) cannot reshape input %s (%lld values per "
-                            "sample) to %s", l->name, keras_shape(n, s, b, sizeof b), (long long)total, t);
-        l->out_ndim = l->tgt_ndim;
-        memcpy(l->out_shape, l->tgt, (size_t)l->tgt_ndim * sizeof *l->tgt);
-        if (unknown >= 0) l->out_shape[unknown] = total / known;
-        return CLG_OK;
-    }
-    case L_DWCONV: {
-        if (n != 3 || s[0] < l->kh || s[1] < l->kw)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (DepthwiseConv2D) kernel (%d, %d) needs input (None, "
-                            "height >= %d, width >= %d, channels), got %s", l->name, l->kh, l->kw, l->kh,
-                            l->kw, keras_shape(n, s, b, sizeof b));
-        l->out_shape[0] = s[0] - l->kh + 1, l->out_shape[1] = s[1] - l->kw + 1;
-        add_weight(l, "depthwise_kernel", 1, 4, (int64_t[]){s[2], 1, l->kh, l->kw});
-        add_weight(l, "bias", 1, 1, &s[2]);
-        return CLG_OK;
-    }
-    case L_CONVT:
-        if (n != 3)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "clg_model_add: layer %s (Conv2DTranspose) needs input (None, height, width, "
-                            "channels), got %s", l->name, keras_shape(n, s, b, sizeof b));
-        /* Keras's deconv_output_length: 'same' H*s; 'valid' H*s + max(k - s, 0) */
-        if (l->same) l->out_shape[0] = s[0] * l->sh, l->out_shape[1] = s[1] * l->sw;
-        else {
-            l->out_shape[0] = s[0] * l->sh + (l->kh > l->sh ? l->kh - l->sh : 0);
-            l->out_shape[1] = s[1] * l->sw + (l->kw > l->sw ? l->kw - l->sw : 0);
-        }
-        l->out_shape[2] = l->units;
-        add_weight(l, "kernel", 1, 4, (int64_t[]){s[2], l->units, l->kh, l->kw});
-        add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
-        return CLG_OK;
-    default:
-        return CLG_OK;
-    }
+    return apply(layer, n, inputs, 1, "clg_call_n");
+}
+
+clg_status clg_model_set_outputs(clg_model *m, int n, clg_node *const *outputs) {
+    const char *api = "clg_model_set_outputs";
+    if (!m || n < 1 || !outputs) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: need a model and 1 or more outputs", api);
+    for (int i = 0; i < n; i++)
+        if (!outputs[i] || outputs[i]->model != m)
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                            "%s: output %d is NULL or from another model (an earlier call failed?)", api, i);
+    clg_node **o = malloc((size_t)n * sizeof *o);
+    if (!o) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+    memcpy(o, outputs, (size_t)n * sizeof *o);
+    free(m->outputs);
+    m->outputs = o, m->noutputs = n;
+    model_changed(m);
+    return CLG_OK;
 }
 
 clg_status clg_model_add(clg_model *m, clg_layer *l) {
-    if (!m || !l) {
-        clg_layer_free(l);
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_add: %s is NULL%s", !m ? "model" : "layer",
-                        !l ? " (the layer constructor failed?)" : "");
+    if (!m || !m->sequential) {
+        if (l && !l->owner) clg_layer_free(l);
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_add: %s", !m ? "model is NULL"
+                        : "the model is functional (clg_model_new): connect layers with clg_call");
     }
-    if (m->nlayers == m->cap) {
-        int cap = m->cap ? 2 * m->cap : 8;
-        clg_layer **p = realloc(m->layers, (size_t)cap * sizeof *p);
-        if (!p) {
-            clg_layer_free(l);
-            return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_model_add: out of host memory");
-        }
-        m->layers = p, m->cap = cap;
-    }
-    int k = m->kind_count[l->kind];
-    if (k == 0) snprintf(l->name, sizeof l->name, "%s", kind_base[l->kind]);
-    else snprintf(l->name, sizeof l->name, "%s_%d", kind_base[l->kind], k);
-    const clg_layer *prev = m->nlayers ? m->layers[m->nlayers - 1] : NULL;
-    clg_status st = prev ? infer(l, prev->out_ndim, prev->out_shape) : infer(l, m->in_ndim, m->in_shape);
-    if (st != CLG_OK) {
-        clg_layer_free(l);
-        return st;
-    }
-    m->kind_count[l->kind]++;
-    m->layers[m->nlayers++] = l;
-    m->built = 0;
-    free_state(m); /* the model changed: compile again */
+    if (l && l->owner) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_add: layer %s is already in a model", l->name);
+    clg_node *last = m->nodes[m->nnodes - 1];
+    /* An Embedding first reads the samples as int32 indices. */
+    if (l && m->nnodes == 1) last->dtype = l->kind == L_EMBEDDING ? CLG_INT32 : CLG_FLOAT32;
+    clg_node *n = apply(l, 1, &last, 0, "clg_model_add");
+    if (!n) return clg_last_status();
+    m->outputs[0] = n;
     return CLG_OK;
+}
+
+clg_status clg_model_run(clg_model *m, const clg_tensor *const *inputs, int training, clg_tensor **outputs) {
+    const char *api = "clg_model_call";
+    for (int i = 0; i < m->noutputs; i++) outputs[i] = NULL;
+    clg_tensor **val = calloc((size_t)m->nnodes, sizeof *val);
+    if (!val) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+    /* the last reader of each node, so its value is dropped as early as possible */
+    for (int i = 0; i < m->nnodes; i++) m->nodes[i]->last_use = -1;
+    for (int i = 0; i < m->nnodes; i++)
+        for (int k = 0; k < m->nodes[i]->nin; k++) m->nodes[i]->in[k]->last_use = i;
+    for (int i = 0; i < m->noutputs; i++) m->outputs[i]->last_use = m->nnodes;
+    clg_status st = CLG_OK;
+    for (int i = 0; i < m->ninputs; i++) val[m->inputs[i]->id] = clg_tensor_retain(inputs[i]);
+    for (int i = 0; st == CLG_OK && i < m->nnodes; i++) {
+        clg_node *n = m->nodes[i];
+        if (!n->layer) {
+            if (!val[i]) st = clg_last_status();
+            continue;
+        }
+        if (n->last_use < 0) continue; /* nothing reads it */
+        clg_tensor *ins[64], **in = ins;
+        if (n->nin > 64 && !(in = malloc((size_t)n->nin * sizeof *in))) {
+            st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+            break;
+        }
+        int ok = 1;
+        for (int k = 0; k < n->nin; k++) ok &= (in[k] = val[n->in[k]->id]) != NULL;
+        val[i] = ok ? clg_layer_forward(m, n, in, training) : NULL;
+        if (in != ins) free(in);
+        if (!val[i]) st = ok ? clg_last_status() : clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: an input of layer %s is missing", api, n->layer->name);
+        for (int k = 0; k < n->nin; k++) {
+            clg_node *src = n->in[k];
+            if (src->last_use == i && val[src->id]) clg_tensor_free(val[src->id]), val[src->id] = NULL;
+        }
+    }
+    for (int i = 0; st == CLG_OK && i < m->noutputs; i++) {
+        outputs[i] = val[m->outputs[i]->id] ? clg_tensor_retain(val[m->outputs[i]->id]) : NULL;
+        if (!outputs[i]) st = clg_last_status();
+    }
+    for (int i = 0; i < m->nnodes; i++) clg_tensor_free(val[i]);
+    free(val);
+    if (st != CLG_OK)
+        for (int i = 0; i < m->noutputs; i++) clg_tensor_free(outputs[i]), outputs[i] = NULL;
+    return st;
+}
+
+clg_status clg_model_call(clg_model *m, const clg_tensor *const *inputs, int training, clg_tensor **outputs) {
+    const char *api = "clg_model_call";
+    if (!m || !inputs || !outputs) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: NULL argument", api);
+    clg_status st = ensure_built(m, api);
+    if (st != CLG_OK) return st;
+    if (!m->rng_counter && !(m->rng_counter = clg_tensor_zeros(m->ctx, CLG_INT32, 1, (int64_t[]){2})))
+        return clg_fail_wrap(clg_last_status(), "%s", api);
+    for (int i = 0; i < m->ninputs; i++) {
+        const clg_node *in = m->inputs[i];
+        const clg_tensor *t = inputs[i];
+        int ok = t && clg_tensor_dtype(t) == in->dtype && clg_tensor_ndim(t) == in->ndim + 1;
+        for (int k = 0; ok && k < in->ndim; k++) ok = clg_tensor_shape(t)[k + 1] == in->shape[k];
+        if (!ok) {
+            char b[160], e[160] = "NULL";
+            if (t) clg_shape_format(clg_tensor_ndim(t), clg_tensor_shape(t), e, sizeof e);
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: input %d (%s) is %s %s, the model wants %s %s", api, i,
+                            in->name, e, t ? clg_dtype_name(clg_tensor_dtype(t)) : "",
+                            keras_shape(in->ndim, in->shape, b, sizeof b), clg_dtype_name(in->dtype));
+        }
+    }
+    st = clg_model_run(m, inputs, training != 0, outputs);
+    return st == CLG_OK ? st : clg_fail_wrap(st, "%s", api);
+}
+
+int clg_model_weight_count(const clg_model *m, int trainable_only) {
+    int n = 0;
+    for (int i = 0; m && i < m->nlayers; i++)
+        for (int j = 0; j < m->layers[i]->nweights; j++)
+            n += !trainable_only || (m->layers[i]->wtrainable[j] && m->layers[i]->trainable);
+    return n;
+}
+
+clg_tensor *clg_model_weight(clg_model *m, int trainable_only, int index) {
+    if (!m || ensure_built(m, "clg_model_weight") != CLG_OK) return NULL;
+    int n = 0;
+    for (int i = 0; i < m->nlayers; i++)
+        for (int j = 0; j < m->layers[i]->nweights; j++) {
+            if (trainable_only && !(m->layers[i]->wtrainable[j] && m->layers[i]->trainable)) continue;
+            if (n++ == index) return m->layers[i]->w[j];
+        }
+    clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_weight: index %d is outside [0, %d)", index, n);
+    return NULL;
+}
+
+clg_layer *clg_model_get_layer(clg_model *m, const char *name) {
+    for (int i = 0; m && name && i < m->nlayers; i++)
+        if (!strcmp(m->layers[i]->name, name)) return m->layers[i];
+    clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_get_layer: no layer named \"%s\"", name ? name : "(null)");
+    return NULL;
 }
 
 int64_t clg_model_param_count(const clg_model *m) {
@@ -564,29 +390,80 @@ static void fmt_thousands(int64_t v, char *buf, size_t cap) {
     buf[k] = 0;
 }
 
+/* The first node that applies l (NULL if none did). */
+static const clg_node *first_node(const clg_model *m, const clg_layer *l) {
+    for (int i = 0; i < m->nnodes; i++)
+        if (m->nodes[i]->layer == l) return m->nodes[i];
+    return NULL;
+}
+
+/* Keras's "dense_1[0][0]": the node's layer (or input) name and its application index. */
+static void node_ref(const clg_model *m, const clg_node *n, char *buf, size_t cap) {
+    if (!n->layer) {
+        snprintf(buf, cap, "%s[0][0]", n->name);
+        return;
+    }
+    int k = 0;
+    for (int i = 0; i < n->id; i++) k += m->nodes[i]->layer == n->layer;
+    snprintf(buf, cap, "%s[%d][0]", n->layer->name, k);
+}
+
 clg_status clg_model_summary(clg_model *m, FILE *f) {
     if (!m || !f) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_summary: model or stream is NULL");
-    const char *line = "_________________________________________________________________";
-    const char *dline = "=================================================================";
-    fprintf(f, "Model: \"sequential\"\n%s\n", line);
-    fprintf(f, "%-29s%-26s%-10s\n%s\n", "Layer (type)", "Output Shape", "Param #", dline);
+    const int func = !m->sequential;
+    const int width = func ? 98 : 65;
+    char line[128], dline[128];
+    memset(line, '_', (size_t)width), line[width] = 0;
+    memset(dline, '=', (size_t)width), dline[width] = 0;
+    fprintf(f, "Model: \"%s\"\n%s\n", func ? "functional" : "sequential", line);
+    fprintf(f, "%-29s%-26s%-10s%s\n%s\n", "Layer (type)", "Output Shape", func ? "Param #  " : "Param #",
+            func ? " Connected to" : "", dline);
     int64_t trainable = 0, other = 0;
-    for (int i = 0; i < m->nlayers; i++) {
+    int rows = (func ? m->ninputs : 0) + m->nlayers, row = 0;
+    for (int i = 0; func && i < m->ninputs; i++, row++) {
+        const clg_node *n = m->inputs[i];
+        char name[128], shape[160], boxed[170];
+        snprintf(name, sizeof name, "%s (InputLayer)", n->name);
+        snprintf(boxed, sizeof boxed, "[%s]", keras_shape(n->ndim, n->shape, shape, sizeof shape));
+        fprintf(f, "%-28s %-25s %-10s []\n", name, boxed, "0");
+        fprintf(f, "%s\n", row + 1 < rows ? line : dline);
+    }
+    for (int i = 0; i < m->nlayers; i++, row++) {
         const clg_layer *l = m->layers[i];
+        const clg_node *n = first_node(m, l);
         char name[128], shape[160], num[32];
         int64_t p = 0;
         for (int j = 0; j < l->nweights; j++) {
             int64_t c = prod(l->wndim[j], l->wshape[j]);
             p += c;
-            if (l->wtrainable[j]) trainable += c;
+            if (l->wtrainable[j] && l->trainable) trainable += c;
             else other += c;
         }
-        snprintf(name, sizeof name, "%s (%s)", l->name, kind_type[l->kind]);
+        snprintf(name, sizeof name, "%s (%s)", l->name, clg_kind_type[l->kind]);
         snprintf(num, sizeof num, "%lld", (long long)p);
-        fprintf(f, "%-28s %-25s %-10s\n", name, keras_shape(l->out_ndim, l->out_shape, shape, sizeof shape), num);
-        fprintf(f, "%s\n", i + 1 < m->nlayers ? line : dline);
+        if (n) keras_shape(n->ndim, n->shape, shape, sizeof shape);
+        else snprintf(shape, sizeof shape, "(unbuilt)");
+        if (!func) {
+            fprintf(f, "%-28s %-25s %-10s\n", name, shape, num);
+        } else {
+            /* every input of every application, one per line as Keras prints them */
+            int first = 1;
+            for (int k = 0; k < m->nnodes; k++) {
+                const clg_node *a = m->nodes[k];
+                if (a->layer != l) continue;
+                for (int q = 0; q < a->nin; q++) {
+                    char ref[96];
+                    node_ref(m, a->in[q], ref, sizeof ref);
+                    if (first) fprintf(f, "%-28s %-25s %-10s ['%s']\n", name, shape, num, ref);
+                    else fprintf(f, "%-28s %-25s %-10s  '%s'\n", "", "", "", ref);
+                    first = 0;
+                }
+            }
+            if (first) fprintf(f, "%-28s %-25s %-10s []\n", name, shape, num);
+        }
+        fprintf(f, "%s\n", row + 1 < rows ? line : dline);
     }
-    if (m->nlayers == 0) fprintf(f, "%s\n", dline);
+    if (rows == 0) fprintf(f, "%s\n", dline);
     char a[32], b[32], c[32];
     fmt_thousands(trainable + other, a, sizeof a);
     fmt_thousands(trainable, b, sizeof b);
@@ -599,56 +476,24 @@ clg_status clg_model_summary(clg_model *m, FILE *f) {
 
 static clg_tensor *scalar(clg_context *ctx, double v) { return clg_tensor_full(ctx, CLG_FLOAT32, 0, NULL, v); }
 
-/* (Re)creates every weight: Glorot-uniform kernels (Keras's fan_in/fan_out),
- * zero biases and betas, unit gammas and moving variances. */
-static clg_status build_weights(clg_model *m) {
+static clg_status ensure_built(clg_model *m, const char *api) {
+    if (!m) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: model is NULL", api);
+    if (m->nlayers == 0 || m->noutputs == 0)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: the model has no %s", api,
+                        m->nlayers == 0 ? "layers" : "outputs (clg_model_set_outputs)");
+    if (m->built) return CLG_OK;
     for (int i = 0; i < m->nlayers; i++) {
-        clg_layer *l = m->layers[i];
-        uint64_t seed = mix64(m->seed ^ mix64((uint64_t)i + 1));
-        for (int j = 0; j < l->nweights; j++) {
-            clg_tensor_free(l->w[j]);
-            l->w[j] = NULL;
-            const char *wn = l->wname[j];
-            clg_tensor *t;
-            if (!strcmp(wn, "kernel") || !strcmp(wn, "depthwise_kernel")) {
-                double fan_in, fan_out;
-                if (l->kind == L_DENSE) fan_in = (double)l->wshape[j][0], fan_out = (double)l->wshape[j][1];
-                else if (l->kind == L_DWCONV) { /* Keras's [KH, KW, C, 1]: fan_in C·KH·KW, fan_out KH·KW */
-                    double rf = (double)(l->kh * l->kw);
-                    fan_in = (double)l->wshape[j][0] * rf, fan_out = (double)l->wshape[j][1] * rf;
-                } else { /* Conv2D [O, C, ..] and Conv2DTranspose [C, O, ..] as Keras's kernels */
-                    double rf = (double)(l->kh * l->kw);
-                    fan_in = (double)l->wshape[j][1] * rf, fan_out = (double)l->wshape[j][0] * rf;
-                }
-                float lim = (float)sqrt(6.0 / (fan_in + fan_out));
-                t = clg_tensor_rand_uniform(m->ctx, l->wndim[j], l->wshape[j], -lim, lim, seed, 0);
-            } else if (!strcmp(wn, "gamma") || !strcmp(wn, "moving_variance")) {
-                t = clg_tensor_ones(m->ctx, CLG_FLOAT32, l->wndim[j], l->wshape[j]);
-            } else {
-                t = clg_tensor_zeros(m->ctx, CLG_FLOAT32, l->wndim[j], l->wshape[j]);
-            }
-            if (!t) return clg_fail_wrap(clg_last_status(), "clg_model: creating %s.%s", l->name, wn);
-            char full[128];
-            snprintf(full, sizeof full, "%s.%s", l->name, wn);
-            clg_tensor_set_name(t, full);
-            if (l->wtrainable[j]) clg_tensor_set_requires_grad(t, 1);
-            l->w[j] = t;
-        }
+        clg_status st = clg_layer_init_weights(m->ctx, m->layers[i], mix64(m->seed ^ mix64((uint64_t)i + 1)));
+        if (st != CLG_OK) return clg_fail_wrap(st, "%s", api);
     }
     m->built = 1;
     return CLG_OK;
 }
 
-static clg_status ensure_built(clg_model *m, const char *api) {
-    if (!m) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: model is NULL", api);
-    if (m->nlayers == 0) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: the model has no layers", api);
-    if (m->built) return CLG_OK;
-    return build_weights(m);
-}
-
 clg_status clg_model_set_seed(clg_model *m, uint64_t seed) {
     if (!m) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_set_seed: model is NULL");
     m->seed = seed;
+    m->built = 0; /* the next compile draws the weights from this seed */
     return CLG_OK;
 }
 
@@ -671,26 +516,32 @@ clg_status clg_model_compile(clg_model *m, const char *optimizer, const char *lo
     if (!strcmp(loss, "sparse_categorical_crossentropy")) lk = LOSS_SPARSE_CCE;
     else if (!strcmp(loss, "categorical_crossentropy")) lk = LOSS_CCE;
     else if (!strcmp(loss, "mse") || !strcmp(loss, "mean_squared_error")) lk = LOSS_MSE;
+    else if (!strcmp(loss, "binary_crossentropy")) lk = LOSS_BCE;
     else
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
                         "%s: unknown loss \"%s\" (sparse_categorical_crossentropy, "
-                        "categorical_crossentropy, mse)", api, loss);
+                        "categorical_crossentropy, binary_crossentropy, mse)", api, loss);
     if (metrics && strcmp(metrics, "accuracy") && strcmp(metrics, "acc"))
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: unknown metric \"%s\" (accuracy or NULL)", api, metrics);
-    const clg_layer *last = m->nlayers ? m->layers[m->nlayers - 1] : NULL;
-    if (last && lk != LOSS_MSE && last->out_ndim != 1) {
+    if (m->noutputs != 1 || m->ninputs != 1)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                        "%s: compile, fit and evaluate take models of one input and one output (this one has "
+                        "%d and %d); train others with clg_model_call and an optimizer (docs/getting-started.md)",
+                        api, m->ninputs, m->noutputs);
+    const clg_node *last = m->outputs[0];
+    if ((lk == LOSS_SPARSE_CCE || lk == LOSS_CCE) && last->ndim != 1) {
         char b[160];
-        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: loss %s needs an output (None, classes), layer %s gives %s",
-                        api, loss, last->name, keras_shape(last->out_ndim, last->out_shape, b, sizeof b));
+        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: loss %s needs an output (None, classes), %s gives %s",
+                        api, loss, last->layer ? last->layer->name : last->name,
+                        keras_shape(last->ndim, last->shape, b, sizeof b));
     }
     free_state(m);
-    m->built = 0;
     clg_status st = ensure_built(m, api);
     if (st != CLG_OK) return st;
     m->opt = ok, m->loss = lk, m->accuracy = metrics != NULL, m->lr_host = lr;
     int np = 0;
     for (int i = 0; i < m->nlayers; i++)
-        for (int j = 0; j < m->layers[i]->nweights; j++) np += m->layers[i]->wtrainable[j];
+        for (int j = 0; j < m->layers[i]->nweights; j++) np += m->layers[i]->wtrainable[j] && m->layers[i]->trainable;
     m->params = calloc((size_t)np + 1, sizeof *m->params);
     m->slot_a = calloc((size_t)np + 1, sizeof *m->slot_a);
     m->slot_b = calloc((size_t)np + 1, sizeof *m->slot_b);
@@ -702,7 +553,7 @@ clg_status clg_model_compile(clg_model *m, const char *optimizer, const char *lo
     int k = 0;
     for (int i = 0; i < m->nlayers; i++)
         for (int j = 0; j < m->layers[i]->nweights; j++)
-            if (m->layers[i]->wtrainable[j]) m->params[k++] = m->layers[i]->w[j];
+            if (m->layers[i]->wtrainable[j] && m->layers[i]->trainable) m->params[k++] = m->layers[i]->w[j];
     for (int i = 0; i < np; i++) {
         const clg_tensor *p = m->params[i];
         if (ok != OPT_SGD) {
@@ -742,149 +593,53 @@ clg_status clg_model_set_learning_rate(clg_model *m, float lr) {
 
 /* --- forward ---------------------------------------------------------------------------- */
 
-static clg_tensor *activate(clg_tensor *x, clg_activation a) {
-    clg_tensor *y;
-    switch (a) {
-    case CLG_ACT_LINEAR: return x;
-    case CLG_ACT_RELU: y = clg_relu(x); break;
-    case CLG_ACT_SIGMOID: y = clg_sigmoid(x); break;
-    case CLG_ACT_TANH: y = clg_tanh(x); break;
-    case CLG_ACT_SOFTMAX: y = clg_softmax(x, -1); break;
-    case CLG_ACT_GELU: y = clg_gelu(x); break;
-    case CLG_ACT_ELU: y = clg_elu(x, 1.0f); break;
-    case CLG_ACT_SOFTPLUS: y = clg_softplus(x); break;
-    default: y = NULL;
-    }
-    clg_tensor_free(x);
-    return y;
-}
-
-/* Dropout with fresh masks on every step, also in replayed steps: the RNG offset
- * is the model's device counter, advanced by each draw. */
-static clg_tensor *dropout_fwd(clg_model *m, int index, float rate, const clg_tensor *x) {
-    uint64_t seed = mix64(m->seed ^ mix64(0xd509ULL + (uint64_t)index));
-    return clg_dropout_counter(x, rate, seed, m->rng_counter);
-}
-
-/* A pooling layer's parameters: Keras's defaults on NHWC data. */
-static clg_pool2d_params pool_params(const clg_layer *l) {
-    clg_pool2d_params p = clg_pool2d_params_default(l->ph, l->pw);
-    p.layout = CLG_LAYOUT_NHWC;
-    return p;
-}
-
-/* The model's output for x [B, ...input] (a new reference), or NULL naming the layer. */
-static clg_tensor *forward(clg_model *m, const clg_tensor *x, int training) {
-    clg_tensor *h = clg_tensor_detach(x); /* a handle we own */
-    for (int i = 0; h && i < m->nlayers; i++) {
-        clg_layer *l = m->layers[i];
-        clg_tensor *y = NULL;
-        switch (l->kind) {
-        case L_DENSE:
-            y = clg_linear(h, l->w[0], l->w[1]);
-            break;
-        case L_CONV2D: {
-            clg_conv2d_params p = clg_conv2d_params_default();
-            p.stride[0] = l->sh, p.stride[1] = l->sw;
-            p.padding = l->same ? CLG_PADDING_SAME : CLG_PADDING_VALID;
-            p.layout = CLG_LAYOUT_NHWC;
-            y = clg_conv2d(h, l->w[0], l->w[1], &p);
-            break;
-        }
-        case L_MAXPOOL: {
-            clg_pool2d_params p = pool_params(l);
-            y = clg_max_pool2d(h, &p);
-            break;
-        }
-        case L_FLATTEN:
-            y = clg_tensor_reshape(h, 2, (int64_t[]){clg_tensor_shape(h)[0], l->out_shape[0]});
-            break;
-        case L_DROPOUT: /* a copy outside training keeps the layer in the graph */
-            y = training && l->rate > 0.0f ? dropout_fwd(m, i, l->rate, h) : clg_mul_scalar(h, 1.0f);
-            break;
-        case L_ACTIVATION:
-            y = clg_mul_scalar(h, 1.0f);
-            break;
-        case L_BATCHNORM:
-            y = clg_batch_norm(h, l->w[0], l->w[1], l->w[2], l->w[3], training, 0.99f, 1e-3f,
-                               CLG_LAYOUT_NHWC);
-            break;
-        case L_AVGPOOL: {
-            clg_pool2d_params p = pool_params(l);
-            y = clg_avg_pool2d(h, &p);
-            break;
-        }
-        case L_GAP:
-            y = clg_global_avg_pool2d(h, CLG_LAYOUT_NHWC);
-            break;
-        case L_GMP:
-            y = clg_global_max_pool2d(h, CLG_LAYOUT_NHWC);
-            break;
-        case L_ZEROPAD: {
-            const int64_t pads[8] = {0, 0, l->pads[0], l->pads[1], l->pads[2], l->pads[3], 0, 0};
-            y = clg_pad(h, pads, CLG_PAD_CONSTANT, 0.0f);
-            break;
-        }
-        case L_UPSAMPLE:
-            y = clg_upsample2d(h, l->ph, l->pw, CLG_UPSAMPLE_NEAREST, CLG_LAYOUT_NHWC);
-            break;
-        case L_RESHAPE: {
-            int64_t shape[CLG_MAX_DIMS];
-            shape[0] = clg_tensor_shape(h)[0];
-            memcpy(shape + 1, l->out_shape, (size_t)l->out_ndim * sizeof *shape);
-            y = clg_tensor_reshape(h, l->out_ndim + 1, shape);
-            break;
-        }
-        case L_LEAKYRELU:
-            y = clg_leaky_relu(h, l->alpha);
-            break;
-        case L_LAYERNORM:
-            y = clg_layer_norm(h, 1, l->w[0], l->w[1], 1e-3f);
-            break;
-        case L_DWCONV: {
-            clg_conv2d_params p = clg_conv2d_params_default();
-            p.groups = (int)l->in_shape[2];
-            p.layout = CLG_LAYOUT_NHWC;
-            y = clg_conv2d(h, l->w[0], l->w[1], &p);
-            break;
-        }
-        case L_CONVT: {
-            clg_conv2d_params p = clg_conv2d_params_default();
-            p.stride[0] = l->sh, p.stride[1] = l->sw;
-            p.padding = l->same ? CLG_PADDING_SAME : CLG_PADDING_VALID;
-            p.layout = CLG_LAYOUT_NHWC;
-            const int op[2] = {l->same || l->kh >= l->sh ? 0 : l->sh - l->kh,
-                               l->same || l->kw >= l->sw ? 0 : l->sw - l->kw};
-            y = clg_conv2d_transpose(h, l->w[0], l->w[1], &p, op);
-            break;
-        }
-        default:
-            break;
-        }
-        clg_tensor_free(h);
-        h = y ? activate(y, l->act) : NULL;
-        if (!h) clg_fail_wrap(clg_last_status(), "layer %s (%s)", l->name, kind_type[l->kind]);
-    }
-    return h;
-}
-
 /* --- loss, metric, optimizer -------------------------------------------------------------- */
 
 static clg_tensor *loss_of(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
     switch (m->loss) {
     case LOSS_SPARSE_CCE: return clg_sparse_categorical_cross_entropy(out, y);
     case LOSS_CCE: return clg_categorical_cross_entropy(out, y);
+    case LOSS_BCE: return clg_binary_cross_entropy(out, y);
     default: return clg_mse(out, y);
     }
 }
 
-static int metric_on(const clg_model *m) {
-    const clg_layer *last = m->layers[m->nlayers - 1];
-    return m->accuracy && last->out_ndim == 1 && last->out_shape[0] > 1;
+/* The loss the optimizer minimises: the loss plus every L2 penalty, as Keras
+ * adds regularisation losses (and reports their sum as "loss"). */
+static clg_tensor *total_loss(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
+    clg_tensor *l = loss_of(m, out, y);
+    for (int i = 0; l && i < m->nlayers; i++) {
+        if (!(m->layers[i]->l2 > 0.0f)) continue;
+        clg_tensor *pen = clg_layer_penalty(m->layers[i]);
+        clg_tensor *sum = pen ? clg_add(l, pen) : NULL;
+        clg_tensor_free(l), clg_tensor_free(pen);
+        l = sum;
+    }
+    return l;
 }
 
-/* Number of rows whose argmax matches the label (rank 0, float32). */
+/* Accuracy as Keras picks it for 'accuracy': categorical (argmax) for the
+ * cross-entropies over classes, binary (threshold 0.5) for binary_crossentropy. */
+static int metric_on(const clg_model *m) {
+    const clg_node *last = m->outputs[0];
+    if (!m->accuracy) return 0;
+    if (m->loss == LOSS_BCE) return 1;
+    return last->ndim == 1 && last->shape[0] > 1 && m->loss != LOSS_MSE;
+}
+
+/* Number of correct predictions in the batch (rank 0, float32); binary accuracy
+ * counts each output's match divided by the outputs per sample. */
 static clg_tensor *correct_of(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
+    if (m->loss == LOSS_BCE) {
+        int64_t per = clg_tensor_numel(out) / (clg_tensor_shape(out)[0] > 0 ? clg_tensor_shape(out)[0] : 1);
+        clg_tensor *half = clg_tensor_full(m->ctx, CLG_FLOAT32, 0, NULL, 0.5);
+        clg_tensor *p = half ? clg_gt(out, half) : NULL, *t = half ? clg_gt(y, half) : NULL;
+        clg_tensor *eq = p && t ? clg_eq(p, t) : NULL;
+        clg_tensor *sum = eq ? clg_sum(eq, 0, NULL, 0) : NULL;
+        clg_tensor *r = sum ? clg_mul_scalar(sum, 1.0f / (float)(per > 0 ? per : 1)) : NULL;
+        clg_tensor_free(half), clg_tensor_free(p), clg_tensor_free(t), clg_tensor_free(eq), clg_tensor_free(sum);
+        return r;
+    }
     int classes = (int)clg_tensor_shape(out)[1];
     clg_tensor *pred = clg_argmax(out, -1, 0);
     clg_tensor *truth = m->loss == LOSS_SPARSE_CCE ? clg_tensor_reshape(y, 1, clg_tensor_shape(y))
@@ -895,6 +650,12 @@ static clg_tensor *correct_of(const clg_model *m, const clg_tensor *out, const c
     clg_tensor *r = ab ? clg_sum(ab, 0, NULL, 0) : NULL;
     clg_tensor_free(pred), clg_tensor_free(truth), clg_tensor_free(a), clg_tensor_free(b), clg_tensor_free(ab);
     return r;
+}
+
+/* The single-input, single-output model's output for x. */
+static clg_tensor *forward(clg_model *m, const clg_tensor *x, int training) {
+    clg_tensor *out = NULL;
+    return clg_model_run(m, &x, training, &out) == CLG_OK ? out : NULL;
 }
 
 /* dst = expr (consumes expr's handle). */
@@ -968,7 +729,7 @@ static clg_status train_step(clg_model *m, const clg_tensor *xb, const clg_tenso
     for (int i = 0; i < m->nparams; i++) clg_tensor_zero_grad(m->params[i]);
     clg_tensor *out = forward(m, xb, 1);
     if (!out) return clg_last_status();
-    clg_tensor *loss = loss_of(m, out, yb);
+    clg_tensor *loss = total_loss(m, out, yb);
     clg_tensor *correct = loss && acc_correct ? correct_of(m, out, yb) : NULL;
     clg_status st = !loss || (acc_correct && !correct) ? clg_last_status() : clg_backward(loss, NULL);
     clg_tensor_free(out);
@@ -991,19 +752,20 @@ static clg_status check_data(const clg_model *m, const char *api, const clg_host
     char b[160], e[160];
     if (!x || (!x->data && x->ndim > 0 && x->shape[0] > 0))
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: x is NULL", api);
-    int ok = x->dtype == CLG_FLOAT32 && x->ndim == m->in_ndim + 1;
-    for (int i = 0; ok && i < m->in_ndim; i++) ok = x->shape[i + 1] == m->in_shape[i];
+    const clg_node *in = m->inputs[0];
+    int ok = x->dtype == in->dtype && x->ndim == in->ndim + 1;
+    for (int i = 0; ok && i < in->ndim; i++) ok = x->shape[i + 1] == in->shape[i];
     if (!ok || x->shape[0] < 0)
-        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: x %s %s does not match the model's input %s float32",
+        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: x %s %s does not match the model's input %s %s",
                         api, clg_shape_format(x->ndim, x->shape, b, sizeof b), clg_dtype_name(x->dtype),
-                        keras_shape(m->in_ndim, m->in_shape, e, sizeof e));
+                        keras_shape(in->ndim, in->shape, e, sizeof e), clg_dtype_name(in->dtype));
     *n = x->shape[0];
     if (!y) return CLG_OK;
-    const clg_layer *last = m->layers[m->nlayers - 1];
+    const clg_node *last = m->outputs[0];
     int64_t want[CLG_MAX_DIMS];
-    int wnd = m->loss == LOSS_SPARSE_CCE ? 1 : last->out_ndim + 1;
+    int wnd = m->loss == LOSS_SPARSE_CCE ? 1 : last->ndim + 1;
     want[0] = *n;
-    for (int i = 1; i < wnd; i++) want[i] = last->out_shape[i - 1];
+    for (int i = 1; i < wnd; i++) want[i] = last->shape[i - 1];
     if (m->loss == LOSS_SPARSE_CCE) {
         ok = y->dtype == CLG_INT32 && (y->ndim == 1 || (y->ndim == 2 && y->shape[1] == 1));
     } else {
@@ -1017,7 +779,7 @@ static clg_status check_data(const clg_model *m, const char *api, const clg_host
                         clg_shape_format(y->ndim, y->shape, b, sizeof b), clg_dtype_name(y->dtype),
                         loss_name[m->loss], m->loss == LOSS_SPARSE_CCE ? "int32 labels" : "float32 targets",
                         clg_shape_format(wnd, want, w, sizeof w), (long long)*n,
-                        keras_shape(last->out_ndim, last->out_shape, e, sizeof e));
+                        keras_shape(last->ndim, last->shape, e, sizeof e));
     }
     return CLG_OK;
 }
@@ -1127,11 +889,14 @@ clg_status clg_model_predict(clg_model *m, const clg_host_array *x, int batch_si
     const char *api = "clg_model_predict";
     clg_status st = ensure_built(m, api);
     int64_t n = 0;
+    if (st == CLG_OK && (m->ninputs != 1 || m->noutputs != 1))
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: the model has %d inputs and %d outputs; use clg_model_call",
+                        api, m->ninputs, m->noutputs);
     if (st == CLG_OK) st = no_capture(m, api);
     if (st == CLG_OK) st = check_data(m, api, x, NULL, &n);
     if (st != CLG_OK) return st;
-    const clg_layer *last = m->layers[m->nlayers - 1];
-    int64_t orow = prod(last->out_ndim, last->out_shape);
+    const clg_node *last = m->outputs[0];
+    int64_t orow = prod(last->ndim, last->shape);
     if (!out || out_floats < (size_t)(n * orow))
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: out holds %zu floats, %lld samples need %lld", api,
                         out_floats, (long long)n, (long long)(n * orow));

@@ -1,0 +1,739 @@
+/* Layer objects: constructors with Keras's defaults, shape inference for one
+ * application (a node), weight initialisers, and the forward of one node. The
+ * graph that strings nodes together is in model.c. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clgrad/autograd.h"
+#include "clgrad/ops.h"
+#include "common/error.h"
+#include "nn/model_internal.h"
+
+const char *const clg_kind_base[L_KIND_COUNT] = {
+    "dense", "conv2d", "max_pooling2d", "flatten", "dropout", "activation", "batch_normalization",
+    "average_pooling2d", "global_average_pooling2d", "global_max_pooling2d", "zero_padding2d",
+    "up_sampling2d", "reshape", "leaky_re_lu", "layer_normalization", "depthwise_conv2d",
+    "conv2d_transpose", "conv1d", "embedding", "add", "concatenate"};
+const char *const clg_kind_type[L_KIND_COUNT] = {
+    "Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Activation", "BatchNormalization",
+    "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D",
+    "UpSampling2D", "Reshape", "LeakyReLU", "LayerNormalization", "DepthwiseConv2D",
+    "Conv2DTranspose", "Conv1D", "Embedding", "Add", "Concatenate"};
+
+/* --- small helpers --------------------------------------------------------------- */
+
+uint64_t clg_mix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+int64_t clg_prod(int n, const int64_t *s) {
+    int64_t p = 1;
+    for (int i = 0; i < n; i++) p *= s[i];
+    return p;
+}
+
+char *clg_keras_shape(int n, const int64_t *s, char *buf, size_t cap) {
+    size_t k = (size_t)snprintf(buf, cap, "(None");
+    for (int i = 0; i < n && k < cap; i++) k += (size_t)snprintf(buf + k, cap - k, ", %lld", (long long)s[i]);
+    if (k < cap) snprintf(buf + k, cap - k, ")");
+    return buf;
+}
+
+static clg_layer *layer_new(layer_kind kind, clg_activation act) {
+    clg_layer *l = calloc(1, sizeof *l);
+    if (!l) {
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_layer: out of host memory");
+        return NULL;
+    }
+    l->kind = kind;
+    l->act = act;
+    l->trainable = 1;
+    return l;
+}
+
+static int act_ok(clg_activation a) { return a >= CLG_ACT_LINEAR && a <= CLG_ACT_SOFTPLUS; }
+/* --- layer constructors ------------------------------------------------------------ */
+
+clg_layer *clg_layer_dense(int units, clg_activation activation) {
+    if (units <= 0 || !act_ok(activation)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_dense: units %d must be > 0 (activation %d)",
+                 units, (int)activation);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_DENSE, activation);
+    if (l) l->units = units;
+    return l;
+}
+
+clg_layer *clg_layer_conv2d_ex(int filters, int kh, int kw, int stride_h, int stride_w,
+                               int same_padding, clg_activation activation) {
+    if (filters <= 0 || kh <= 0 || kw <= 0 || stride_h <= 0 || stride_w <= 0 || !act_ok(activation)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_conv2d: filters %d, kernel (%d, %d), strides (%d, %d) must be > 0", filters,
+                 kh, kw, stride_h, stride_w);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_CONV2D, activation);
+    if (!l) return NULL;
+    l->units = filters;
+    l->kh = kh, l->kw = kw, l->sh = stride_h, l->sw = stride_w, l->same = same_padding != 0;
+    return l;
+}
+
+clg_layer *clg_layer_conv2d(int filters, int kh, int kw, clg_activation activation) {
+    return clg_layer_conv2d_ex(filters, kh, kw, 1, 1, 0, activation);
+}
+
+clg_layer *clg_layer_max_pooling2d(int ph, int pw) {
+    if (ph <= 0 || pw <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_max_pooling2d: pool size (%d, %d) must be > 0",
+                 ph, pw);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_MAXPOOL, CLG_ACT_LINEAR);
+    if (l) l->ph = ph, l->pw = pw;
+    return l;
+}
+
+clg_layer *clg_layer_flatten(void) { return layer_new(L_FLATTEN, CLG_ACT_LINEAR); }
+
+clg_layer *clg_layer_dropout(float rate) {
+    if (!(rate >= 0.0f && rate < 1.0f)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_dropout: rate %g is outside [0, 1)", (double)rate);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_DROPOUT, CLG_ACT_LINEAR);
+    if (l) l->rate = rate;
+    return l;
+}
+
+clg_layer *clg_layer_activation(clg_activation activation) {
+    if (!act_ok(activation)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_activation: unknown activation %d", (int)activation);
+        return NULL;
+    }
+    return layer_new(L_ACTIVATION, activation);
+}
+
+clg_layer *clg_layer_batch_normalization(void) { return layer_new(L_BATCHNORM, CLG_ACT_LINEAR); }
+
+clg_layer *clg_layer_average_pooling2d(int ph, int pw) {
+    if (ph <= 0 || pw <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_average_pooling2d: pool size (%d, %d) must be > 0", ph, pw);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_AVGPOOL, CLG_ACT_LINEAR);
+    if (l) l->ph = ph, l->pw = pw;
+    return l;
+}
+
+clg_layer *clg_layer_global_average_pooling2d(void) { return layer_new(L_GAP, CLG_ACT_LINEAR); }
+
+clg_layer *clg_layer_global_max_pooling2d(void) { return layer_new(L_GMP, CLG_ACT_LINEAR); }
+
+clg_layer *clg_layer_zero_padding2d(int top, int bottom, int left, int right) {
+    if (top < 0 || bottom < 0 || left < 0 || right < 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_zero_padding2d: padding ((%d, %d), (%d, %d)) must be >= 0", top, bottom,
+                 left, right);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_ZEROPAD, CLG_ACT_LINEAR);
+    if (l) l->pads[0] = top, l->pads[1] = bottom, l->pads[2] = left, l->pads[3] = right;
+    return l;
+}
+
+clg_layer *clg_layer_upsampling2d(int sh, int sw) {
+    if (sh <= 0 || sw <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_upsampling2d: size (%d, %d) must be > 0", sh, sw);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_UPSAMPLE, CLG_ACT_LINEAR);
+    if (l) l->ph = sh, l->pw = sw;
+    return l;
+}
+
+clg_layer *clg_layer_reshape(int ndim, const int64_t *shape) {
+    int unknown = 0, ok = ndim >= 1 && ndim < CLG_MAX_DIMS && shape;
+    for (int i = 0; ok && i < ndim; i++) {
+        if (shape[i] == -1) unknown++;
+        else if (shape[i] <= 0) ok = 0;
+    }
+    if (!ok || unknown > 1) {
+        char b[160] = "(null)";
+        if (shape && ndim >= 1 && ndim < CLG_MAX_DIMS) clg_shape_format(ndim, shape, b, sizeof b);
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_reshape: target shape %s (%d axes) needs 1 to %d axes of extents > 0, at "
+                 "most one -1", b, ndim, CLG_MAX_DIMS - 1);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_RESHAPE, CLG_ACT_LINEAR);
+    if (!l) return NULL;
+    l->tgt_ndim = ndim;
+    memcpy(l->tgt, shape, (size_t)ndim * sizeof *shape);
+    return l;
+}
+
+clg_layer *clg_layer_leaky_relu(float alpha) {
+    if (!isfinite(alpha)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_leaky_relu: alpha %g must be finite", (double)alpha);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_LEAKYRELU, CLG_ACT_LINEAR);
+    if (l) l->alpha = alpha;
+    return l;
+}
+
+clg_layer *clg_layer_layer_normalization(void) { return layer_new(L_LAYERNORM, CLG_ACT_LINEAR); }
+
+clg_layer *clg_layer_depthwise_conv2d(int kh, int kw, clg_activation activation) {
+    if (kh <= 0 || kw <= 0 || !act_ok(activation)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_depthwise_conv2d: kernel (%d, %d) must be > 0 (activation %d)", kh, kw,
+                 (int)activation);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_DWCONV, activation);
+    if (!l) return NULL;
+    l->kh = kh, l->kw = kw, l->sh = 1, l->sw = 1;
+    return l;
+}
+
+clg_layer *clg_layer_conv2d_transpose(int filters, int kh, int kw, int stride_h, int stride_w,
+                                      int same_padding, clg_activation activation) {
+    if (filters <= 0 || kh <= 0 || kw <= 0 || stride_h <= 0 || stride_w <= 0 || !act_ok(activation)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_conv2d_transpose: filters %d, kernel (%d, %d), strides (%d, %d) must be > 0",
+                 filters, kh, kw, stride_h, stride_w);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_CONVT, activation);
+    if (!l) return NULL;
+    l->units = filters;
+    l->kh = kh, l->kw = kw, l->sh = stride_h, l->sw = stride_w, l->same = same_padding != 0;
+    return l;
+}
+
+clg_layer *clg_layer_conv1d(int filters, int kernel_size, int stride, int same_padding,
+                            clg_activation activation) {
+    if (filters <= 0 || kernel_size <= 0 || stride <= 0 || !act_ok(activation)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_conv1d: filters %d, kernel_size %d, strides %d must be > 0 (activation %d)",
+                 filters, kernel_size, stride, (int)activation);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_CONV1D, activation);
+    if (!l) return NULL;
+    l->units = filters;
+    l->kh = 1, l->kw = kernel_size, l->sh = 1, l->sw = stride, l->same = same_padding != 0;
+    return l;
+}
+
+clg_layer *clg_layer_embedding(int input_dim, int output_dim) {
+    if (input_dim <= 0 || output_dim <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_embedding: input_dim %d and output_dim %d must be > 0",
+                 input_dim, output_dim);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_EMBEDDING, CLG_ACT_LINEAR);
+    if (l) l->vocab = input_dim, l->units = output_dim;
+    return l;
+}
+
+clg_layer *clg_layer_add(void) { return layer_new(L_ADD, CLG_ACT_LINEAR); }
+
+clg_layer *clg_layer_concatenate(int axis) {
+    if (axis == 0 || axis < -CLG_MAX_DIMS || axis >= CLG_MAX_DIMS) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_concatenate: axis %d must not be 0 (the batch axis) and within +-%d", axis,
+                 CLG_MAX_DIMS - 1);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_CONCAT, CLG_ACT_LINEAR);
+    if (l) l->axis = axis;
+    return l;
+}
+
+clg_status clg_layer_set_trainable(clg_layer *l, int trainable) {
+    if (!l) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_set_trainable: layer is NULL");
+    l->trainable = trainable != 0;
+    for (int i = 0; i < l->nweights; i++)
+        if (l->w[i] && l->wtrainable[i]) clg_tensor_set_requires_grad(l->w[i], l->trainable);
+    return CLG_OK;
+}
+
+int clg_layer_trainable(const clg_layer *l) { return l ? l->trainable : 0; }
+
+const char *clg_layer_name(const clg_layer *l) { return l ? l->name : ""; }
+
+/* The layers whose weights include a kernel (Keras's kernel_regularizer). */
+static int has_kernel(layer_kind k) {
+    return k == L_DENSE || k == L_CONV2D || k == L_CONV1D || k == L_DWCONV || k == L_CONVT || k == L_EMBEDDING;
+}
+
+clg_status clg_layer_set_l2(clg_layer *l, float l2) {
+    const char *api = "clg_layer_set_l2";
+    if (!l) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: layer is NULL", api);
+    if (!(l2 >= 0.0f) || !isfinite(l2))
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: factor %g for layer %s must be finite and >= 0", api,
+                        (double)l2, l->name[0] ? l->name : clg_kind_type[l->kind]);
+    if (!has_kernel(l->kind))
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: layer %s (%s) has no kernel to regularise", api,
+                        l->name[0] ? l->name : clg_kind_base[l->kind], clg_kind_type[l->kind]);
+    l->l2 = l2;
+    return CLG_OK;
+}
+
+void clg_layer_free(clg_layer *l) {
+    if (!l) return;
+    for (int i = 0; i < l->nweights; i++) clg_tensor_free(l->w[i]);
+    free(l);
+}
+static void add_weight(clg_layer *l, const char *name, int trainable, int ndim, const int64_t *shape) {
+    int i = l->nweights++;
+    l->wname[i] = name;
+    l->wtrainable[i] = trainable;
+    l->wndim[i] = ndim;
+    memcpy(l->wshape[i], shape, (size_t)ndim * sizeof *shape);
+}
+
+/* Shape inference for layer l on one input (n, s): writes the output shape to
+ * (*on, os) and the weight shapes to l, or fails naming the layer and the shapes. */
+static clg_status infer_one(clg_layer *l, int n, const int64_t *s, int *on, int64_t *os) {
+    char b[200];
+    *on = n;
+    memcpy(os, s, (size_t)n * sizeof *s);
+    switch (l->kind) {
+    case L_DENSE:
+        if (n != 1)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (Dense) needs flat input (None, features), got %s; "
+                            "add a Flatten layer first", l->name, clg_keras_shape(n, s, b, sizeof b));
+        os[0] = l->units;
+        add_weight(l, "kernel", 1, 2, (int64_t[]){s[0], l->units});
+        add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
+        return CLG_OK;
+    case L_CONV2D: {
+        if (n != 3)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (Conv2D) needs input (None, height, width, channels), "
+                            "got %s", l->name, clg_keras_shape(n, s, b, sizeof b));
+        int64_t oh, ow;
+        if (l->same) {
+            oh = (s[0] + l->sh - 1) / l->sh, ow = (s[1] + l->sw - 1) / l->sw;
+        } else {
+            oh = s[0] >= l->kh ? (s[0] - l->kh) / l->sh + 1 : 0;
+            ow = s[1] >= l->kw ? (s[1] - l->kw) / l->sw + 1 : 0;
+        }
+        if (oh <= 0 || ow <= 0)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (Conv2D) kernel (%d, %d) does not fit input %s", l->name,
+                            l->kh, l->kw, clg_keras_shape(n, s, b, sizeof b));
+        os[0] = oh, os[1] = ow, os[2] = l->units;
+        add_weight(l, "kernel", 1, 4, (int64_t[]){l->units, s[2], l->kh, l->kw});
+        add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
+        return CLG_OK;
+    }
+    case L_MAXPOOL:
+        if (n != 3 || s[0] < l->ph || s[1] < l->pw)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (MaxPooling2D) pool (%d, %d) needs input (None, height "
+                            ">= %d, width >= %d, channels), got %s", l->name, l->ph, l->pw, l->ph, l->pw,
+                            clg_keras_shape(n, s, b, sizeof b));
+        os[0] = s[0] / l->ph, os[1] = s[1] / l->pw;
+        return CLG_OK;
+    case L_FLATTEN:
+        *on = 1;
+        os[0] = clg_prod(n, s);
+        return CLG_OK;
+    case L_BATCHNORM:
+        add_weight(l, "gamma", 1, 1, &s[n - 1]);
+        add_weight(l, "beta", 1, 1, &s[n - 1]);
+        add_weight(l, "moving_mean", 0, 1, &s[n - 1]);
+        add_weight(l, "moving_variance", 0, 1, &s[n - 1]);
+        return CLG_OK;
+    case L_LAYERNORM:
+        add_weight(l, "gamma", 1, 1, &s[n - 1]);
+        add_weight(l, "beta", 1, 1, &s[n - 1]);
+        return CLG_OK;
+    case L_AVGPOOL:
+        if (n != 3 || s[0] < l->ph || s[1] < l->pw)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (AveragePooling2D) pool (%d, %d) needs input (None, "
+                            "height >= %d, width >= %d, channels), got %s", l->name, l->ph, l->pw, l->ph,
+                            l->pw, clg_keras_shape(n, s, b, sizeof b));
+        os[0] = s[0] / l->ph, os[1] = s[1] / l->pw;
+        return CLG_OK;
+    case L_GAP:
+    case L_GMP:
+        if (n != 3)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (%s) needs input (None, height, width, channels), got %s",
+                            l->name, clg_kind_type[l->kind], clg_keras_shape(n, s, b, sizeof b));
+        *on = 1;
+        os[0] = s[2];
+        return CLG_OK;
+    case L_ZEROPAD:
+        if (n != 3)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (ZeroPadding2D) needs input (None, height, width, "
+                            "channels), got %s", l->name, clg_keras_shape(n, s, b, sizeof b));
+        os[0] = s[0] + l->pads[0] + l->pads[1];
+        os[1] = s[1] + l->pads[2] + l->pads[3];
+        return CLG_OK;
+    case L_UPSAMPLE:
+        if (n != 3)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (UpSampling2D) needs input (None, height, width, "
+                            "channels), got %s", l->name, clg_keras_shape(n, s, b, sizeof b));
+        os[0] = s[0] * l->ph, os[1] = s[1] * l->pw;
+        return CLG_OK;
+    case L_RESHAPE: {
+        int64_t total = clg_prod(n, s), known = 1;
+        int unknown = -1;
+        for (int i = 0; i < l->tgt_ndim; i++) {
+            if (l->tgt[i] == -1) unknown = i;
+            else known *= l->tgt[i];
+        }
+        char t[160];
+        clg_shape_format(l->tgt_ndim, l->tgt, t, sizeof t);
+        if ((unknown < 0 && known != total) || (unknown >= 0 && total % known != 0))
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (Reshape) cannot reshape input %s (%lld values per "
+                            "sample) to %s", l->name, clg_keras_shape(n, s, b, sizeof b), (long long)total, t);
+        *on = l->tgt_ndim;
+        memcpy(os, l->tgt, (size_t)l->tgt_ndim * sizeof *l->tgt);
+        if (unknown >= 0) os[unknown] = total / known;
+        return CLG_OK;
+    }
+    case L_DWCONV: {
+        if (n != 3 || s[0] < l->kh || s[1] < l->kw)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (DepthwiseConv2D) kernel (%d, %d) needs input (None, "
+                            "height >= %d, width >= %d, channels), got %s", l->name, l->kh, l->kw, l->kh,
+                            l->kw, clg_keras_shape(n, s, b, sizeof b));
+        os[0] = s[0] - l->kh + 1, os[1] = s[1] - l->kw + 1;
+        add_weight(l, "depthwise_kernel", 1, 4, (int64_t[]){s[2], 1, l->kh, l->kw});
+        add_weight(l, "bias", 1, 1, &s[2]);
+        return CLG_OK;
+    }
+    case L_CONVT:
+        if (n != 3)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (Conv2DTranspose) needs input (None, height, width, "
+                            "channels), got %s", l->name, clg_keras_shape(n, s, b, sizeof b));
+        /* Keras's deconv_output_length: 'same' H*s; 'valid' H*s + max(k - s, 0) */
+        if (l->same) os[0] = s[0] * l->sh, os[1] = s[1] * l->sw;
+        else {
+            os[0] = s[0] * l->sh + (l->kh > l->sh ? l->kh - l->sh : 0);
+            os[1] = s[1] * l->sw + (l->kw > l->sw ? l->kw - l->sw : 0);
+        }
+        os[2] = l->units;
+        add_weight(l, "kernel", 1, 4, (int64_t[]){s[2], l->units, l->kh, l->kw});
+        add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
+        return CLG_OK;
+    case L_CONV1D: {
+        if (n != 2)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (Conv1D) needs input (None, steps, channels), got %s", l->name,
+                            clg_keras_shape(n, s, b, sizeof b));
+        int64_t ol = l->same ? (s[0] + l->sw - 1) / l->sw : (s[0] >= l->kw ? (s[0] - l->kw) / l->sw + 1 : 0);
+        if (ol <= 0)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "layer %s (Conv1D) kernel %d does not fit input %s",
+                            l->name, l->kw, clg_keras_shape(n, s, b, sizeof b));
+        os[0] = ol, os[1] = l->units;
+        add_weight(l, "kernel", 1, 3, (int64_t[]){l->units, s[1], l->kw});
+        add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
+        return CLG_OK;
+    }
+    case L_EMBEDDING:
+        if (n + 1 >= CLG_MAX_DIMS)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "layer %s (Embedding): input %s has too many axes",
+                            l->name, clg_keras_shape(n, s, b, sizeof b));
+        *on = n + 1;
+        os[n] = l->units;
+        add_weight(l, "embeddings", 1, 2, (int64_t[]){l->vocab, l->units});
+        return CLG_OK;
+    default:
+        return CLG_OK;
+    }
+}
+
+/* Add: every input has the first one's shape. Concatenate: equal shapes but
+ * along the axis, whose extents add up. */
+static clg_status infer_merge(clg_node *nd, int *on, int64_t *os) {
+    const clg_layer *l = nd->layer;
+    const clg_node *a = nd->in[0];
+    char b1[160], b2[160];
+    *on = a->ndim;
+    memcpy(os, a->shape, (size_t)a->ndim * sizeof *os);
+    int ax = 0;
+    if (l->kind == L_CONCAT) {
+        ax = l->axis < 0 ? a->ndim + 1 + l->axis : l->axis; /* counted with the batch axis */
+        if (ax < 1 || ax > a->ndim)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "layer %s (Concatenate): axis %d is outside input %s",
+                            l->name, l->axis, clg_keras_shape(a->ndim, a->shape, b1, sizeof b1));
+        ax -= 1;
+    }
+    for (int i = 1; i < nd->nin; i++) {
+        const clg_node *c = nd->in[i];
+        int ok = c->ndim == a->ndim && c->dtype == CLG_FLOAT32;
+        for (int k = 0; ok && k < a->ndim; k++) ok = c->shape[k] == a->shape[k] || (l->kind == L_CONCAT && k == ax);
+        if (!ok)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "layer %s (%s): input %d %s does not match input 0 %s%s",
+                            l->name, clg_kind_type[l->kind], i, clg_keras_shape(c->ndim, c->shape, b1, sizeof b1),
+                            clg_keras_shape(a->ndim, a->shape, b2, sizeof b2),
+                            l->kind == L_CONCAT ? " outside the concatenation axis" : "");
+        if (l->kind == L_CONCAT) os[ax] += c->shape[ax];
+    }
+    return CLG_OK;
+}
+
+clg_status clg_layer_infer(clg_node *nd) {
+    clg_layer *l = nd->layer;
+    const int merge = l->kind == L_ADD || l->kind == L_CONCAT;
+    char b[160];
+    if (merge ? nd->nin < 2 : nd->nin != 1)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "layer %s (%s) takes %s input%s, got %d", l->name,
+                        clg_kind_type[l->kind], merge ? "2 or more" : "one", merge ? "s" : "", nd->nin);
+    const clg_node *in = nd->in[0];
+    if ((l->kind == L_EMBEDDING) != (in->dtype == CLG_INT32))
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "layer %s (%s) %s, input %s is %s", l->name,
+                        clg_kind_type[l->kind], l->kind == L_EMBEDDING ? "takes int32 indices" : "takes float32 values",
+                        in->name[0] ? in->name : "(node)", clg_dtype_name(in->dtype));
+    /* A shared layer's later application infers on a scratch copy and must
+     * arrive at the weight shapes of the first. */
+    clg_layer tmp = *l;
+    tmp.nweights = 0;
+    int on = 0;
+    int64_t os[CLG_MAX_DIMS];
+    clg_status st = merge ? infer_merge(nd, &on, os) : infer_one(&tmp, in->ndim, in->shape, &on, os);
+    if (st != CLG_OK) return st;
+    if (l->applied) {
+        int same = tmp.nweights == l->nweights;
+        for (int j = 0; same && j < l->nweights; j++) {
+            same = tmp.wndim[j] == l->wndim[j];
+            for (int k = 0; same && k < l->wndim[j]; k++) same = tmp.wshape[j][k] == l->wshape[j][k];
+        }
+        if (!same)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "shared layer %s (%s) applied to input %s needs other weight shapes than its first "
+                            "application", l->name, clg_kind_type[l->kind],
+                            clg_keras_shape(in->ndim, in->shape, b, sizeof b));
+    } else {
+        l->nweights = tmp.nweights;
+        memcpy(l->wname, tmp.wname, sizeof l->wname);
+        memcpy(l->wtrainable, tmp.wtrainable, sizeof l->wtrainable);
+        memcpy(l->wndim, tmp.wndim, sizeof l->wndim);
+        memcpy(l->wshape, tmp.wshape, sizeof l->wshape);
+    }
+    nd->ndim = on;
+    memcpy(nd->shape, os, (size_t)on * sizeof *os);
+    nd->dtype = CLG_FLOAT32;
+    return CLG_OK;
+}
+
+/* (Re)creates the layer's weights: Glorot-uniform kernels (Keras's fan_in and
+ * fan_out), Embedding uniform +-0.05, zero biases and betas, unit gammas and
+ * moving variances. */
+clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed) {
+    for (int j = 0; j < l->nweights; j++) {
+        clg_tensor_free(l->w[j]);
+        l->w[j] = NULL;
+        const char *wn = l->wname[j];
+        const int64_t *ws = l->wshape[j];
+        clg_tensor *t;
+        if (!strcmp(wn, "kernel") || !strcmp(wn, "depthwise_kernel")) {
+            double fan_in, fan_out;
+            if (l->kind == L_DENSE) fan_in = (double)ws[0], fan_out = (double)ws[1];
+            else if (l->kind == L_CONV1D) /* Keras's [K, C, O] */
+                fan_in = (double)(ws[1] * ws[2]), fan_out = (double)(ws[0] * ws[2]);
+            else if (l->kind == L_DWCONV) { /* Keras's [KH, KW, C, 1]: fan_in C·KH·KW, fan_out KH·KW */
+                double rf = (double)(l->kh * l->kw);
+                fan_in = (double)ws[0] * rf, fan_out = (double)ws[1] * rf;
+            } else { /* Conv2D [O, C, ..] and Conv2DTranspose [C, O, ..] as Keras's kernels */
+                double rf = (double)(l->kh * l->kw);
+                fan_in = (double)ws[1] * rf, fan_out = (double)ws[0] * rf;
+            }
+            float lim = (float)sqrt(6.0 / (fan_in + fan_out));
+            t = clg_tensor_rand_uniform(ctx, l->wndim[j], ws, -lim, lim, seed, 0);
+        } else if (!strcmp(wn, "embeddings")) {
+            t = clg_tensor_rand_uniform(ctx, l->wndim[j], ws, -0.05f, 0.05f, seed, 0);
+        } else if (!strcmp(wn, "gamma") || !strcmp(wn, "moving_variance")) {
+            t = clg_tensor_ones(ctx, CLG_FLOAT32, l->wndim[j], ws);
+        } else {
+            t = clg_tensor_zeros(ctx, CLG_FLOAT32, l->wndim[j], ws);
+        }
+        if (!t) return clg_fail_wrap(clg_last_status(), "creating %s.%s", l->name, wn);
+        char full[128];
+        snprintf(full, sizeof full, "%s.%s", l->name, wn);
+        clg_tensor_set_name(t, full);
+        if (l->wtrainable[j] && l->trainable) clg_tensor_set_requires_grad(t, 1);
+        l->w[j] = t;
+    }
+    return CLG_OK;
+}
+
+clg_tensor *clg_layer_penalty(const clg_layer *l) {
+    if (!(l->l2 > 0.0f) || !l->w[0]) return NULL;
+    clg_tensor *sq = clg_square(l->w[0]);
+    clg_tensor *sum = sq ? clg_sum(sq, 0, NULL, 0) : NULL;
+    clg_tensor *r = sum ? clg_mul_scalar(sum, l->l2) : NULL;
+    clg_tensor_free(sq), clg_tensor_free(sum);
+    if (!r) clg_fail_wrap(clg_last_status(), "layer %s: L2 penalty", l->name);
+    return r;
+}
+
+static clg_tensor *activate(clg_tensor *x, clg_activation a) {
+    clg_tensor *y;
+    switch (a) {
+    case CLG_ACT_LINEAR: return x;
+    case CLG_ACT_RELU: y = clg_relu(x); break;
+    case CLG_ACT_SIGMOID: y = clg_sigmoid(x); break;
+    case CLG_ACT_TANH: y = clg_tanh(x); break;
+    case CLG_ACT_SOFTMAX: y = clg_softmax(x, -1); break;
+    case CLG_ACT_GELU: y = clg_gelu(x); break;
+    case CLG_ACT_ELU: y = clg_elu(x, 1.0f); break;
+    case CLG_ACT_SOFTPLUS: y = clg_softplus(x); break;
+    default: y = NULL;
+    }
+    clg_tensor_free(x);
+    return y;
+}
+
+/* Dropout with fresh masks on every step, also in replayed steps: the RNG offset
+ * is the model's device counter, advanced by each draw. */
+static clg_tensor *dropout_fwd(clg_model *m, int index, float rate, const clg_tensor *x) {
+    uint64_t seed = clg_mix64(m->seed ^ clg_mix64(0xd509ULL + (uint64_t)index));
+    return clg_dropout_counter(x, rate, seed, m->rng_counter);
+}
+
+/* A pooling layer's parameters: Keras's defaults on NHWC data. */
+static clg_pool2d_params pool_params(const clg_layer *l) {
+    clg_pool2d_params p = clg_pool2d_params_default(l->ph, l->pw);
+    p.layout = CLG_LAYOUT_NHWC;
+    return p;
+}
+
+clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *const *in, int training) {
+    const clg_layer *l = nd->layer;
+    clg_tensor *h = in[0], *y = NULL;
+    /* A frozen BatchNormalization runs in inference mode (Keras 2.1+). */
+    const int bn_training = training && l->trainable;
+    switch (l->kind) {
+    case L_DENSE:
+        y = clg_linear(h, l->w[0], l->w[1]);
+        break;
+    case L_CONV2D: {
+        clg_conv2d_params p = clg_conv2d_params_default();
+        p.stride[0] = l->sh, p.stride[1] = l->sw;
+        p.padding = l->same ? CLG_PADDING_SAME : CLG_PADDING_VALID;
+        p.layout = CLG_LAYOUT_NHWC;
+        y = clg_conv2d(h, l->w[0], l->w[1], &p);
+        break;
+    }
+    case L_MAXPOOL: {
+        clg_pool2d_params p = pool_params(l);
+        y = clg_max_pool2d(h, &p);
+        break;
+    }
+    case L_FLATTEN:
+        y = clg_tensor_reshape(h, 2, (int64_t[]){clg_tensor_shape(h)[0], nd->shape[0]});
+        break;
+    case L_DROPOUT: /* a copy outside training keeps the layer in the graph */
+        y = training && l->rate > 0.0f ? dropout_fwd(m, nd->id, l->rate, h) : clg_mul_scalar(h, 1.0f);
+        break;
+    case L_ACTIVATION:
+        y = clg_mul_scalar(h, 1.0f);
+        break;
+    case L_BATCHNORM:
+        y = clg_batch_norm(h, l->w[0], l->w[1], l->w[2], l->w[3], bn_training, 0.99f, 1e-3f,
+                           CLG_LAYOUT_NHWC);
+        break;
+    case L_AVGPOOL: {
+        clg_pool2d_params p = pool_params(l);
+        y = clg_avg_pool2d(h, &p);
+        break;
+    }
+    case L_GAP:
+        y = clg_global_avg_pool2d(h, CLG_LAYOUT_NHWC);
+        break;
+    case L_GMP:
+        y = clg_global_max_pool2d(h, CLG_LAYOUT_NHWC);
+        break;
+    case L_ZEROPAD: {
+        const int64_t pads[8] = {0, 0, l->pads[0], l->pads[1], l->pads[2], l->pads[3], 0, 0};
+        y = clg_pad(h, pads, CLG_PAD_CONSTANT, 0.0f);
+        break;
+    }
+    case L_UPSAMPLE:
+        y = clg_upsample2d(h, l->ph, l->pw, CLG_UPSAMPLE_NEAREST, CLG_LAYOUT_NHWC);
+        break;
+    case L_RESHAPE: {
+        int64_t shape[CLG_MAX_DIMS];
+        shape[0] = clg_tensor_shape(h)[0];
+        memcpy(shape + 1, nd->shape, (size_t)nd->ndim * sizeof *shape);
+        y = clg_tensor_reshape(h, nd->ndim + 1, shape);
+        break;
+    }
+    case L_LEAKYRELU:
+        y = clg_leaky_relu(h, l->alpha);
+        break;
+    case L_LAYERNORM:
+        y = clg_layer_norm(h, 1, l->w[0], l->w[1], 1e-3f);
+        break;
+    case L_DWCONV: {
+        clg_conv2d_params p = clg_conv2d_params_default();
+        p.groups = (int)l->wshape[0][0];
+        p.layout = CLG_LAYOUT_NHWC;
+        y = clg_conv2d(h, l->w[0], l->w[1], &p);
+        break;
+    }
+    case L_CONVT: {
+        clg_conv2d_params p = clg_conv2d_params_default();
+        p.stride[0] = l->sh, p.stride[1] = l->sw;
+        p.padding = l->same ? CLG_PADDING_SAME : CLG_PADDING_VALID;
+        p.layout = CLG_LAYOUT_NHWC;
+        const int op[2] = {l->same || l->kh >= l->sh ? 0 : l->sh - l->kh,
+                           l->same || l->kw >= l->sw ? 0 : l->sw - l->kw};
+        y = clg_conv2d_transpose(h, l->w[0], l->w[1], &p, op);
+        break;
+    }
+    case L_CONV1D: {
+        clg_conv2d_params p = clg_conv2d_params_default();
+        p.stride[1] = l->sw;
+        p.padding = l->same ? CLG_PADDING_SAME : CLG_PADDING_VALID;
+        p.layout = CLG_LAYOUT_NHWC;
+        y = clg_conv1d(h, l->w[0], l->w[1], &p);
+        break;
+    }
+    case L_EMBEDDING:
+        y = clg_embedding(l->w[0], h);
+        break;
+    case L_ADD: {
+        y = clg_add(in[0], in[1]);
+        for (int i = 2; y && i < nd->nin; i++) {
+            clg_tensor *z = clg_add(y, in[i]);
+            clg_tensor_free(y);
+            y = z;
+        }
+        break;
+    }
+    case L_CONCAT: {
+        int ax = l->axis < 0 ? nd->ndim + 1 + l->axis : l->axis;
+        y = clg_concat(nd->nin, (const clg_tensor *const *)in, ax);
+        break;
+    }
+    default:
+        break;
+    }
+    clg_tensor *r = y ? activate(y, l->act) : NULL;
+    if (!r) clg_fail_wrap(clg_last_status(), "layer %s (%s)", l->name, clg_kind_type[l->kind]);
+    return r;
+}
