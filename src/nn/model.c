@@ -826,7 +826,7 @@ static clg_status eval_impl(clg_model *m, const clg_host_array *x, const clg_hos
             st = clg_last_status();
         } else {
             clg_tensor *out = forward(m, xt, 0);
-            clg_tensor *l = out ? loss_of(m, out, yt) : NULL;
+            clg_tensor *l = out ? total_loss(m, out, yt) : NULL;
             clg_tensor *lw = l ? clg_mul_scalar(l, (float)c) : NULL;
             st = assign_expr(acc_l, lw ? clg_add(acc_l, lw) : NULL);
             if (st == CLG_OK && met) {

@@ -1,0 +1,334 @@
+/* Functional models and the layers they brought: a residual graph, a shared
+ * layer on two inputs with Concatenate, the summary's "Connected to" column,
+ * graph errors naming the layer, frozen layers, L2 penalties in the reported
+ * loss, Embedding + Conv1D against a host forward, and binary cross-entropy
+ * with binary accuracy.
+ * Host references are computed in double from the model's own weights;
+ * tolerance 1e-5 relative + 1e-6 absolute (float32 sums of a few terms). */
+#include "fixture.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static clg_host_array harr(const void *data, clg_dtype dt, int ndim, const int64_t *shape) {
+    clg_host_array a;
+    memset(&a, 0, sizeof a);
+    a.data = data, a.dtype = dt, a.ndim = ndim;
+    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
+    return a;
+}
+
+static void expect_close(const float *got, const double *want, int n, const char *what) {
+    for (int i = 0; i < n; i++)
+        if (fabs(got[i] - want[i]) > 1e-6 + 1e-5 * fabs(want[i]))
+            fail_msg("%s[%d]: got %.9g, want %.9g", what, i, (double)got[i], want[i]);
+}
+
+/* Host copy of weight `index` (all weights, layer order). */
+static float *weight_host(clg_model *m, int index) {
+    clg_tensor *w = clg_model_weight(m, 0, index);
+    assert_non_null(w);
+    size_t n = (size_t)clg_tensor_numel(w);
+    float *h = malloc(n * sizeof *h + 1);
+    assert_non_null(h);
+    assert_int_equal(clg_tensor_to_host(w, h, n * sizeof *h), CLG_OK);
+    return h;
+}
+
+/* y[o] = act(sum_i x[i] k[i, o] + b[o]) for one sample; act 1 = relu. */
+static void dense_ref(const double *x, int in, const float *k, const float *b, int out, int relu, double *y) {
+    for (int o = 0; o < out; o++) {
+        double s = b[o];
+        for (int i = 0; i < in; i++) s += x[i] * k[i * out + o];
+        y[o] = relu && s < 0 ? 0 : s;
+    }
+}
+
+enum { RN = 6, RF = 4, RH = 5 };
+
+/* in -> dense(relu) -> dense -> add(with the first dense) -> dense(linear):
+ * predictions equal the host forward of the same weights. */
+static void test_residual_forward(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = clg_model_new(ctx);
+    assert_non_null(m);
+    clg_node *in = clg_model_input(m, 1, (int64_t[]){RF});
+    clg_node *a = clg_call(clg_layer_dense(RH, CLG_ACT_RELU), in);
+    clg_node *b = clg_call(clg_layer_dense(RH, CLG_ACT_LINEAR), a);
+    clg_node *s = clg_call_n(clg_layer_add(), 2, (clg_node *[]){a, b});
+    clg_node *o = clg_call(clg_layer_dense(2, CLG_ACT_LINEAR), s);
+    assert_non_null(o);
+    assert_int_equal(clg_model_set_outputs(m, 1, &o), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "sgd", "mse", NULL), CLG_OK);
+    float x[RN * RF], out[RN * 2];
+    clg_test_random_floats(x, RN * RF, 11);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF});
+    assert_int_equal(clg_model_predict(m, &xa, 4, out, RN * 2), CLG_OK);
+    float *k0 = weight_host(m, 0), *b0 = weight_host(m, 1), *k1 = weight_host(m, 2), *b1 = weight_host(m, 3);
+    float *k2 = weight_host(m, 4), *b2 = weight_host(m, 5);
+    double want[RN * 2];
+    for (int n = 0; n < RN; n++) {
+        double xs[RF], h1[RH], h2[RH];
+        for (int i = 0; i < RF; i++) xs[i] = x[n * RF + i];
+        dense_ref(xs, RF, k0, b0, RH, 1, h1);
+        dense_ref(h1, RH, k1, b1, RH, 0, h2);
+        for (int i = 0; i < RH; i++) h2[i] += h1[i];
+        dense_ref(h2, RH, k2, b2, 2, 0, want + n * 2);
+    }
+    expect_close(out, want, RN * 2, "residual prediction");
+    free(k0), free(b0), free(k1), free(b1), free(k2), free(b2);
+    clg_model_free(m);
+}
+
+/* One Dense shared by two inputs, concatenated: one set of weights, the output
+ * of clg_model_call matches the host, and the shared kernel's gradient is the
+ * sum over both applications (d/dk of sum(out) = x1 + x2 summed over samples). */
+static void test_shared_layer_concat(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = clg_model_new(ctx);
+    clg_node *in1 = clg_model_input(m, 1, (int64_t[]){3});
+    clg_node *in2 = clg_model_input(m, 1, (int64_t[]){3});
+    clg_layer *shared = clg_layer_dense(2, CLG_ACT_LINEAR);
+    clg_node *a = clg_call(shared, in1), *b = clg_call(shared, in2);
+    clg_node *c = clg_call_n(clg_layer_concatenate(-1), 2, (clg_node *[]){a, b});
+    assert_non_null(c);
+    assert_int_equal(clg_model_set_outputs(m, 1, &c), CLG_OK);
+    assert_int_equal(clg_model_weight_count(m, 0), 2);
+    assert_int_equal(clg_model_param_count(m), 8);
+    assert_ptr_equal(clg_model_get_layer(m, "dense"), shared);
+    assert_string_equal(clg_layer_name(shared), "dense");
+
+    float x1[2 * 3], x2[2 * 3];
+    clg_test_random_floats(x1, 6, 21), clg_test_random_floats(x2, 6, 22);
+    clg_tensor *t1 = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){2, 3}, x1);
+    clg_tensor *t2 = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){2, 3}, x2);
+    assert_non_null(t1), assert_non_null(t2);
+    clg_tensor *out = NULL;
+    assert_int_equal(clg_model_call(m, (const clg_tensor *[]){t1, t2}, 1, &out), CLG_OK);
+    assert_int_equal(clg_tensor_ndim(out), 2);
+    assert_int_equal(clg_tensor_shape(out)[1], 4);
+    float got[8];
+    assert_int_equal(clg_tensor_to_host(out, got, sizeof got), CLG_OK);
+    float *k = weight_host(m, 0), *bias = weight_host(m, 1);
+    double want[8];
+    for (int n = 0; n < 2; n++) {
+        double a1[3], a2[3];
+        for (int i = 0; i < 3; i++) a1[i] = x1[n * 3 + i], a2[i] = x2[n * 3 + i];
+        dense_ref(a1, 3, k, bias, 2, 0, want + n * 4);
+        dense_ref(a2, 3, k, bias, 2, 0, want + n * 4 + 2);
+    }
+    expect_close(got, want, 8, "shared dense + concatenate");
+
+    clg_tensor *sum = clg_sum(out, 0, NULL, 0);
+    assert_int_equal(clg_backward(sum, NULL), CLG_OK);
+    const clg_tensor *g = clg_tensor_grad(clg_model_weight(m, 0, 0));
+    assert_non_null(g);
+    float gk[6];
+    assert_int_equal(clg_tensor_to_host(g, gk, sizeof gk), CLG_OK);
+    double wg[6];
+    for (int i = 0; i < 3; i++)
+        for (int o = 0; o < 2; o++) wg[i * 2 + o] = (double)x1[i] + x1[3 + i] + x2[i] + x2[3 + i];
+    expect_close(gk, wg, 6, "shared kernel gradient");
+    clg_tensor_free(sum), clg_tensor_free(out), clg_tensor_free(t1), clg_tensor_free(t2);
+    free(k), free(bias);
+    clg_model_free(m);
+}
+
+static char *summary_text(clg_model *m) {
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(clg_model_summary(m, f), CLG_OK);
+    long n = ftell(f);
+    rewind(f);
+    char *s = calloc((size_t)n + 1, 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    return s;
+}
+
+static void test_functional_summary(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = clg_model_new(ctx);
+    clg_node *in = clg_model_input(m, 1, (int64_t[]){4});
+    clg_node *a = clg_call(clg_layer_dense(3, CLG_ACT_RELU), in);
+    clg_node *b = clg_call(clg_layer_dense(3, CLG_ACT_RELU), in);
+    clg_node *s = clg_call_n(clg_layer_add(), 2, (clg_node *[]){a, b});
+    assert_int_equal(clg_model_set_outputs(m, 1, &s), CLG_OK);
+    assert_int_equal(clg_layer_set_trainable(clg_model_get_layer(m, "dense_1"), 0), CLG_OK);
+    char *t = summary_text(m);
+    const char *want[] = {"Model: \"functional\"", "Connected to", "input_layer (InputLayer)", "[(None, 4)]",
+                          "dense (Dense)", "['input_layer[0][0]']", "dense_1 (Dense)", "add (Add)",
+                          "['dense[0][0]'", "'dense_1[0][0]'", "Total params: 30", "Trainable params: 15",
+                          "Non-trainable params: 15"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++)
+        if (!strstr(t, want[i])) fail_msg("summary lacks \"%s\":\n%s", want[i], t);
+    free(t);
+    clg_model_free(m);
+}
+
+static void test_graph_errors(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = clg_model_new(ctx), *other = clg_model_new(ctx);
+    clg_node *in = clg_model_input(m, 1, (int64_t[]){4});
+    clg_node *oin = clg_model_input(other, 3, (int64_t[]){4, 4, 1});
+    /* a NULL input (an earlier failure) fails the call and frees the new layer */
+    CLG_EXPECT_ERROR(clg_call(clg_layer_dense(2, CLG_ACT_LINEAR), NULL) == NULL, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_call", "NULL");
+    CLG_EXPECT_ERROR(clg_call(NULL, in) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_call", "layer is NULL");
+    /* a shape error names the layer; the layer stays owned, so it can be called again */
+    clg_layer *conv = clg_layer_conv2d(2, 3, 3, CLG_ACT_RELU);
+    CLG_EXPECT_ERROR(clg_call(conv, in) == NULL, CLG_STATUS_SHAPE_MISMATCH, "clg_call", "conv2d", "(None, 4)");
+    CLG_EXPECT_ERROR(clg_call(conv, oin) == NULL, CLG_STATUS_INVALID_ARGUMENT, "another model");
+    clg_node *a = clg_call(clg_layer_dense(3, CLG_ACT_LINEAR), in);
+    clg_node *b = clg_call(clg_layer_dense(2, CLG_ACT_LINEAR), in);
+    CLG_EXPECT_ERROR(clg_call_n(clg_layer_add(), 2, (clg_node *[]){a, b}) == NULL, CLG_STATUS_SHAPE_MISMATCH,
+                     "add", "(None, 2)", "(None, 3)");
+    CLG_EXPECT_ERROR(clg_call(clg_layer_add(), a) == NULL, CLG_STATUS_INVALID_ARGUMENT, "add", "2 or more");
+    CLG_EXPECT_ERROR(clg_call(clg_layer_embedding(5, 2), a) == NULL, CLG_STATUS_INVALID_ARGUMENT, "embedding",
+                     "int32");
+    CLG_EXPECT_ERROR(clg_layer_concatenate(0) == NULL, CLG_STATUS_INVALID_ARGUMENT, "batch axis");
+    CLG_EXPECT_ERROR(clg_model_input(clg_sequential_new(ctx, 1, (int64_t[]){2}), 1, (int64_t[]){2}) == NULL,
+                     CLG_STATUS_INVALID_ARGUMENT, "Sequential");
+    /* two outputs: compile refuses and points at clg_model_call */
+    assert_int_equal(clg_model_set_outputs(m, 2, (clg_node *[]){a, b}), CLG_OK);
+    CLG_EXPECT_ERROR(clg_model_compile(m, "adam", "mse", NULL) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_model_compile", "clg_model_call");
+    CLG_EXPECT_ERROR(clg_model_add(m, clg_layer_flatten()) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT, "functional");
+    CLG_EXPECT_ERROR(clg_layer_set_l2(clg_layer_flatten(), 0.01f) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "no kernel");
+    clg_model_free(m);
+    clg_model_free(other);
+}
+
+/* A frozen layer keeps its weights through fit; the rest train. */
+static void test_frozen_layer(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){RF});
+    clg_layer *first = clg_layer_dense(RH, CLG_ACT_RELU);
+    assert_int_equal(clg_model_add(m, first), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(2, CLG_ACT_LINEAR)), CLG_OK);
+    assert_int_equal(clg_layer_set_trainable(first, 0), CLG_OK);
+    assert_int_equal(clg_layer_trainable(first), 0);
+    assert_int_equal(clg_model_compile(m, "sgd", "mse", NULL), CLG_OK);
+    assert_int_equal(clg_model_weight_count(m, 1), 2);
+    float x[RN * RF], y[RN * 2];
+    clg_test_random_floats(x, RN * RF, 5), clg_test_random_floats(y, RN * 2, 6);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF}), ya = harr(y, CLG_FLOAT32, 2, (int64_t[]){RN, 2});
+    float *k0 = weight_host(m, 0), *k1 = weight_host(m, 2);
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 3, o.verbose = 0, o.batch_size = 3;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    assert_non_null(h);
+    clg_history_free(h);
+    float *k0b = weight_host(m, 0), *k1b = weight_host(m, 2);
+    assert_memory_equal(k0, k0b, RF * RH * sizeof(float));
+    assert_true(memcmp(k1, k1b, RH * 2 * sizeof(float)) != 0);
+    free(k0), free(k1), free(k0b), free(k1b);
+    clg_model_free(m);
+}
+
+/* evaluate's loss includes l2 * sum(kernel^2), as Keras's regularisation losses. */
+static void test_l2_penalty(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){RF});
+    clg_layer *d = clg_layer_dense(2, CLG_ACT_LINEAR);
+    assert_int_equal(clg_model_add(m, d), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "sgd", "mse", NULL), CLG_OK);
+    float x[RN * RF], y[RN * 2];
+    clg_test_random_floats(x, RN * RF, 8), clg_test_random_floats(y, RN * 2, 9);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF}), ya = harr(y, CLG_FLOAT32, 2, (int64_t[]){RN, 2});
+    float plain, reg;
+    assert_int_equal(clg_model_evaluate(m, &xa, &ya, RN, &plain, NULL), CLG_OK);
+    assert_int_equal(clg_layer_set_l2(d, 0.25f), CLG_OK);
+    assert_int_equal(clg_model_evaluate(m, &xa, &ya, RN, &reg, NULL), CLG_OK);
+    float *k = weight_host(m, 0);
+    double pen = 0;
+    for (int i = 0; i < RF * 2; i++) pen += 0.25 * k[i] * k[i];
+    double want = plain + pen;
+    expect_close(&reg, &want, 1, "loss with L2");
+    free(k);
+    clg_model_free(m);
+}
+
+enum { ET = 6, EV = 10, ED = 3, EF = 2, EK = 3 };
+
+/* Embedding(10, 3) on int32 tokens -> Conv1D(2, 3) -> Flatten -> Dense(1):
+ * predictions equal the host forward with the documented layouts
+ * (embeddings [V, D], Conv1D kernel [filters, channels, K]). */
+static void test_embedding_conv1d(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){ET});
+    assert_int_equal(clg_model_add(m, clg_layer_embedding(EV, ED)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_conv1d(EF, EK, 1, 0, CLG_ACT_RELU)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_flatten()), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(1, CLG_ACT_LINEAR)), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
+    int32_t tok[2 * ET] = {0, 3, 9, 1, 1, 4, 7, 2, 2, 8, 5, 0};
+    float fx[2 * ET] = {0};
+    clg_host_array xa = harr(tok, CLG_INT32, 2, (int64_t[]){2, ET});
+    clg_host_array bad = harr(fx, CLG_FLOAT32, 2, (int64_t[]){2, ET});
+    float out[2];
+    CLG_EXPECT_ERROR(clg_model_predict(m, &bad, 2, out, 2) != CLG_OK, CLG_STATUS_SHAPE_MISMATCH, "int32");
+    assert_int_equal(clg_model_predict(m, &xa, 2, out, 2), CLG_OK);
+    float *emb = weight_host(m, 0), *ck = weight_host(m, 1), *cb = weight_host(m, 2);
+    float *dk = weight_host(m, 3), *db = weight_host(m, 4);
+    for (int i = 0; i < EV * ED; i++) assert_true(fabsf(emb[i]) <= 0.05f);
+    const int L = ET - EK + 1;
+    double want[2];
+    for (int n = 0; n < 2; n++) {
+        double flat[(ET - EK + 1) * EF];
+        for (int t = 0; t < L; t++)
+            for (int f = 0; f < EF; f++) {
+                double s = cb[f];
+                for (int c = 0; c < ED; c++)
+                    for (int q = 0; q < EK; q++) s += emb[tok[n * ET + t + q] * ED + c] * ck[(f * ED + c) * EK + q];
+                flat[t * EF + f] = s > 0 ? s : 0;
+            }
+        dense_ref(flat, L * EF, dk, db, 1, 0, want + n);
+    }
+    expect_close(out, want, 2, "embedding + conv1d");
+    free(emb), free(ck), free(cb), free(dk), free(db);
+    clg_model_free(m);
+}
+
+/* A logistic regression on separable data: binary_crossentropy trains it to
+ * binary accuracy 1, and evaluate's accuracy is the host threshold count. */
+static void test_binary_crossentropy(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N = 16 };
+    float x[N * 2], y[N];
+    clg_test_random_floats(x, N * 2, 31);
+    for (int i = 0; i < N; i++) y[i] = x[2 * i] + 0.5f * x[2 * i + 1] > 0 ? 1.0f : 0.0f;
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){2});
+    assert_int_equal(clg_model_add(m, clg_layer_dense(1, CLG_ACT_SIGMOID)), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "adam", "binary_crossentropy", "accuracy"), CLG_OK);
+    assert_int_equal(clg_model_set_learning_rate(m, 0.1f), CLG_OK);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){N, 2}), ya = harr(y, CLG_FLOAT32, 2, (int64_t[]){N, 1});
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 60, o.verbose = 0, o.batch_size = 8;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    assert_non_null(h);
+    assert_true(h->loss[59] < h->loss[0]);
+    clg_history_free(h);
+    float p[N], loss, acc;
+    assert_int_equal(clg_model_predict(m, &xa, N, p, N), CLG_OK);
+    assert_int_equal(clg_model_evaluate(m, &xa, &ya, N, &loss, &acc), CLG_OK);
+    int right = 0;
+    for (int i = 0; i < N; i++) right += (p[i] > 0.5f) == (y[i] > 0.5f);
+    assert_float_equal(acc, (float)right / N, 1e-6);
+    assert_float_equal(acc, 1.0f, 1e-6);
+    clg_model_free(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_residual_forward), cmocka_unit_test(test_shared_layer_concat),
+        cmocka_unit_test(test_functional_summary), cmocka_unit_test(test_graph_errors),
+        cmocka_unit_test(test_frozen_layer),      cmocka_unit_test(test_l2_penalty),
+        cmocka_unit_test(test_embedding_conv1d),  cmocka_unit_test(test_binary_crossentropy),
+    };
+    return CLG_RUN_GROUP(tests);
+}
