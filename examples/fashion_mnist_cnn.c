@@ -11,328 +11,41 @@
  *     model.fit(x_train, y_train, epochs=10)
  *
  * with Keras's defaults: Adam at 1e-3, batch size 32, pixels / 255, shuffled
- * every epoch, no augmentation, no validation split. Then it evaluates on the
- * 10,000 test images, prints the test accuracy and the time per epoch, and saves
- * the weights as safetensors.
+ * every epoch, no augmentation, no validation split. The program around the
+ * model (data, compile, fit, evaluate on the 10,000 test images, the time per
+ * epoch, saving the weights as safetensors) is examples/fashion_mnist.c, which
+ * the second example shares.
  *
  *   ./fashion_mnist_cnn [--epochs N] [--batch N] [--seed N] [--train-samples N]
  *                       [--save PATH] [--quiet]
  *   CLGRAD_DEVICE=gpu ./fashion_mnist_cnn
  *
- * Data: the gzipped IDX files of the Debian package dataset-fashion-mnist
- * (installed by scripts/setup.sh) in /usr/share/datasets/fashion-mnist/.
- *
  * Exit status: 0 on success, 1 on an error (the message comes from
  * clg_last_error()), 2 on a bad command line. */
-#include <errno.h>
-#include <inttypes.h>
-#include <limits.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "fashion_mnist.h"
 
-#include <clgrad/clgrad.h>
-#include <clgrad/model.h>
-
-#define PROG "fashion_mnist_cnn"
-#define DATA_DIR "/usr/share/datasets/fashion-mnist"
-#define DATA_PACKAGE "dataset-fashion-mnist"
-
-typedef struct options {
-    int epochs, batch;
-    uint64_t seed;
-    int64_t train_samples; /* 0: all */
-    const char *save;
-    int quiet;
-} options;
-
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: " PROG " [options]\n"
-            "Trains the Keras seed CNN (Conv2D 32 3x3 relu, MaxPooling2D 2x2, Flatten,\n"
-            "Dense 128 relu, Dense 10 softmax; Adam 1e-3) on Fashion-MNIST and reports\n"
-            "the test accuracy.\n"
-            "  --epochs N          epochs (default 10)\n"
-            "  --batch N           batch size (default 32, as Keras)\n"
-            "  --seed N            seed of the weights and the shuffling (default 0)\n"
-            "  --train-samples N   train on the first N of the 60000 training images\n"
-            "  --save PATH         weights file, safetensors\n"
-            "                      (default fashion_mnist_cnn.safetensors)\n"
-            "  --quiet             one line per epoch (Keras's verbose=2)\n"
-            "  -h, --help          this text\n"
-            "Device: the best one, or what CLGRAD_DEVICE selects (see `clgrad devices`).\n"
-            "Data: " DATA_DIR "/ (Debian package " DATA_PACKAGE ").\n");
-}
-
-/* Parses a whole decimal number in [lo, hi]. */
-static int parse_int(const char *flag, const char *text, long long lo, long long hi,
-                     long long *out) {
-    char *end = NULL;
-    errno = 0;
-    long long v = text ? strtoll(text, &end, 10) : 0;
-    if (!text || !*text || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, PROG ": %s needs a whole number in [%lld, %lld], got '%s'\n", flag, lo, hi,
-                text ? text : "");
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
-/* 0: run, 1: -h (done), 2: bad command line. */
-static int parse_args(int argc, char **argv, options *o) {
-    *o = (options){.epochs = 10, .batch = 32, .seed = 0, .train_samples = 0,
-                   .save = "fashion_mnist_cnn.safetensors", .quiet = 0};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 1;
-        }
-        if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-            continue;
-        }
-        /* Flags with a value: "--flag N" or "--flag=N". */
-        static const char *const valued[] = {"--epochs", "--batch", "--seed", "--train-samples",
-                                             "--save"};
-        const char *flag = NULL, *value = NULL;
-        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) {
-            size_t n = strlen(valued[k]);
-            if (!strcmp(a, valued[k])) {
-                flag = valued[k];
-                if (i + 1 >= argc) {
-                    fprintf(stderr, PROG ": %s needs a value\n", flag);
-                    return 2;
-                }
-                value = argv[++i];
-            } else if (!strncmp(a, valued[k], n) && a[n] == '=') {
-                flag = valued[k];
-                value = a + n + 1;
-            }
-            if (flag) break;
-        }
-        if (!flag) {
-            fprintf(stderr, PROG ": unknown option '%s' (try -h)\n", a);
-            return 2;
-        }
-        long long v = 0;
-        if (!strcmp(flag, "--save")) {
-            if (!*value) {
-                fprintf(stderr, PROG ": --save needs a path\n");
-                return 2;
-            }
-            o->save = value;
-        } else if (!strcmp(flag, "--epochs")) {
-            if (!parse_int(flag, value, 1, 100000, &v)) return 2;
-            o->epochs = (int)v;
-        } else if (!strcmp(flag, "--batch")) {
-            if (!parse_int(flag, value, 1, 1 << 20, &v)) return 2;
-            o->batch = (int)v;
-        } else if (!strcmp(flag, "--seed")) {
-            if (!parse_int(flag, value, 0, LLONG_MAX, &v)) return 2;
-            o->seed = (uint64_t)v;
-        } else {
-            if (!parse_int(flag, value, 1, LLONG_MAX, &v)) return 2;
-            o->train_samples = v;
-        }
-    }
-    return 0;
-}
-
-static int fail(const char *what) {
-    fprintf(stderr, PROG ": %s: %s (%s)\n", what, clg_last_error(),
-            clg_status_name(clg_last_status()));
-    return 1;
-}
-
-/* Reads one images file and its labels file: x float32 [N,28,28,1] (pixels / 255,
- * NHWC as Keras), y int32 [N]. At most `limit` samples (0: all). */
-static int load_split(const char *name, int64_t limit, float **x, int32_t **y, int64_t *n) {
-    char ipath[512], lpath[512];
-    snprintf(ipath, sizeof ipath, DATA_DIR "/%s-images-idx3-ubyte.gz", name);
-    snprintf(lpath, sizeof lpath, DATA_DIR "/%s-labels-idx1-ubyte.gz", name);
-    clg_idx *xi = NULL, *yi = NULL;
-    int rc = 1;
-    *x = NULL;
-    *y = NULL;
-    if (clg_idx_read(ipath, &xi) != CLG_OK || clg_idx_read(lpath, &yi) != CLG_OK) {
-        if (clg_last_status() == CLG_STATUS_NOT_FOUND)
-            fprintf(stderr,
-                    PROG ": %s\n" PROG ": Fashion-MNIST is missing: install the Debian package "
-                    DATA_PACKAGE " (scripts/setup.sh does: sudo apt-get install " DATA_PACKAGE
-                    ")\n",
-                    clg_last_error());
-        else
-            fail("reading Fashion-MNIST");
-        goto done;
-    }
-    if (xi->rank != 3 || xi->dims[1] != 28 || xi->dims[2] != 28 || yi->rank != 1 ||
-        yi->dims[0] != xi->dims[0]) {
-        fprintf(stderr, PROG ": %s, %s: expected [N,28,28] images and [N] labels\n", ipath,
-                lpath);
-        goto done;
-    }
-    int64_t total = xi->dims[0];
-    if (limit > total) {
-        fprintf(stderr, PROG ": --train-samples %" PRId64 ": the %s set has only %" PRId64
-                        " samples\n", limit, name, total);
-        rc = 2;
-        goto done;
-    }
-    int64_t count = limit > 0 ? limit : total;
-    *x = malloc((size_t)xi->count * sizeof **x);
-    *y = malloc((size_t)yi->count * sizeof **y);
-    if (!*x || !*y) {
-        fprintf(stderr, PROG ": out of host memory reading %s\n", ipath);
-        goto done;
-    }
-    /* x_train / 255.0 */
-    if (clg_idx_to_float32(xi, 1.0 / 255, *x, xi->count) != CLG_OK ||
-        clg_idx_to_int32(yi, *y, yi->count) != CLG_OK) {
-        fail("converting Fashion-MNIST");
-        goto done;
-    }
-    *n = count; /* the first `count` samples: a prefix of the arrays */
-    rc = 0;
-done:
-    if (rc) {
-        free(*x);
-        free(*y);
-        *x = NULL;
-        *y = NULL;
-    }
-    clg_idx_free(xi);
-    clg_idx_free(yi);
-    return rc;
-}
-
-static clg_host_array images(const float *x, int64_t n) {
-    return (clg_host_array){.data = x, .dtype = CLG_FLOAT32, .ndim = 4, .shape = {n, 28, 28, 1}};
-}
-
-static clg_host_array labels(const int32_t *y, int64_t n) {
-    return (clg_host_array){.data = y, .dtype = CLG_INT32, .ndim = 1, .shape = {n}};
+static clg_status build(clg_model *model) {
+    clg_status st;
+    /* model.add(Conv2D(32, (3, 3), activation='relu', input_shape=(28, 28, 1))) */
+    if ((st = clg_model_add(model, clg_layer_conv2d(32, 3, 3, CLG_ACT_RELU))) != CLG_OK) return st;
+    /* model.add(MaxPooling2D((2, 2))) */
+    if ((st = clg_model_add(model, clg_layer_max_pooling2d(2, 2))) != CLG_OK) return st;
+    /* model.add(Flatten()) */
+    if ((st = clg_model_add(model, clg_layer_flatten())) != CLG_OK) return st;
+    /* model.add(Dense(128, activation='relu')) */
+    if ((st = clg_model_add(model, clg_layer_dense(128, CLG_ACT_RELU))) != CLG_OK) return st;
+    /* model.add(Dense(10, activation='softmax')) */
+    return clg_model_add(model, clg_layer_dense(10, CLG_ACT_SOFTMAX));
 }
 
 int main(int argc, char **argv) {
-    options o;
-    int parsed = parse_args(argc, argv, &o);
-    if (parsed == 1) return 0;
-    if (parsed == 2) return 2;
-
-    float *x_train = NULL, *x_test = NULL;
-    int32_t *y_train = NULL, *y_test = NULL;
-    int64_t n_train = 0, n_test = 0;
-    clg_context *ctx = NULL;
-    clg_model *model = NULL;
-    clg_history *h = NULL;
-    int rc = 1;
-
-    /* (x_train, y_train), (x_test, y_test) = fashion_mnist.load_data() */
-    int lr = load_split("train", o.train_samples, &x_train, &y_train, &n_train);
-    if (lr) {
-        rc = lr;
-        goto done;
-    }
-    if (load_split("t10k", 0, &x_test, &y_test, &n_test)) goto done;
-
-    clg_context_options copts = clg_context_options_default();
-    copts.report_device = 1; /* prints the device chosen (CLGRAD_DEVICE to pick another) */
-    copts.report_stream = stdout;
-    ctx = clg_context_new(&copts);
-    if (!ctx) {
-        rc = fail("no device");
-        goto done;
-    }
-
-    /* model = Sequential()  (input_shape=(28, 28, 1) goes here in C) */
-    model = clg_sequential_new(ctx, 3, (int64_t[]){28, 28, 1});
-    if (!model) {
-        rc = fail("Sequential");
-        goto done;
-    }
-    /* model.add(Conv2D(32, (3, 3), activation='relu', input_shape=(28, 28, 1))) */
-    /* model.add(MaxPooling2D((2, 2))) */
-    /* model.add(Flatten()) */
-    /* model.add(Dense(128, activation='relu')) */
-    /* model.add(Dense(10, activation='softmax')) */
-    if (clg_model_add(model, clg_layer_conv2d(32, 3, 3, CLG_ACT_RELU)) != CLG_OK ||
-        clg_model_add(model, clg_layer_max_pooling2d(2, 2)) != CLG_OK ||
-        clg_model_add(model, clg_layer_flatten()) != CLG_OK ||
-        clg_model_add(model, clg_layer_dense(128, CLG_ACT_RELU)) != CLG_OK ||
-        clg_model_add(model, clg_layer_dense(10, CLG_ACT_SOFTMAX)) != CLG_OK) {
-        rc = fail("model.add");
-        goto done;
-    }
-
-    /* model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',
-     *               metrics=['accuracy'])
-     * The seed is set first: compile draws the Glorot-uniform kernels from it. */
-    if (clg_model_set_seed(model, o.seed) != CLG_OK ||
-        clg_model_compile(model, "adam", "sparse_categorical_crossentropy", "accuracy") !=
-            CLG_OK) {
-        rc = fail("model.compile");
-        goto done;
-    }
-
-    /* model.summary() */
-    if (clg_model_summary(model, stdout) != CLG_OK) {
-        rc = fail("model.summary");
-        goto done;
-    }
-    printf("Training on %" PRId64 " samples, testing on %" PRId64
-           "; batch %d, %d epoch%s, seed %" PRIu64 "\n",
-           n_train, n_test, o.batch, o.epochs, o.epochs == 1 ? "" : "s", o.seed);
-    fflush(stdout);
-
-    /* model.fit(x_train, y_train, epochs=10)  (batch_size=32, shuffle=True: Keras's defaults) */
-    clg_host_array xtr = images(x_train, n_train), ytr = labels(y_train, n_train);
-    clg_fit_options fit = clg_fit_options_default();
-    fit.epochs = o.epochs;
-    fit.batch_size = o.batch;
-    fit.verbose = o.quiet ? 2 : 1;
-    h = clg_model_fit(model, &xtr, &ytr, &fit);
-    if (!h) {
-        rc = fail("model.fit");
-        goto done;
-    }
-
-    /* test_loss, test_acc = model.evaluate(x_test, y_test) */
-    clg_host_array xte = images(x_test, n_test), yte = labels(y_test, n_test);
-    float test_loss = 0, test_acc = 0;
-    if (clg_model_evaluate(model, &xte, &yte, o.batch, &test_loss, &test_acc) != CLG_OK) {
-        rc = fail("model.evaluate");
-        goto done;
-    }
-
-    double total = 0;
-    printf("Time per epoch:");
-    for (int e = 0; e < h->epochs; e++) {
-        printf(" %.1f s", h->seconds[e]);
-        total += h->seconds[e];
-    }
-    printf("  (mean %.1f s, total %.1f s)\n", h->epochs ? total / h->epochs : 0.0, total);
-    printf("Final training loss %.4f, accuracy %.4f\n", (double)h->loss[h->epochs - 1],
-           (double)h->accuracy[h->epochs - 1]);
-    printf("Test loss %.4f\n", (double)test_loss);
-    printf("Test accuracy: %.4f\n", (double)test_acc);
-
-    /* model.save_weights('fashion_mnist_cnn.safetensors') */
-    if (clg_model_save_weights(model, o.save) != CLG_OK) {
-        rc = fail("saving the weights");
-        goto done;
-    }
-    printf("Weights saved to %s\n", o.save);
-    rc = 0;
-
-done:
-    clg_history_free(h);
-    clg_model_free(model);
-    clg_context_free(ctx);
-    free(x_train);
-    free(y_train);
-    free(x_test);
-    free(y_test);
-    return rc;
+    const fmnist_example ex = {
+        .prog = "fashion_mnist_cnn",
+        .about = "Trains the Keras seed CNN (Conv2D 32 3x3 relu, MaxPooling2D 2x2, Flatten,\n"
+                 "Dense 128 relu, Dense 10 softmax; Adam 1e-3) on Fashion-MNIST and reports\n"
+                 "the test accuracy.",
+        .save = "fashion_mnist_cnn.safetensors",
+        .build = build,
+    };
+    return fmnist_main(&ex, argc, argv);
 }

@@ -16,6 +16,6 @@ rm -rf "$g" && mkdir -p "$g/debs" "$g/root" "$g/bin" "$g/data"
 for f in "$g"/debs/*.deb; do dpkg -x "$f" "$g/root"; done
 rm -rf "$g/debs" "$g/root/usr/share"
 cp -L "$build/libclgrad.so.0" "$build/clgrad" "$build"/examples/device_tour \
-      "$build"/examples/fashion_mnist_cnn "$build"/tests/test_* "$build/tests/cache_writer" "$g/bin/"
+      "$build"/examples/fashion_mnist_cnn "$build"/examples/fashion_mnist_cnn2 "$build"/tests/test_* "$build/tests/cache_writer" "$g/bin/"
 cp /usr/share/datasets/fashion-mnist/*.gz "$g/data/" 2>/dev/null || true
 du -sh "$g"

@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# On the GPU machine (see prepare.sh): the seed example, default settings, on
-# three seeds.
+# On the GPU machine (see prepare.sh): the seed example and the second example
+# (two conv blocks), default settings, on three seeds each. `train.sh cnn2` runs
+# only the second one.
 set -u
 . "$(dirname "$0")/env.sh"
 mkdir -p /usr/share/datasets/fashion-mnist
 cp "$g"/data/*.gz /usr/share/datasets/fashion-mnist/
 cd /tmp
-for seed in 0 1 2; do
-  timeout 150 "$g/bin/fashion_mnist_cnn" --quiet --seed "$seed" --save "/tmp/w$seed.safetensors" 2>&1 | tail -16
+examples=${1:-"fashion_mnist_cnn fashion_mnist_cnn2"}
+[ "$examples" = cnn2 ] && examples=fashion_mnist_cnn2
+for ex in $examples; do
+  for seed in 0 1 2; do
+    timeout 250 "$g/bin/$ex" --quiet --seed "$seed" --save "/tmp/$ex-$seed.safetensors" 2>&1 | tail -16
+  done
 done
