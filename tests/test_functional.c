@@ -1,8 +1,8 @@
 /* Functional models and the layers they brought: a residual graph, a shared
  * layer on two inputs with Concatenate, the summary's "Connected to" column,
  * graph errors naming the layer, frozen layers, L2 penalties in the reported
- * loss, Embedding + Conv1D against a host forward, and binary cross-entropy
- * with binary accuracy.
+ * loss, Embedding + Conv1D against a host forward, binary cross-entropy
+ * with binary accuracy, and sample / class weights.
  * Host references are computed in double from the model's own weights;
  * tolerance 1e-5 relative + 1e-6 absolute (float32 sums of a few terms). */
 #include "fixture.h"
@@ -323,12 +323,97 @@ static void test_binary_crossentropy(void **state) {
     clg_model_free(m);
 }
 
+enum { WN = 12, WF = 3, WC = 3 };
+
+static clg_model *weighted_model(clg_context *ctx, const char *opt) {
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){WF});
+    assert_int_equal(clg_model_add(m, clg_layer_dense(WC, CLG_ACT_SOFTMAX)), CLG_OK);
+    assert_int_equal(clg_model_set_seed(m, 4), CLG_OK);
+    assert_int_equal(clg_model_compile(m, opt, "sparse_categorical_crossentropy", NULL), CLG_OK);
+    return m;
+}
+
+static float fit_loss(clg_model *m, const clg_host_array *xa, const clg_host_array *ya, const float *sw,
+                      const float *cw, int ncw, int epochs) {
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = epochs, o.verbose = 0, o.batch_size = 5; /* 5 + 5 + a partial 2: both paths */
+    o.sample_weight = sw, o.class_weight = cw, o.num_class_weights = ncw;
+    clg_history *h = clg_model_fit(m, xa, ya, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    float l = h->loss[h->epochs - 1];
+    clg_history_free(h);
+    return l;
+}
+
+/* With the weights frozen (SGD at learning rate 0), the epoch loss is
+ * sum(w_i l_i) / n with Keras's per-sample loss on clipped probabilities; unit
+ * weights give the unweighted loss. */
+static void test_sample_weight_loss(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[WN * WF], sw[WN], ones[WN], p[WN * WC];
+    int32_t y[WN];
+    clg_test_random_floats(x, WN * WF, 41);
+    clg_test_random_floats(sw, WN, 42);
+    for (int i = 0; i < WN; i++) y[i] = (i * 7) % WC, sw[i] = 1.0f + sw[i], ones[i] = 1.0f;
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){WN, WF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){WN});
+    clg_model *m = weighted_model(ctx, "sgd");
+    assert_int_equal(clg_model_set_learning_rate(m, 0.0f), CLG_OK);
+    float plain = fit_loss(m, &xa, &ya, NULL, NULL, 0, 1);
+    float unit = fit_loss(m, &xa, &ya, ones, NULL, 0, 1);
+    float weighted = fit_loss(m, &xa, &ya, sw, NULL, 0, 1);
+    assert_int_equal(clg_model_predict(m, &xa, WN, p, WN * WC), CLG_OK);
+    double ref = 0;
+    for (int i = 0; i < WN; i++) {
+        double sum = 0, py = 0;
+        for (int c = 0; c < WC; c++) {
+            double q = fmin(fmax(p[i * WC + c], 1e-7), 1 - 1e-7);
+            sum += q;
+            if (c == y[i]) py = q;
+        }
+        ref += sw[i] * (-log(py) + log(sum));
+    }
+    ref /= WN;
+    double dplain = plain;
+    expect_close(&unit, &dplain, 1, "unit sample weights");
+    expect_close(&weighted, &ref, 1, "weighted loss");
+    clg_model_free(m);
+}
+
+/* class_weight w[c] trains exactly as sample_weight w[y_i]. */
+static void test_class_weight_equals_sample_weight(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[WN * WF], sw[WN];
+    const float cw[WC] = {0.5f, 2.0f, 1.25f};
+    int32_t y[WN];
+    clg_test_random_floats(x, WN * WF, 43);
+    for (int i = 0; i < WN; i++) y[i] = (i * 5) % WC, sw[i] = cw[y[i]];
+    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){WN, WF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){WN});
+    clg_model *a = weighted_model(ctx, "adam"), *b = weighted_model(ctx, "adam");
+    float la = fit_loss(a, &xa, &ya, sw, NULL, 0, 3), lb = fit_loss(b, &xa, &ya, NULL, cw, WC, 3);
+    assert_memory_equal(&la, &lb, sizeof la);
+    float *ka = weight_host(a, 0), *kb = weight_host(b, 0);
+    assert_memory_equal(ka, kb, WF * WC * sizeof(float));
+    free(ka), free(kb);
+
+    clg_fit_options o = clg_fit_options_default();
+    o.verbose = 0, o.sample_weight = sw, o.class_weight = cw, o.num_class_weights = WC;
+    CLG_EXPECT_ERROR(clg_model_fit(a, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "not both");
+    o.sample_weight = NULL, o.num_class_weights = 2;
+    CLG_EXPECT_ERROR(clg_model_fit(a, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "class 2",
+                     "0..1");
+    sw[3] = -1.0f;
+    o.class_weight = NULL, o.sample_weight = sw;
+    CLG_EXPECT_ERROR(clg_model_fit(a, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "sample 3");
+    clg_model_free(a), clg_model_free(b);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_residual_forward), cmocka_unit_test(test_shared_layer_concat),
         cmocka_unit_test(test_functional_summary), cmocka_unit_test(test_graph_errors),
         cmocka_unit_test(test_frozen_layer),      cmocka_unit_test(test_l2_penalty),
         cmocka_unit_test(test_embedding_conv1d),  cmocka_unit_test(test_binary_crossentropy),
+        cmocka_unit_test(test_sample_weight_loss), cmocka_unit_test(test_class_weight_equals_sample_weight),
     };
     return CLG_RUN_GROUP(tests);
 }

@@ -208,6 +208,14 @@ typedef struct clg_fit_options {
      * creates and frees them. A callback keeps no state between fits. */
     const clg_callback *const *callbacks;
     int ncallbacks;
+    /* Keras's sample_weight: one weight per sample of x (finite, >= 0); the
+     * loss of a batch becomes sum(w * loss) / batch size. Or class_weight: the
+     * weight of each class 0..num_class_weights-1, given to every sample of that
+     * class (its label, its one-hot row's argmax, or its rounded binary target).
+     * Not both. Validation losses are unweighted. */
+    const float *sample_weight;
+    const float *class_weight;
+    int num_class_weights;
 } clg_fit_options;
 CLG_API clg_fit_options clg_fit_options_default(void);
 

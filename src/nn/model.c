@@ -604,10 +604,68 @@ static clg_tensor *loss_of(const clg_model *m, const clg_tensor *out, const clg_
     }
 }
 
-/* The loss the optimizer minimises: the loss plus every L2 penalty, as Keras
- * adds regularisation losses (and reports their sum as "loss"). */
-static clg_tensor *total_loss(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
-    clg_tensor *l = loss_of(m, out, y);
+/* Per-sample losses [B] as Keras's TensorFlow backend computes them on
+ * probabilities (clipped to [1e-7, 1 - 1e-7]), for sample weights. */
+static clg_tensor *per_sample_loss(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
+    const float eps = 1e-7f;
+    int nd = clg_tensor_ndim(out), axes[CLG_MAX_DIMS], na = 0;
+    for (int i = 1; i < nd; i++) axes[na++] = i;
+    clg_tensor *a = NULL, *b = NULL, *c = NULL, *d = NULL, *r = NULL;
+    switch (m->loss) {
+    case LOSS_SPARSE_CCE: /* -log_softmax(log p)[y] */
+        a = clg_clamp(out, eps, 1.0f - eps);
+        b = a ? clg_log(a) : NULL;
+        c = b ? clg_log_softmax(b, -1) : NULL;
+        d = c ? clg_one_hot(y, (int)clg_tensor_shape(out)[1]) : NULL;
+        clg_tensor_free(a), a = c && d ? clg_mul(c, d) : NULL;
+        r = a ? clg_sum(a, 1, (int[]){1}, 0) : NULL;
+        clg_tensor_free(b), b = r, r = b ? clg_neg(b) : NULL;
+        break;
+    case LOSS_CCE: /* -sum(t log(clip(p / sum p))) */
+        a = clg_sum(out, 1, (int[]){-1}, 1);
+        b = a ? clg_div(out, a) : NULL;
+        c = b ? clg_clamp(b, eps, 1.0f - eps) : NULL;
+        clg_tensor_free(a), a = c ? clg_log(c) : NULL;
+        d = a ? clg_mul(y, a) : NULL;
+        clg_tensor_free(b), b = d ? clg_sum(d, na, axes, 0) : NULL;
+        r = b ? clg_neg(b) : NULL;
+        break;
+    case LOSS_BCE: { /* -mean(t log p + (1 - t) log(1 - p)) */
+        a = clg_clamp(out, eps, 1.0f - eps);
+        b = a ? clg_log(a) : NULL;
+        c = a ? clg_rsub_scalar(1.0f, a) : NULL;
+        clg_tensor_free(a), a = c ? clg_log(c) : NULL; /* log(1 - p) */
+        clg_tensor_free(c), c = b ? clg_mul(y, b) : NULL;
+        clg_tensor *omt = clg_rsub_scalar(1.0f, y);
+        d = omt && a ? clg_mul(omt, a) : NULL;
+        clg_tensor_free(omt), clg_tensor_free(b), b = c && d ? clg_add(c, d) : NULL;
+        clg_tensor_free(c), c = b ? clg_mean(b, na, axes, 0) : NULL;
+        r = c ? clg_neg(c) : NULL;
+        break;
+    }
+    default: /* mse: mean((p - t)^2) over the sample */
+        a = clg_sub(out, y);
+        b = a ? clg_square(a) : NULL;
+        r = b ? clg_mean(b, na, axes, 0) : NULL;
+        break;
+    }
+    clg_tensor_free(a), clg_tensor_free(b), clg_tensor_free(c), clg_tensor_free(d);
+    return r;
+}
+
+/* The loss the optimizer minimises: the loss (with sample weights w [B], Keras's
+ * sum(w * loss) / B) plus every L2 penalty, as Keras adds regularisation losses
+ * (and reports their sum as "loss"). */
+static clg_tensor *total_loss(const clg_model *m, const clg_tensor *out, const clg_tensor *y, const clg_tensor *w) {
+    clg_tensor *l;
+    if (w) {
+        clg_tensor *ps = per_sample_loss(m, out, y);
+        clg_tensor *wl = ps ? clg_mul(ps, w) : NULL;
+        l = wl ? clg_mean(wl, 0, NULL, 0) : NULL;
+        clg_tensor_free(ps), clg_tensor_free(wl);
+    } else {
+        l = loss_of(m, out, y);
+    }
     for (int i = 0; l && i < m->nlayers; i++) {
         if (!(m->layers[i]->l2 > 0.0f)) continue;
         clg_tensor *pen = clg_layer_penalty(m->layers[i]);
@@ -724,12 +782,12 @@ static clg_status apply_update(clg_model *m) {
 
 /* Forward, backward and update on one batch; adds loss * count and the correct
  * count to the device accumulators. */
-static clg_status train_step(clg_model *m, const clg_tensor *xb, const clg_tensor *yb, int64_t count,
-                             clg_tensor *acc_loss, clg_tensor *acc_correct) {
+static clg_status train_step(clg_model *m, const clg_tensor *xb, const clg_tensor *yb, const clg_tensor *wb,
+                             int64_t count, clg_tensor *acc_loss, clg_tensor *acc_correct) {
     for (int i = 0; i < m->nparams; i++) clg_tensor_zero_grad(m->params[i]);
     clg_tensor *out = forward(m, xb, 1);
     if (!out) return clg_last_status();
-    clg_tensor *loss = total_loss(m, out, yb);
+    clg_tensor *loss = total_loss(m, out, yb, wb);
     clg_tensor *correct = loss && acc_correct ? correct_of(m, out, yb) : NULL;
     clg_status st = !loss || (acc_correct && !correct) ? clg_last_status() : clg_backward(loss, NULL);
     clg_tensor_free(out);
@@ -810,7 +868,7 @@ static clg_status eval_impl(clg_model *m, const clg_host_array *x, const clg_hos
     const char *api = "clg_model_evaluate";
     int met = metric_on(m);
     clg_tensor *acc_l = scalar(m->ctx, 0), *acc_c = scalar(m->ctx, 0);
-    size_t xrb = (size_t)row_elems(x) * sizeof(float), yrb = (size_t)row_elems(y) * clg_dtype_size(y->dtype);
+    size_t xrb = (size_t)row_elems(x) * clg_dtype_size(x->dtype), yrb = (size_t)row_elems(y) * clg_dtype_size(y->dtype);
     void *hx = malloc(xrb * (size_t)batch + 1), *hy = malloc(yrb * (size_t)batch + 1);
     clg_status st = acc_l && acc_c ? CLG_OK : clg_last_status();
     if (st == CLG_OK && (!hx || !hy)) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
@@ -826,7 +884,7 @@ static clg_status eval_impl(clg_model *m, const clg_host_array *x, const clg_hos
             st = clg_last_status();
         } else {
             clg_tensor *out = forward(m, xt, 0);
-            clg_tensor *l = out ? total_loss(m, out, yt) : NULL;
+            clg_tensor *l = out ? total_loss(m, out, yt, NULL) : NULL;
             clg_tensor *lw = l ? clg_mul_scalar(l, (float)c) : NULL;
             st = assign_expr(acc_l, lw ? clg_add(acc_l, lw) : NULL);
             if (st == CLG_OK && met) {
@@ -901,7 +959,7 @@ clg_status clg_model_predict(clg_model *m, const clg_host_array *x, int batch_si
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: out holds %zu floats, %lld samples need %lld", api,
                         out_floats, (long long)n, (long long)(n * orow));
     if (batch_size <= 0) batch_size = 32;
-    size_t xrb = (size_t)row_elems(x) * sizeof(float);
+    size_t xrb = (size_t)row_elems(x) * clg_dtype_size(x->dtype);
     int was = clg_grad_set_enabled(m->ctx, 0);
     for (int64_t s0 = 0; st == CLG_OK && s0 < n; s0 += batch_size) {
         int64_t c = n - s0 < batch_size ? n - s0 : batch_size;
@@ -1323,6 +1381,56 @@ static clg_status cb_epoch_end(clg_model *m, const clg_fit_options *o, cb_state 
     return CLG_OK;
 }
 
+/* Per-sample weights of the n samples from sample_weight or class_weight (the
+ * class of a sample: its label, the argmax of its one-hot row, or its rounded
+ * value for one binary output); NULL with *sw NULL when neither is given. */
+static clg_status sample_weights(const clg_model *m, const char *api, const clg_fit_options *o,
+                                 const clg_host_array *y, int64_t n, float **sw) {
+    *sw = NULL;
+    if (!o->sample_weight && !o->class_weight) return CLG_OK;
+    if (o->sample_weight && o->class_weight)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: give sample_weight or class_weight, not both (as Keras)", api);
+    if (o->class_weight && o->num_class_weights <= 0)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: class_weight needs num_class_weights > 0 (got %d)", api,
+                        o->num_class_weights);
+    float *w = malloc((size_t)(n > 0 ? n : 1) * sizeof *w);
+    if (!w) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+    int64_t row = row_elems(y);
+    for (int64_t i = 0; i < n; i++) {
+        float v;
+        if (o->sample_weight) {
+            v = o->sample_weight[i];
+        } else {
+            int64_t cls;
+            if (y->dtype == CLG_INT32) {
+                cls = ((const int32_t *)y->data)[i];
+            } else {
+                const float *r = (const float *)y->data + i * row;
+                cls = 0;
+                if (row == 1) cls = (int64_t)floorf(r[0] + 0.5f);
+                else
+                    for (int64_t k = 1; k < row; k++) cls = r[k] > r[cls] ? k : cls;
+            }
+            if (cls < 0 || cls >= o->num_class_weights) {
+                free(w);
+                return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                                "%s: sample %lld has class %lld, class_weight has weights for 0..%d", api,
+                                (long long)i, (long long)cls, o->num_class_weights - 1);
+            }
+            v = o->class_weight[cls];
+        }
+        if (!isfinite(v) || v < 0) {
+            free(w);
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s of sample %lld is %g (needs finite >= 0)", api,
+                            o->sample_weight ? "sample_weight" : "class_weight", (long long)i, (double)v);
+        }
+        w[i] = v;
+    }
+    (void)m;
+    *sw = w;
+    return CLG_OK;
+}
+
 clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host_array *y,
                            const clg_fit_options *options) {
     const char *api = "clg_model_fit";
@@ -1371,19 +1479,25 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     int bar = progress_bar_wanted(f, o.verbose), bar_width = 0;
     int met = metric_on(m), sparse = m->loss == LOSS_SPARSE_CCE;
     if (cb_check(api, &o, nv > 0, met) != CLG_OK) return NULL;
+    float *sw = NULL; /* over the training samples, before the split (they keep their index) */
+    if (sample_weights(m, api, &o, y, n, &sw) != CLG_OK) return NULL;
+    const clg_host_array wa = {.data = sw, .dtype = CLG_FLOAT32, .ndim = 1, .shape = {n}};
     int64_t bs = o.batch_size < n ? o.batch_size : (n > 0 ? n : 1);
     int64_t full = n / bs, rem = n % bs, steps = full + (rem > 0);
-    size_t xrb = (size_t)row_elems(x) * sizeof(float), yrb = (size_t)row_elems(y) * clg_dtype_size(y->dtype);
+    size_t xrb = (size_t)row_elems(x) * clg_dtype_size(x->dtype), yrb = (size_t)row_elems(y) * clg_dtype_size(y->dtype);
 
     clg_history *h = history_new(o.epochs);
     int64_t *perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *perm);
     void *hx = malloc(xrb * (size_t)bs + 1), *hy = malloc(yrb * (size_t)bs + 1);
+    float *hw = sw ? malloc(sizeof *hw * (size_t)bs + 1) : NULL;
     clg_tensor *xb = batch_tensor(m->ctx, x, bs, 0), *yb = batch_tensor(m->ctx, y, bs, sparse);
+    clg_tensor *wb = sw ? batch_tensor(m->ctx, &wa, bs, 0) : NULL;
     clg_tensor *acc_l = scalar(m->ctx, 0), *acc_c = met ? scalar(m->ctx, 0) : NULL;
     clg_step *step = NULL;
     clg_status st = CLG_OK;
-    if (!h || !perm || !hx || !hy) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
-    else if (!xb || !yb || !acc_l || (met && !acc_c)) st = clg_last_status();
+    if (!h || !perm || !hx || !hy || (sw && !hw))
+        st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+    else if (!xb || !yb || !acc_l || (met && !acc_c) || (sw && !wb)) st = clg_last_status();
     if (h) h->epochs = 0;
     const float zero = 0.0f;
     cb_state *cbs = NULL;
@@ -1404,25 +1518,29 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
             int64_t c = b < full ? bs : rem;
             gather_rows(x, 0, perm + b * bs, c, hx);
             gather_rows(y, 0, perm + b * bs, c, hy);
+            if (sw) gather_rows(&wa, 0, perm + b * bs, c, hw);
             if (c == bs) {
                 st = clg_tensor_write(xb, hx, xrb * (size_t)c);
                 if (st == CLG_OK) st = clg_tensor_write(yb, hy, yrb * (size_t)c);
+                if (st == CLG_OK && wb) st = clg_tensor_write(wb, hw, sizeof *hw * (size_t)c);
                 if (st != CLG_OK) break;
                 if (step) {
                     st = clg_step_replay(step);
                 } else {
                     st = clg_step_capture_begin(m->ctx);
                     if (st != CLG_OK) break;
-                    clg_status s2 = train_step(m, xb, yb, c, acc_l, acc_c);
+                    clg_status s2 = train_step(m, xb, yb, wb, c, acc_l, acc_c);
                     step = clg_step_capture_end(m->ctx);
                     st = s2 != CLG_OK ? s2 : (step ? CLG_OK : clg_last_status());
                 }
             } else { /* the last partial batch runs eagerly */
                 clg_tensor *xp = batch_tensor(m->ctx, x, c, 0), *yp = batch_tensor(m->ctx, y, c, sparse);
-                st = xp && yp ? clg_tensor_write(xp, hx, xrb * (size_t)c) : clg_last_status();
+                clg_tensor *wp = sw ? batch_tensor(m->ctx, &wa, c, 0) : NULL;
+                st = xp && yp && (!sw || wp) ? clg_tensor_write(xp, hx, xrb * (size_t)c) : clg_last_status();
                 if (st == CLG_OK) st = clg_tensor_write(yp, hy, yrb * (size_t)c);
-                if (st == CLG_OK) st = train_step(m, xp, yp, c, acc_l, acc_c);
-                clg_tensor_free(xp), clg_tensor_free(yp);
+                if (st == CLG_OK && wp) st = clg_tensor_write(wp, hw, sizeof *hw * (size_t)c);
+                if (st == CLG_OK) st = train_step(m, xp, yp, wp, c, acc_l, acc_c);
+                clg_tensor_free(xp), clg_tensor_free(yp), clg_tensor_free(wp);
             }
             double now = now_s();
             if (st == CLG_OK && bar && b + 1 < steps && now - last_print >= 0.1) {
@@ -1471,8 +1589,8 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     }
     cb_states_free(m, cbs, o.ncallbacks);
     clg_step_free(step);
-    clg_tensor_free(xb), clg_tensor_free(yb), clg_tensor_free(acc_l), clg_tensor_free(acc_c);
-    free(perm), free(hx), free(hy);
+    clg_tensor_free(xb), clg_tensor_free(yb), clg_tensor_free(wb), clg_tensor_free(acc_l), clg_tensor_free(acc_c);
+    free(perm), free(hx), free(hy), free(hw), free(sw);
     if (st != CLG_OK) {
         clg_history_free(h);
         clg_fail_wrap(st, "%s", api);
