@@ -1488,14 +1488,19 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
 
     clg_history *h = history_new(o.epochs);
     int64_t *perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *perm);
-    void *hx = malloc(xrb * (size_t)bs + 1), *hy = malloc(yrb * (size_t)bs + 1);
-    float *hw = sw ? malloc(sizeof *hw * (size_t)bs + 1) : NULL;
+    /* Two host batches: while the device runs step b from one, the host gathers
+     * batch b + 1 into the other and queues its upload without blocking
+     * (prefetch). A buffer is reused once its upload event has completed. */
+    void *hxs[2] = {malloc(xrb * (size_t)bs + 1), malloc(xrb * (size_t)bs + 1)};
+    void *hys[2] = {malloc(yrb * (size_t)bs + 1), malloc(yrb * (size_t)bs + 1)};
+    float *hws[2] = {sw ? malloc(sizeof(float) * (size_t)bs + 1) : NULL, sw ? malloc(sizeof(float) * (size_t)bs + 1) : NULL};
+    cl_event uploaded[2] = {NULL, NULL};
     clg_tensor *xb = batch_tensor(m->ctx, x, bs, 0), *yb = batch_tensor(m->ctx, y, bs, sparse);
     clg_tensor *wb = sw ? batch_tensor(m->ctx, &wa, bs, 0) : NULL;
     clg_tensor *acc_l = scalar(m->ctx, 0), *acc_c = met ? scalar(m->ctx, 0) : NULL;
     clg_step *step = NULL;
     clg_status st = CLG_OK;
-    if (!h || !perm || !hx || !hy || (sw && !hw))
+    if (!h || !perm || !hxs[0] || !hxs[1] || !hys[0] || !hys[1] || (sw && (!hws[0] || !hws[1])))
         st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
     else if (!xb || !yb || !acc_l || (met && !acc_c) || (sw && !wb)) st = clg_last_status();
     if (h) h->epochs = 0;
@@ -1516,13 +1521,30 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         bar_width = 0;
         for (int64_t b = 0; st == CLG_OK && b < steps; b++) {
             int64_t c = b < full ? bs : rem;
+            const int k = (int)(b & 1);
+            if (uploaded[k]) { /* batch b - 2's upload from these host buffers */
+                st = CLG_CL(clWaitForEvents(1, &uploaded[k]), "clg_model_fit: uploading a batch");
+                clReleaseEvent(uploaded[k]);
+                uploaded[k] = NULL;
+                if (st != CLG_OK) break;
+            }
+            void *hx = hxs[k], *hy = hys[k];
+            float *hw = hws[k];
             gather_rows(x, 0, perm + b * bs, c, hx);
             gather_rows(y, 0, perm + b * bs, c, hy);
             if (sw) gather_rows(&wa, 0, perm + b * bs, c, hw);
             if (c == bs) {
-                st = clg_tensor_write(xb, hx, xrb * (size_t)c);
-                if (st == CLG_OK) st = clg_tensor_write(yb, hy, yrb * (size_t)c);
-                if (st == CLG_OK && wb) st = clg_tensor_write(wb, hw, sizeof *hw * (size_t)c);
+                /* in queue order, after step b - 1 has read the batch tensors */
+                cl_event ev[3] = {NULL, NULL, NULL};
+                st = clg_tensor_write_nonblocking(xb, hx, xrb * (size_t)c, &ev[0]);
+                if (st == CLG_OK) st = clg_tensor_write_nonblocking(yb, hy, yrb * (size_t)c, &ev[1]);
+                if (st == CLG_OK && wb) st = clg_tensor_write_nonblocking(wb, hw, sizeof *hw * (size_t)c, &ev[2]);
+                /* an in-order queue completes them in order: the last one stands for all */
+                for (int q = 2; q >= 0; q--) {
+                    if (!ev[q]) continue;
+                    if (!uploaded[k] && st == CLG_OK) uploaded[k] = ev[q];
+                    else clWaitForEvents(1, &ev[q]), clReleaseEvent(ev[q]);
+                }
                 if (st != CLG_OK) break;
                 if (step) {
                     st = clg_step_replay(step);
@@ -1587,10 +1609,13 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         }
         if (o.ncallbacks > 0) st = cb_epoch_end(m, &o, cbs, e, h, nv > 0, met, &stop);
     }
+    for (int k = 0; k < 2; k++) /* the host buffers outlive their uploads */
+        if (uploaded[k]) clWaitForEvents(1, &uploaded[k]), clReleaseEvent(uploaded[k]);
     cb_states_free(m, cbs, o.ncallbacks);
     clg_step_free(step);
     clg_tensor_free(xb), clg_tensor_free(yb), clg_tensor_free(wb), clg_tensor_free(acc_l), clg_tensor_free(acc_c);
-    free(perm), free(hx), free(hy), free(hw), free(sw);
+    free(perm), free(sw);
+    for (int k = 0; k < 2; k++) free(hxs[k]), free(hys[k]), free(hws[k]);
     if (st != CLG_OK) {
         clg_history_free(h);
         clg_fail_wrap(st, "%s", api);

@@ -598,6 +598,25 @@ clg_status clg_tensor_write(clg_tensor *t, const void *host, size_t bytes) {
     return write_bytes(t->ctx, t->buf, (size_t)t->offset * clg_dtype_size(t->dtype), host, need, what);
 }
 
+clg_status clg_tensor_write_nonblocking(clg_tensor *t, const void *host, size_t bytes, cl_event *done) {
+    const char *op = "clg_tensor_write_nonblocking";
+    *done = NULL;
+    char d[220];
+    clg_tensor_describe(t, d, sizeof d);
+    size_t need = (size_t)clg_tensor_numel(t) * clg_dtype_size(t->dtype);
+    if (bytes != need || !host || !clg_tensor_is_contiguous(t) || t->ctx->capture)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                        "%s: %s needs %zu bytes from host, contiguous, outside a capture (got %zu)", op, d, need,
+                        bytes);
+    clg_status fs = clg_flush(t->ctx); /* pending lazy results may read this buffer */
+    if (fs != CLG_OK) return fs;
+    char what[400];
+    snprintf(what, sizeof what, "%s: writing %s on %s", op, d, t->ctx->label);
+    return CLG_CL(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_FALSE,
+                                       (size_t)t->offset * clg_dtype_size(t->dtype), need, host, 0, NULL, done),
+                  what);
+}
+
 clg_status clg_tensor_assign(clg_tensor *dst, const clg_tensor *src) {
     const char *op = "clg_tensor_assign";
     if (!dst || !src) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: NULL tensor", op);

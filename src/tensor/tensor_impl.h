@@ -53,6 +53,13 @@ clg_tensor *clg_tensor_alloc(clg_context *ctx, clg_dtype dtype, int ndim, const 
  * and dtype, on the device. */
 clg_status clg_copy_into(clg_tensor *dst, const clg_tensor *src, const char *what);
 
+/* Queues a write of host bytes into the contiguous tensor t without waiting:
+ * it runs in queue order (after the work queued before it), and `host` must
+ * stay unchanged until *done completes (the caller waits on and releases it).
+ * For prefetching the next batch while the device computes; refused while a
+ * step is being captured (a captured write must own its bytes). */
+clg_status clg_tensor_write_nonblocking(clg_tensor *t, const void *host, size_t bytes, cl_event *done);
+
 /* Philox-4x32-10 host reference (same numbers as cl/rng.cl). */
 void clg_philox4x32_10(const uint32_t counter[4], const uint32_t key[2], uint32_t out[4]);
 /* Element e of the stream (seed): raw bits, uniform in [low, high), normal. */
