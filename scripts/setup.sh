@@ -14,6 +14,7 @@ packages=(
   libcmocka-dev                         # tests
   zlib1g-dev                            # gzip data sets, cache checksums
   dataset-fashion-mnist                 # the seed example's data (IDX, gzipped)
+  doxygen                               # API reference: the docs target and its ctest entry
 )
 
 missing=()

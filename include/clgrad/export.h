@@ -1,4 +1,5 @@
-/* Symbol export for the clgrad shared library.
+/** \file
+ * Symbol export for the clgrad shared library.
  *
  * The library is built with hidden visibility; only declarations marked CLG_API
  * are exported. Users never define CLGRAD_BUILDING; the build system does. */

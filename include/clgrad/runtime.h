@@ -1,4 +1,5 @@
-/* Devices and contexts.
+/** \file
+ * Devices and contexts.
  *
  *     // Pick the best device (or what CLGRAD_DEVICE says) and report it once.
  *     clg_context_options opts = clg_context_options_default();
@@ -15,18 +16,20 @@
  * Device selection, in order: options.device, else the CLGRAD_DEVICE environment
  * variable, else the best device by rank (discrete GPU > integrated GPU >
  * accelerator > CPU, then compute units x clock). A selection string is one of
- *   "P:D"        platform and device index, as `clgrad devices` prints them;
- *   "gpu", "cpu", "accelerator"   the best device of that type;
- *   any other text   a case-insensitive substring of the device, platform or
- *                    vendor name ("gfx1030", "Intel", "NVIDIA", "pthread").
+ *
+ *     "P:D"        platform and device index, as `clgrad devices` prints them;
+ *     "gpu", "cpu", "accelerator"   the best device of that type;
+ *     any other text   a case-insensitive substring of the device, platform or
+ *                      vendor name ("gfx1030", "Intel", "NVIDIA", "pthread").
  *
  * Environment variables read by clg_context_new (options override them):
- *   CLGRAD_DEVICE       selection string as above
- *   CLGRAD_CACHE_DIR    program/store cache directory
- *                       (else $XDG_CACHE_HOME/clgrad, else ~/.cache/clgrad)
- *   CLGRAD_CACHE=0      disable the disk cache of compiled programs
- *   CLGRAD_CONSTRAINED=1  behave like a small GPU (see constrained below)
- *   CLGRAD_QUIET=1      do not report the chosen device even if asked
+ *
+ *     CLGRAD_DEVICE       selection string as above
+ *     CLGRAD_CACHE_DIR    program/store cache directory
+ *                         (else $XDG_CACHE_HOME/clgrad, else ~/.cache/clgrad)
+ *     CLGRAD_CACHE=0      disable the disk cache of compiled programs
+ *     CLGRAD_CONSTRAINED=1  behave like a small GPU (see constrained below)
+ *     CLGRAD_QUIET=1      do not report the chosen device even if asked
  *
  * Thread safety: a context and every object made from it (tensors, ...) may be
  * used by one thread at a time; guard it yourself to share it. Different contexts
@@ -52,10 +55,10 @@ typedef enum clg_device_type {
     CLG_DEVICE_TYPE_OTHER = 5
 } clg_device_type;
 
-/* A snapshot of one OpenCL device. Plain data: copy it freely. */
+/** A snapshot of one OpenCL device. Plain data: copy it freely. */
 typedef struct clg_device_info {
-    int platform_index;         /* P in "P:D" */
-    int device_index;           /* D in "P:D", within its platform */
+    int platform_index;         /**< P in "P:D" */
+    int device_index;           /**< D in "P:D", within its platform */
     clg_device_type type;
     char platform_name[128];
     char platform_version[128];
@@ -63,7 +66,7 @@ typedef struct clg_device_info {
     char vendor[128];
     uint32_t vendor_id;
     char driver_version[64];
-    char opencl_c_version[64];  /* as reported, e.g. "OpenCL C 1.2 pocl" */
+    char opencl_c_version[64];  /**< as reported, e.g. "OpenCL C 1.2 pocl" */
     int opencl_c_major, opencl_c_minor;
     uint32_t compute_units;
     uint32_t clock_mhz;
@@ -71,61 +74,61 @@ typedef struct clg_device_info {
     uint64_t local_mem_bytes;
     uint64_t max_alloc_bytes;
     uint64_t max_work_group_size;
-    int fp16;                   /* cl_khr_fp16 */
-    int fp64;                   /* cl_khr_fp64 or a double-precision config */
-    int available;              /* CL_DEVICE_AVAILABLE and a compiler */
+    int fp16;                   /**< cl_khr_fp16 */
+    int fp64;                   /**< cl_khr_fp64 or a double-precision config */
+    int available;              /**< CL_DEVICE_AVAILABLE and a compiler */
 } clg_device_info;
 
-/* Enumerates every device of every platform. On success *out is an array of
+/** Enumerates every device of every platform. On success *out is an array of
  * *count entries owned by the caller (free with clg_devices_free); *count may be
  * 0 only if platforms exist without devices. With no OpenCL platform at all,
  * returns CLG_STATUS_NO_PLATFORM with a message naming the packages to install. */
 CLG_API clg_status clg_devices_query(clg_device_info **out, size_t *count);
 CLG_API void clg_devices_free(clg_device_info *devices);
 
-/* Rank used for the default choice: higher is better. */
+/** Rank used for the default choice: higher is better. */
 CLG_API double clg_device_rank(const clg_device_info *device);
 
-/* Chooses a device from list[0..count) by a selection string (NULL or "" picks
+/** Chooses a device from list[0..count) by a selection string (NULL or "" picks
  * the best by rank). On success writes its index into list to *chosen. A
  * selection matching nothing returns CLG_STATUS_NO_DEVICE with a message listing
  * the devices that exist. */
 CLG_API clg_status clg_device_select(const clg_device_info *list, size_t count,
                                      const char *selection, size_t *chosen);
 
-/* Short name of a device type: "cpu", "gpu (discrete)", ... Static string. */
+/** Short name of a device type: "cpu", "gpu (discrete)", ... Static string. */
 CLG_API const char *clg_device_type_name(clg_device_type type);
 
 typedef struct clg_context_options {
-    const char *device;    /* selection string; NULL: CLGRAD_DEVICE, then best */
-    const char *cache_dir; /* NULL: CLGRAD_CACHE_DIR, XDG_CACHE_HOME, ~/.cache */
-    int disk_cache;        /* 1 on (default), 0 off; CLGRAD_CACHE=0 also turns it off */
-    int constrained;       /* 1: cap work-groups at 256, local memory at 32 KiB, no
+    const char *device;    /**< selection string; NULL: CLGRAD_DEVICE, then best */
+    const char *cache_dir; /**< NULL: CLGRAD_CACHE_DIR, XDG_CACHE_HOME, ~/.cache */
+    int disk_cache;        /**< 1 on (default), 0 off; CLGRAD_CACHE=0 also turns it off */
+    int constrained;       /**< 1: cap work-groups at 256, local memory at 32 KiB, no
                               fp64, as on small GPUs; -1 (default): CLGRAD_CONSTRAINED */
-    int report_device;     /* 1: print the chosen device once to report_stream */
-    FILE *report_stream;   /* NULL: stderr */
+    int report_device;     /**< 1: print the chosen device once to report_stream */
+    FILE *report_stream;   /**< NULL: stderr */
 } clg_context_options;
 
 CLG_API clg_context_options clg_context_options_default(void);
 
 typedef struct clg_context clg_context;
 
-/* Creates a context on the selected device. options may be NULL (defaults).
+/** Creates a context on the selected device. options may be NULL (defaults).
  * Returns NULL on failure (no platform, no matching device, OpenCL error) with
  * the reason in clg_last_error(). Free with clg_context_free. */
 CLG_API clg_context *clg_context_new(const clg_context_options *options);
 
-/* Waits for queued work, then frees the context and its caches. NULL is a no-op.
+/** Waits for queued work, then frees the context and its caches. NULL is a no-op.
  * Tensors of the context must have been freed first. */
 CLG_API void clg_context_free(clg_context *ctx);
 
-/* The device of the context; the pointer lives as long as the context. */
+/** The device of the context; the pointer lives as long as the context. */
 CLG_API const clg_device_info *clg_context_device(const clg_context *ctx);
 
-/* Blocks until all work queued on the context has finished. */
+/** Blocks until all work queued on the context has finished. */
 CLG_API clg_status clg_context_finish(clg_context *ctx);
 
-/* Limits kernels must respect (constrained mode lowers them). */
+/** Limits kernels must respect (constrained mode lowers them). */
 typedef struct clg_context_limits {
     uint64_t max_work_group_size;
     uint64_t local_mem_bytes;
@@ -135,37 +138,40 @@ typedef struct clg_context_limits {
 } clg_context_limits;
 CLG_API clg_context_limits clg_context_get_limits(const clg_context *ctx);
 
-/* Counters since the context was made. */
+/** Counters since the context was made. */
 typedef struct clg_context_stats {
-    uint64_t programs_built;        /* compiled from source (cache misses) */
-    uint64_t programs_from_disk;    /* loaded from the disk cache */
-    uint64_t programs_from_memory;  /* served by the in-memory cache */
-    uint64_t disk_cache_rejected;   /* corrupt, truncated or foreign cache files ignored */
-    uint64_t buffers_created;       /* clCreateBuffer calls by the pool */
-    uint64_t buffers_reused;        /* allocations served from the pool */
-    uint64_t bytes_in_use;          /* device bytes held by live tensors */
-    uint64_t bytes_cached;          /* device bytes kept by the pool for reuse */
+    uint64_t programs_built;        /**< compiled from source (cache misses) */
+    uint64_t programs_from_disk;    /**< loaded from the disk cache */
+    uint64_t programs_from_memory;  /**< served by the in-memory cache */
+    uint64_t disk_cache_rejected;   /**< corrupt, truncated or foreign cache files ignored */
+    uint64_t buffers_created;       /**< clCreateBuffer calls by the pool */
+    uint64_t buffers_reused;        /**< allocations served from the pool */
+    uint64_t bytes_in_use;          /**< device bytes held by live tensors */
+    uint64_t bytes_cached;          /**< device bytes kept by the pool for reuse */
     uint64_t peak_bytes_in_use;
 } clg_context_stats;
 CLG_API clg_context_stats clg_context_get_stats(const clg_context *ctx);
 
-/* Returns the pool's cached (unused) device memory to the driver. */
+/** Returns the pool's cached (unused) device memory to the driver. */
 CLG_API void clg_context_release_cached_memory(clg_context *ctx);
 
-/* The directory of the disk cache ("" when disabled). Lives with the context. */
+/** The directory of the disk cache ("" when disabled). Lives with the context. */
 CLG_API const char *clg_context_cache_dir(const clg_context *ctx);
 
-/* Per-device key-value store, persisted in the cache directory next to the
+/** \name Per-device key-value store
+ * Per-device key-value store, persisted in the cache directory next to the
  * program cache and keyed by device and driver (tuned parameters, measured
  * algorithm choices). Keys and values are printable text without newlines; keys
  * at most 255 bytes, values at most 4095. Writes are atomic. With the disk cache
  * disabled the store lives in memory only.
  * clg_store_get copies the value into buf (NUL-terminated, cap bytes at most) and
  * returns CLG_STATUS_NOT_FOUND if the key is absent. */
+/** @{ */
 CLG_API clg_status clg_store_get(clg_context *ctx, const char *key, char *buf, size_t cap);
 CLG_API clg_status clg_store_set(clg_context *ctx, const char *key, const char *value);
+/** @} */
 
-/* --- ordering work across contexts ------------------------------------------------
+/** \defgroup runtime_events Ordering work across contexts
  *
  * Each context runs its work in order on one queue; nothing waits on the host
  * unless a value is read. To make one context's later work wait for another's
@@ -178,21 +184,23 @@ CLG_API clg_status clg_store_set(clg_context *ctx, const char *key, const char *
  *
  * Within one OpenCL context the wait is a barrier on the device; across contexts
  * it goes through the host: a user event of B's context completed by a callback
- * when A's event completes (no host thread blocks). */
+ * when A's event completes (no host thread blocks).
+ * @{ */
 typedef struct clg_event clg_event;
 
-/* An event that completes when everything queued on ctx so far has finished.
+/** An event that completes when everything queued on ctx so far has finished.
  * NULL on failure. Free with clg_event_free (also before it completes). */
 CLG_API clg_event *clg_event_record(clg_context *ctx);
-/* Work queued on ctx after this call starts only once ev has completed. */
+/** Work queued on ctx after this call starts only once ev has completed. */
 CLG_API clg_status clg_event_wait(clg_context *ctx, const clg_event *ev);
-/* Blocks the calling thread until ev has completed. */
+/** Blocks the calling thread until ev has completed. */
 CLG_API clg_status clg_event_synchronize(const clg_event *ev);
-/* 1 if ev has completed, 0 if not, -1 on error. */
+/** 1 if ev has completed, 0 if not, -1 on error. */
 CLG_API int clg_event_done(const clg_event *ev);
 CLG_API void clg_event_free(clg_event *ev);
+/** @} */
 
-/* The library's version, "MAJOR.MINOR.PATCH". */
+/** The library's version, "MAJOR.MINOR.PATCH". */
 CLG_API const char *clg_version(void);
 
 CLG_END_DECLS

@@ -1,4 +1,5 @@
-/* Status codes and error reporting.
+/** \file
+ * Status codes and error reporting.
  *
  *     clg_context *ctx = clg_context_new(NULL);
  *     if (!ctx) {
@@ -22,7 +23,7 @@
 
 CLG_BEGIN_DECLS
 
-/* One list: the enum, the names and the default messages come from it. */
+/** One list: the enum, the names and the default messages come from it. */
 #define CLG_STATUS_LIST(X)                                                              \
     X(OK, "success")                                                                    \
     X(INVALID_ARGUMENT, "invalid argument")                                             \
@@ -48,24 +49,24 @@ typedef enum clg_status {
 
 #define CLG_OK CLG_STATUS_OK
 
-/* "CLG_STATUS_SHAPE_MISMATCH" etc.; "CLG_STATUS_UNKNOWN" for values outside the list.
+/** "CLG_STATUS_SHAPE_MISMATCH" etc.; "CLG_STATUS_UNKNOWN" for values outside the list.
  * The string is static. */
 CLG_API const char *clg_status_name(clg_status status);
 
-/* The default one-line description of a status ("tensor shapes do not match").
+/** The default one-line description of a status ("tensor shapes do not match").
  * The string is static. */
 CLG_API const char *clg_status_message(clg_status status);
 
-/* The status of the last failure recorded on this thread (CLG_OK if none yet). */
+/** The status of the last failure recorded on this thread (CLG_OK if none yet). */
 CLG_API clg_status clg_last_status(void);
 
-/* The message of the last failure recorded on this thread, naming what failed,
+/** The message of the last failure recorded on this thread, naming what failed,
  * e.g. "out of device memory allocating 1.5 GiB for tensor [4096,100000] on
  * pthread-skylake (0:0)". Never NULL; "" if none yet. The string stays valid
  * until the next failure on this thread. */
 CLG_API const char *clg_last_error(void);
 
-/* Forget the last failure on this thread. */
+/** Forget the last failure on this thread. */
 CLG_API void clg_clear_error(void);
 
 CLG_END_DECLS
