@@ -398,7 +398,19 @@ static void test_choose(void **state) {
     assert_int_equal(clg_conv_choose(ctx, &g9, measure_fn, &broken), CLG_CONV_FFT);
     assert_int_equal(clg_conv_choose(ctx, &g9, measure_fn, &broken), CLG_CONV_FFT);
     assert_int_equal(broken.calls_im2col, 2); /* measured again: nothing was stored */
+    clg_context_free(ctx);
 
+    /* Deterministic mode: the heuristic, whatever was stored or would be measured. */
+    clg_context_options o = clg_context_options_default();
+    o.cache_dir = dir, o.disk_cache = 0, o.deterministic = 1;
+    ctx = clg_context_new(&o);
+    assert_non_null(ctx);
+    assert_int_equal(clg_store_set(ctx, key3, "fft"), CLG_OK);
+    fake_measure fast_fft = {5.0, 1.0, 0, 0, CLG_OK};
+    assert_int_equal(clg_conv_choose(ctx, &g3, measure_fn, &fast_fft), CLG_CONV_IM2COL);
+    assert_int_equal(clg_conv_choose(ctx, &g5, measure_fn, &fast_fft), CLG_CONV_IM2COL);
+    assert_int_equal(clg_conv_choose(ctx, &g7, measure_fn, &fast_fft), CLG_CONV_FFT);
+    assert_int_equal(fast_fft.calls_im2col + fast_fft.calls_fft, 0);
     clg_context_free(ctx);
     clg_test_rmtree(dir);
     free(dir);

@@ -407,6 +407,33 @@ static void test_class_weight_equals_sample_weight(void **state) {
     clg_model_free(a), clg_model_free(b);
 }
 
+/* Same seed, same data: two fits (dropout, batch norm, shuffling, a conv) give
+ * the same history and weights, bit for bit. */
+static void test_same_seed_same_bits(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N = 10 };
+    float x[N * 6 * 6], y[N * 2];
+    clg_test_random_floats(x, N * 36, 51), clg_test_random_floats(y, N * 2, 52);
+    clg_host_array xa = harr(x, CLG_FLOAT32, 4, (int64_t[]){N, 6, 6, 1}), ya = harr(y, CLG_FLOAT32, 2, (int64_t[]){N, 2});
+    float loss[2], *k[2];
+    for (int r = 0; r < 2; r++) {
+        clg_model *m = clg_sequential_new(ctx, 3, (int64_t[]){6, 6, 1});
+        assert_int_equal(clg_model_add(m, clg_layer_conv2d(3, 3, 3, CLG_ACT_RELU)), CLG_OK);
+        assert_int_equal(clg_model_add(m, clg_layer_batch_normalization()), CLG_OK);
+        assert_int_equal(clg_model_add(m, clg_layer_flatten()), CLG_OK);
+        assert_int_equal(clg_model_add(m, clg_layer_dropout(0.3f)), CLG_OK);
+        assert_int_equal(clg_model_add(m, clg_layer_dense(2, CLG_ACT_LINEAR)), CLG_OK);
+        assert_int_equal(clg_model_set_seed(m, 77), CLG_OK);
+        assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
+        loss[r] = fit_loss(m, &xa, &ya, NULL, NULL, 0, 2);
+        k[r] = weight_host(m, 0);
+        clg_model_free(m);
+    }
+    assert_memory_equal(&loss[0], &loss[1], sizeof loss[0]);
+    assert_memory_equal(k[0], k[1], 3 * 9 * sizeof(float));
+    free(k[0]), free(k[1]);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_residual_forward), cmocka_unit_test(test_shared_layer_concat),
@@ -414,6 +441,7 @@ int main(void) {
         cmocka_unit_test(test_frozen_layer),      cmocka_unit_test(test_l2_penalty),
         cmocka_unit_test(test_embedding_conv1d),  cmocka_unit_test(test_binary_crossentropy),
         cmocka_unit_test(test_sample_weight_loss), cmocka_unit_test(test_class_weight_equals_sample_weight),
+        cmocka_unit_test(test_same_seed_same_bits),
     };
     return CLG_RUN_GROUP(tests);
 }

@@ -29,6 +29,7 @@
  *                         (else $XDG_CACHE_HOME/clgrad, else ~/.cache/clgrad)
  *     CLGRAD_CACHE=0      disable the disk cache of compiled programs
  *     CLGRAD_CONSTRAINED=1  behave like a small GPU (see constrained below)
+ *     CLGRAD_DETERMINISTIC=1  the same results run after run (see deterministic below)
  *     CLGRAD_QUIET=1      do not report the chosen device even if asked
  *
  * Thread safety: a context and every object made from it (tensors, ...) may be
@@ -105,6 +106,11 @@ typedef struct clg_context_options {
     int disk_cache;        /**< 1 on (default), 0 off; CLGRAD_CACHE=0 also turns it off */
     int constrained;       /**< 1: cap work-groups at 256, local memory at 32 KiB, no
                               fp64, as on small GPUs; -1 (default): CLGRAD_CONSTRAINED */
+    int deterministic;     /**< 1: every choice of algorithm is fixed in advance, so two
+                              runs with the same seeds give the same bits (convolution's
+                              AUTO takes its heuristic, never a timing or a stored
+                              choice; every kernel already reduces in a fixed order,
+                              without atomics); -1 (default): CLGRAD_DETERMINISTIC */
     int report_device;     /**< 1: print the chosen device once to report_stream */
     FILE *report_stream;   /**< NULL: stderr */
 } clg_context_options;

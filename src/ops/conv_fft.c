@@ -429,6 +429,8 @@ clg_conv_algo clg_conv_choose(clg_context *ctx, const clg_conv_geometry *g,
     if (!g) return CLG_CONV_IM2COL;
     int fft_ok = clg_conv_fft_supports(g);
     if (!ctx || !fft_ok) return CLG_CONV_IM2COL;
+    /* A timing, or a choice stored by an earlier run, could differ between runs. */
+    if (ctx->deterministic) return heuristic(g);
     char key[256];
     snprintf(key, sizeof key,
              "conv2d.algo.n%lld.c%lld.h%lld.w%lld.o%lld.k%lldx%lld.s%dx%d.d%dx%d.p%d,%d,%d,%d.g%d",

@@ -16,6 +16,7 @@ clg_context_options clg_context_options_default(void) {
     memset(&o, 0, sizeof o);
     o.disk_cache = 1;
     o.constrained = -1;
+    o.deterministic = -1;
     return o;
 }
 
@@ -134,6 +135,7 @@ clg_context *clg_context_new(const clg_context_options *options) {
 
     int constrained = o.constrained < 0 ? env_flag("CLGRAD_CONSTRAINED", 0) : o.constrained != 0;
     set_limits(ctx, constrained);
+    ctx->deterministic = o.deterministic < 0 ? env_flag("CLGRAD_DETERMINISTIC", 0) : o.deterministic != 0;
     set_build_options(ctx);
 
     resolve_cache_dir(&o, ctx->cache_dir, sizeof ctx->cache_dir);

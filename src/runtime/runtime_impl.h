@@ -150,6 +150,7 @@ struct clg_context {
     char identity[1024]; /* platform, device, vendor id, driver: keys the caches */
     int disk_cache;
     char cache_dir[4096];
+    int deterministic;   /* choices of algorithm never depend on timings */
 
     clg_program_entry *programs;
     size_t program_count, program_cap;
