@@ -33,5 +33,6 @@
 #include "clgrad/safetensors.h"
 #include "clgrad/data.h"
 #include "clgrad/model.h"
+#include "clgrad/optim.h"
 
 #endif

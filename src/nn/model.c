@@ -146,16 +146,13 @@ clg_node *clg_model_input_indices(clg_model *m, int ndim, const int64_t *shape) 
 }
 
 static void free_state(clg_model *m) {
-    for (int i = 0; i < m->nparams; i++) {
-        if (m->slot_a) clg_tensor_free(m->slot_a[i]);
-        if (m->slot_b) clg_tensor_free(m->slot_b[i]);
-    }
-    free(m->params), free(m->slot_a), free(m->slot_b);
-    m->params = m->slot_a = m->slot_b = NULL;
+    clg_optimizer_free(m->opt);
+    m->opt = NULL;
+    free(m->params);
+    m->params = NULL;
     m->nparams = 0;
-    clg_tensor *s[] = {m->lr, m->t, m->lr_t, m->beta1, m->beta2, m->rng_counter};
-    for (size_t i = 0; i < sizeof s / sizeof *s; i++) clg_tensor_free(s[i]);
-    m->lr = m->t = m->lr_t = m->beta1 = m->beta2 = m->rng_counter = NULL;
+    clg_tensor_free(m->rng_counter);
+    m->rng_counter = NULL;
     m->compiled = 0;
 }
 
@@ -499,87 +496,80 @@ clg_status clg_model_set_seed(clg_model *m, uint64_t seed) {
 
 static clg_status no_capture(const clg_model *m, const char *api);
 
-clg_status clg_model_compile(clg_model *m, const char *optimizer, const char *loss, const char *metrics) {
+clg_status clg_model_compile_optimizer(clg_model *m, clg_optimizer *opt, const char *loss, const char *metrics) {
     const char *api = "clg_model_compile";
-    if (!m || !optimizer || !loss) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: NULL argument", api);
+    if (!m || !opt || !loss) {
+        clg_optimizer_free(opt);
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: NULL argument%s", api,
+                        !opt ? " (optimizer: its constructor failed?)" : "");
+    }
+    if (opt == m->opt) /* already attached to these weights: a compile needs a fresh one */
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: the optimizer is already this model's; pass a new one", api);
     /* Compiling initialises the weights on the device: not inside the caller's capture. */
-    if (no_capture(m, api) != CLG_OK) return clg_last_status();
-    opt_kind ok;
-    float lr;
-    if (!strcmp(optimizer, "adam")) ok = OPT_ADAM, lr = 1e-3f;
-    else if (!strcmp(optimizer, "sgd")) ok = OPT_SGD, lr = 0.01f;
-    else if (!strcmp(optimizer, "rmsprop")) ok = OPT_RMSPROP, lr = 1e-3f;
-    else
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: unknown optimizer \"%s\" (adam, sgd, rmsprop)", api,
-                        optimizer);
-    loss_kind lk;
+    if (no_capture(m, api) != CLG_OK) {
+        clg_optimizer_free(opt);
+        return clg_last_status();
+    }
+    loss_kind lk = LOSS_MSE;
+    clg_status st = CLG_OK;
     if (!strcmp(loss, "sparse_categorical_crossentropy")) lk = LOSS_SPARSE_CCE;
     else if (!strcmp(loss, "categorical_crossentropy")) lk = LOSS_CCE;
     else if (!strcmp(loss, "mse") || !strcmp(loss, "mean_squared_error")) lk = LOSS_MSE;
     else if (!strcmp(loss, "binary_crossentropy")) lk = LOSS_BCE;
     else
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                        "%s: unknown loss \"%s\" (sparse_categorical_crossentropy, "
-                        "categorical_crossentropy, binary_crossentropy, mse)", api, loss);
-    if (metrics && strcmp(metrics, "accuracy") && strcmp(metrics, "acc"))
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: unknown metric \"%s\" (accuracy or NULL)", api, metrics);
-    if (m->noutputs != 1 || m->ninputs != 1)
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                        "%s: compile, fit and evaluate take models of one input and one output (this one has "
-                        "%d and %d); train others with clg_model_call and an optimizer (docs/getting-started.md)",
-                        api, m->ninputs, m->noutputs);
-    const clg_node *last = m->outputs[0];
-    if ((lk == LOSS_SPARSE_CCE || lk == LOSS_CCE) && last->ndim != 1) {
+        st = clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                      "%s: unknown loss \"%s\" (sparse_categorical_crossentropy, "
+                      "categorical_crossentropy, binary_crossentropy, mse)", api, loss);
+    if (st == CLG_OK && metrics && strcmp(metrics, "accuracy") && strcmp(metrics, "acc"))
+        st = clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: unknown metric \"%s\" (accuracy or NULL)", api, metrics);
+    if (st == CLG_OK && (m->noutputs != 1 || m->ninputs != 1))
+        st = clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                      "%s: compile, fit and evaluate take models of one input and one output (this one has "
+                      "%d and %d); train others with clg_model_call and an optimizer (docs/getting-started.md)",
+                      api, m->ninputs, m->noutputs);
+    if (st == CLG_OK) {
+        const clg_node *last = m->outputs[0];
         char b[160];
-        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: loss %s needs an output (None, classes), %s gives %s",
-                        api, loss, last->layer ? last->layer->name : last->name,
-                        keras_shape(last->ndim, last->shape, b, sizeof b));
+        if ((lk == LOSS_SPARSE_CCE || lk == LOSS_CCE) && last->ndim != 1)
+            st = clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: loss %s needs an output (None, classes), %s gives %s",
+                          api, loss, last->layer ? last->layer->name : last->name,
+                          keras_shape(last->ndim, last->shape, b, sizeof b));
+    }
+    if (st != CLG_OK) {
+        clg_optimizer_free(opt);
+        return st;
     }
     free_state(m);
-    clg_status st = ensure_built(m, api);
+    m->opt = opt; /* the model's from here on, also if what follows fails */
+    st = ensure_built(m, api);
     if (st != CLG_OK) return st;
-    m->opt = ok, m->loss = lk, m->accuracy = metrics != NULL, m->lr_host = lr;
-    int np = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int j = 0; j < m->layers[i]->nweights; j++) np += m->layers[i]->wtrainable[j] && m->layers[i]->trainable;
+    m->loss = lk, m->accuracy = metrics != NULL;
+    int np = clg_model_weight_count(m, 1);
     m->params = calloc((size_t)np + 1, sizeof *m->params);
-    m->slot_a = calloc((size_t)np + 1, sizeof *m->slot_a);
-    m->slot_b = calloc((size_t)np + 1, sizeof *m->slot_b);
-    if (!m->params || !m->slot_a || !m->slot_b) {
+    if (!m->params) {
         free_state(m);
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
     }
     m->nparams = np;
-    int k = 0;
-    for (int i = 0; i < m->nlayers; i++)
-        for (int j = 0; j < m->layers[i]->nweights; j++)
-            if (m->layers[i]->wtrainable[j] && m->layers[i]->trainable) m->params[k++] = m->layers[i]->w[j];
-    for (int i = 0; i < np; i++) {
-        const clg_tensor *p = m->params[i];
-        if (ok != OPT_SGD) {
-            m->slot_a[i] = clg_tensor_zeros(m->ctx, CLG_FLOAT32, clg_tensor_ndim(p), clg_tensor_shape(p));
-            if (!m->slot_a[i]) goto fail;
-        }
-        if (ok == OPT_ADAM) {
-            m->slot_b[i] = clg_tensor_zeros(m->ctx, CLG_FLOAT32, clg_tensor_ndim(p), clg_tensor_shape(p));
-            if (!m->slot_b[i]) goto fail;
-        }
+    for (int i = 0; i < np; i++) m->params[i] = clg_model_weight(m, 1, i);
+    if ((np > 0 && clg_optimizer_attach(opt, m->ctx, np, m->params) != CLG_OK) ||
+        !(m->rng_counter = clg_tensor_zeros(m->ctx, CLG_INT32, 1, (int64_t[]){2}))) {
+        st = clg_last_status();
+        free_state(m);
+        return clg_fail_wrap(st, "%s", api);
     }
-    m->lr = scalar(m->ctx, lr);
-    m->t = scalar(m->ctx, 0);
-    m->lr_t = scalar(m->ctx, 0);
-    m->beta1 = scalar(m->ctx, 0.9);
-    m->beta2 = scalar(m->ctx, 0.999);
-    m->rng_counter = clg_tensor_zeros(m->ctx, CLG_INT32, 1, (int64_t[]){2});
-    if (!m->lr || !m->t || !m->lr_t || !m->beta1 || !m->beta2 || !m->rng_counter)
-        goto fail;
     m->compiled = 1;
     return CLG_OK;
-fail:
-    st = clg_last_status();
-    free_state(m);
-    return clg_fail_wrap(st, "%s", api);
 }
+
+clg_status clg_model_compile(clg_model *m, const char *optimizer, const char *loss, const char *metrics) {
+    if (!optimizer) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_compile: optimizer is NULL");
+    clg_optimizer *opt = clg_optimizer_from_name(optimizer);
+    if (!opt) return clg_fail_wrap(clg_last_status(), "clg_model_compile");
+    return clg_model_compile_optimizer(m, opt, loss, metrics);
+}
+
+clg_optimizer *clg_model_optimizer(clg_model *m) { return m && m->compiled ? m->opt : NULL; }
 
 clg_status clg_model_set_learning_rate(clg_model *m, float lr) {
     if (!m || !m->compiled)
@@ -587,8 +577,7 @@ clg_status clg_model_set_learning_rate(clg_model *m, float lr) {
     if (!(lr >= 0.0f) || !isfinite(lr)) /* 0 is allowed (Keras too): it freezes the weights */
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
                         "clg_model_set_learning_rate: learning rate %g must be finite and >= 0", (double)lr);
-    m->lr_host = lr;
-    return clg_tensor_write(m->lr, &lr, sizeof lr);
+    return clg_optimizer_set_learning_rate(m->opt, lr);
 }
 
 /* --- forward ---------------------------------------------------------------------------- */
@@ -723,63 +712,6 @@ static clg_status assign_expr(clg_tensor *dst, clg_tensor *expr) {
     return st;
 }
 
-static const float ADAM_B1 = 0.9f, ADAM_B2 = 0.999f, ADAM_EPS = 1e-7f, RMS_RHO = 0.9f, RMS_EPS = 1e-7f;
-
-/* One optimizer update from the accumulated gradients, all on the device. */
-static clg_status apply_update(clg_model *m) {
-    clg_status st = CLG_OK;
-    if (m->opt == OPT_ADAM) {
-        /* t += 1; lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t) */
-        st = assign_expr(m->t, clg_add_scalar(m->t, 1.0f));
-        if (st != CLG_OK) return st;
-        clg_tensor *p1 = clg_pow(m->beta1, m->t), *p2 = clg_pow(m->beta2, m->t);
-        clg_tensor *c2 = p2 ? clg_rsub_scalar(1.0f, p2) : NULL, *c1 = p1 ? clg_rsub_scalar(1.0f, p1) : NULL;
-        clg_tensor *s2 = c2 ? clg_sqrt(c2) : NULL;
-        clg_tensor *num = s2 ? clg_mul(m->lr, s2) : NULL;
-        st = assign_expr(m->lr_t, num && c1 ? clg_div(num, c1) : NULL);
-        clg_tensor_free(p1), clg_tensor_free(p2), clg_tensor_free(c1), clg_tensor_free(c2);
-        clg_tensor_free(s2), clg_tensor_free(num);
-        if (st != CLG_OK) return st;
-    }
-    for (int i = 0; i < m->nparams && st == CLG_OK; i++) {
-        clg_tensor *p = m->params[i];
-        const clg_tensor *g = clg_tensor_grad(p);
-        if (!g) continue; /* no gradient reached it */
-        if (m->opt == OPT_SGD) {
-            clg_tensor *d = clg_mul(g, m->lr);
-            st = assign_expr(p, d ? clg_sub(p, d) : NULL);
-            clg_tensor_free(d);
-        } else if (m->opt == OPT_ADAM) {
-            clg_tensor *mm = m->slot_a[i], *vv = m->slot_b[i];
-            clg_tensor *a = clg_mul_scalar(mm, ADAM_B1), *b = clg_mul_scalar(g, 1.0f - ADAM_B1);
-            st = assign_expr(mm, a && b ? clg_add(a, b) : NULL);
-            clg_tensor_free(a), clg_tensor_free(b);
-            if (st != CLG_OK) break;
-            clg_tensor *g2 = clg_square(g);
-            a = clg_mul_scalar(vv, ADAM_B2), b = g2 ? clg_mul_scalar(g2, 1.0f - ADAM_B2) : NULL;
-            st = assign_expr(vv, a && b ? clg_add(a, b) : NULL);
-            clg_tensor_free(a), clg_tensor_free(b), clg_tensor_free(g2);
-            if (st != CLG_OK) break;
-            clg_tensor *sv = clg_sqrt(vv), *den = sv ? clg_add_scalar(sv, ADAM_EPS) : NULL;
-            clg_tensor *lm = clg_mul(m->lr_t, mm), *q = lm && den ? clg_div(lm, den) : NULL;
-            st = assign_expr(p, q ? clg_sub(p, q) : NULL);
-            clg_tensor_free(sv), clg_tensor_free(den), clg_tensor_free(lm), clg_tensor_free(q);
-        } else { /* RMSprop */
-            clg_tensor *ms = m->slot_a[i], *g2 = clg_square(g);
-            clg_tensor *a = clg_mul_scalar(ms, RMS_RHO), *b = g2 ? clg_mul_scalar(g2, 1.0f - RMS_RHO) : NULL;
-            st = assign_expr(ms, a && b ? clg_add(a, b) : NULL);
-            clg_tensor_free(a), clg_tensor_free(b), clg_tensor_free(g2);
-            if (st != CLG_OK) break;
-            clg_tensor *sv = clg_sqrt(ms), *den = sv ? clg_add_scalar(sv, RMS_EPS) : NULL;
-            clg_tensor *lg = clg_mul(m->lr, g), *q = lg && den ? clg_div(lg, den) : NULL;
-            st = assign_expr(p, q ? clg_sub(p, q) : NULL);
-            clg_tensor_free(sv), clg_tensor_free(den), clg_tensor_free(lg), clg_tensor_free(q);
-        }
-    }
-    if (st != CLG_OK) return st;
-    return st;
-}
-
 /* Forward, backward and update on one batch; adds loss * count and the correct
  * count to the device accumulators. */
 static clg_status train_step(clg_model *m, const clg_tensor *xb, const clg_tensor *yb, const clg_tensor *wb,
@@ -791,7 +723,7 @@ static clg_status train_step(clg_model *m, const clg_tensor *xb, const clg_tenso
     clg_tensor *correct = loss && acc_correct ? correct_of(m, out, yb) : NULL;
     clg_status st = !loss || (acc_correct && !correct) ? clg_last_status() : clg_backward(loss, NULL);
     clg_tensor_free(out);
-    if (st == CLG_OK) st = apply_update(m);
+    if (st == CLG_OK && m->nparams > 0) st = clg_optimizer_step(m->opt);
     if (st == CLG_OK) {
         clg_tensor *lw = clg_mul_scalar(loss, (float)count);
         st = assign_expr(acc_loss, lw ? clg_add(acc_loss, lw) : NULL);
@@ -1365,8 +1297,9 @@ static clg_status cb_epoch_end(clg_model *m, const clg_fit_options *o, cb_state 
             if (improves(c->monitor, cur, s->best, 1e-4)) {
                 s->best = cur, s->wait = 0;
             } else if (++s->wait >= c->patience) {
-                if (m->lr_host > c->min_lr) {
-                    float lr = m->lr_host * c->factor;
+                float now_lr = clg_optimizer_get_learning_rate(m->opt);
+                if (now_lr > c->min_lr) {
+                    float lr = now_lr * c->factor;
                     st = clg_model_set_learning_rate(m, lr > c->min_lr ? lr : c->min_lr);
                 }
                 s->wait = 0;
