@@ -38,6 +38,7 @@
 #include <stdio.h>
 
 #include "clgrad/export.h"
+#include "clgrad/optim.h"
 #include "clgrad/tensor.h"
 
 CLG_BEGIN_DECLS
@@ -168,7 +169,8 @@ CLG_API clg_layer *clg_model_get_layer(clg_model *model, const char *name);
 CLG_API clg_status clg_model_summary(clg_model *model, FILE *stream);
 CLG_API int64_t clg_model_param_count(const clg_model *model);
 
-/* optimizer: "adam", "sgd" (learning rate 0.01, Keras's default), "rmsprop";
+/* optimizer: "adam", "sgd" (learning rate 0.01, Keras's default), "rmsprop",
+ * "adamw", "adagrad" with Keras's defaults (clg_optimizer_from_name);
  * loss: "sparse_categorical_crossentropy", "categorical_crossentropy",
  * "binary_crossentropy", "mse"; metrics: "accuracy" (categorical, or binary
  * with binary_crossentropy) or NULL. Creates the weights from the seed
@@ -176,6 +178,15 @@ CLG_API int64_t clg_model_param_count(const clg_model *model);
  * and resets the optimizer. */
 CLG_API clg_status clg_model_compile(clg_model *model, const char *optimizer, const char *loss,
                                      const char *metrics);
+/* The same with an optimizer object (include/clgrad/optim.h: momentum,
+ * schedules, clipping, ...), which the model takes, also on failure:
+ *     clg_optimizer *sgd = clg_optimizer_sgd(0.01f, 0.9f, 1);   // Nesterov
+ *     clg_optimizer_set_schedule_cosine(sgd, 10000, 0.0f, 500, 0.0f);
+ *     clg_model_compile_optimizer(model, sgd, "sparse_categorical_crossentropy", "accuracy"); */
+CLG_API clg_status clg_model_compile_optimizer(clg_model *model, clg_optimizer *optimizer, const char *loss,
+                                               const char *metrics);
+/* The compiled model's optimizer (owned by the model), or NULL. */
+CLG_API clg_optimizer *clg_model_optimizer(clg_model *model);
 /* Chooses the seed of the weights (drawn again at the next compile), dropout
  * and shuffling. */
 CLG_API clg_status clg_model_set_seed(clg_model *model, uint64_t seed);
@@ -272,6 +283,32 @@ CLG_API clg_status clg_model_predict(clg_model *model, const clg_host_array *x, 
  * layouts are documented in docs/models.md). */
 CLG_API clg_status clg_model_save_weights(clg_model *model, const char *path);
 CLG_API clg_status clg_model_load_weights(clg_model *model, const char *path);
+
+/* --- whole-model files ------------------------------------------------------------------
+ *
+ *     clg_model_save(model, "model.safetensors");            // architecture + weights
+ *     ...                                                     // later, in another program:
+ *     clg_model *m = clg_model_load(ctx, "model.safetensors");
+ *     clg_model_predict(m, &x, 32, out, n_out);
+ *
+ * One safetensors file: the weights named as clg_model_save_weights names them
+ * (so clg_model_load_weights reads the file into a model built in code), and
+ * metadata "format" = "clgrad", "clgrad_version", "model_config" (the
+ * architecture as Keras-like JSON: every layer's settings, names, connections,
+ * trainable flags, L2 factors, the seed) and, for a compiled model,
+ * "compile_config" (loss, metric, optimizer name and learning rate; no
+ * optimizer state). The format is in docs/models.md, "Whole-model files".
+ * Saving creates the weights if needed (as clg_model_save_weights does) and is
+ * atomic: the target holds the old file or the new one, never a mix. */
+CLG_API clg_status clg_model_save(clg_model *model, const char *path);
+/* A new model (the caller frees it with clg_model_free) rebuilt from the file
+ * alone, with the same layer names, weights and, if it was compiled, compile
+ * settings, so predict / evaluate / summary give what the saved model gave.
+ * NULL on failure with a message naming the file and the layer at fault: a
+ * weights-only file (INVALID_ARGUMENT), malformed JSON (CORRUPT_DATA, with the
+ * byte offset), unknown classes or fields, bad values, references to unknown
+ * layers, weights whose shapes disagree with the architecture. */
+CLG_API clg_model *clg_model_load(clg_context *ctx, const char *path);
 
 CLG_END_DECLS
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "clgrad/model.h"
+#include "clgrad/optim.h"
 #include "clgrad/tensor.h"
 
 typedef enum layer_kind {
@@ -89,7 +90,6 @@ struct clg_node {
 };
 
 typedef enum loss_kind { LOSS_SPARSE_CCE = 0, LOSS_CCE, LOSS_MSE, LOSS_BCE } loss_kind;
-typedef enum opt_kind { OPT_ADAM = 0, OPT_SGD, OPT_RMSPROP } opt_kind;
 
 struct clg_model {
     clg_context *ctx;
@@ -106,13 +106,11 @@ struct clg_model {
     int built, compiled;
     loss_kind loss;
     int accuracy;
-    opt_kind opt;
-    float lr_host;
-    /* The trainable weights in layer order and the optimizer state on the
-     * device: per weight m and v (Adam), ms (RMSprop); scalars as rank-0 tensors. */
+    /* The optimizer (owned; its state lives on the device) and the trainable
+     * weights in layer order, its parameters. */
+    clg_optimizer *opt;
     int nparams;
-    clg_tensor **params, **slot_a, **slot_b;
-    clg_tensor *lr, *t, *lr_t, *beta1, *beta2;
+    clg_tensor **params;
     /* Dropout's RNG stream offset, on the device: every draw advances it, also in
      * replayed steps, so each step gets fresh masks. */
     clg_tensor *rng_counter;
@@ -143,5 +141,12 @@ clg_tensor *clg_layer_penalty(const clg_layer *l);
 /* Runs the graph on inputs (one per model input); writes one new tensor per
  * output. Intermediate values are freed after their last use. */
 clg_status clg_model_run(clg_model *m, const clg_tensor *const *inputs, int training, clg_tensor **outputs);
+
+/* --- model_io.c ------------------------------------------------------------------------------ */
+
+/* Whether text[0, len) is one well-formed JSON value, as the whole-model loader
+ * parses it (strict RFC 8259, nesting at most 32 deep): 0 when it is, else 1 +
+ * the byte offset of the first error. */
+size_t clg_model_io_json_check(const char *text, size_t len);
 
 #endif
