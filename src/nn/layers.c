@@ -272,8 +272,7 @@ int clg_layer_trainable(const clg_layer *l) { return l ? l->trainable : 0; }
 
 const char *clg_layer_name(const clg_layer *l) { return l ? l->name : ""; }
 
-/* The layers whose weights include a kernel (Keras's kernel_regularizer). */
-static int has_kernel(layer_kind k) {
+int clg_layer_has_kernel(layer_kind k) {
     return k == L_DENSE || k == L_CONV2D || k == L_CONV1D || k == L_DWCONV || k == L_CONVT || k == L_EMBEDDING;
 }
 
@@ -283,7 +282,7 @@ clg_status clg_layer_set_l2(clg_layer *l, float l2) {
     if (!(l2 >= 0.0f) || !isfinite(l2))
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: factor %g for layer %s must be finite and >= 0", api,
                         (double)l2, l->name[0] ? l->name : clg_kind_type[l->kind]);
-    if (!has_kernel(l->kind))
+    if (!clg_layer_has_kernel(l->kind))
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: layer %s (%s) has no kernel to regularise", api,
                         l->name[0] ? l->name : clg_kind_base[l->kind], clg_kind_type[l->kind]);
     l->l2 = l2;

@@ -34,8 +34,8 @@ static double now_s(void) {
 #define keras_shape clg_keras_shape
 #define mix64 clg_mix64
 
-static const char *const loss_name[] = {"sparse_categorical_crossentropy", "categorical_crossentropy", "mse",
-                                        "binary_crossentropy"};
+const char *const clg_loss_names[LOSS_KIND_COUNT] = {"sparse_categorical_crossentropy", "categorical_crossentropy",
+                                                     "mse", "binary_crossentropy"};
 
 static void free_state(clg_model *m);
 static clg_status ensure_built(clg_model *m, const char *api);
@@ -767,7 +767,7 @@ static clg_status check_data(const clg_model *m, const char *api, const clg_host
         return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
                         "%s: y %s %s does not fit loss %s: it needs %s %s (x's %lld samples, output %s)", api,
                         clg_shape_format(y->ndim, y->shape, b, sizeof b), clg_dtype_name(y->dtype),
-                        loss_name[m->loss], m->loss == LOSS_SPARSE_CCE ? "int32 labels" : "float32 targets",
+                        clg_loss_names[m->loss], m->loss == LOSS_SPARSE_CCE ? "int32 labels" : "float32 targets",
                         clg_shape_format(wnd, want, w, sizeof w), (long long)*n,
                         keras_shape(last->ndim, last->shape, e, sizeof e));
     }

@@ -89,7 +89,9 @@ struct clg_node {
     int last_use;               /* the last node reading this one (free after it) */
 };
 
-typedef enum loss_kind { LOSS_SPARSE_CCE = 0, LOSS_CCE, LOSS_MSE, LOSS_BCE } loss_kind;
+typedef enum loss_kind { LOSS_SPARSE_CCE = 0, LOSS_CCE, LOSS_MSE, LOSS_BCE, LOSS_KIND_COUNT } loss_kind;
+/* Keras's names of the losses, by loss_kind (model.c). */
+extern const char *const clg_loss_names[LOSS_KIND_COUNT];
 
 struct clg_model {
     clg_context *ctx;
@@ -120,6 +122,8 @@ struct clg_model {
 /* --- layers.c ----------------------------------------------------------------------------- */
 
 uint64_t clg_mix64(uint64_t x);
+/* The layers whose weights include a kernel (Keras's kernel_regularizer). */
+int clg_layer_has_kernel(layer_kind kind);
 int64_t clg_prod(int n, const int64_t *s);
 /* "(None, 26, 26, 32)" */
 char *clg_keras_shape(int n, const int64_t *s, char *buf, size_t cap);

@@ -25,8 +25,6 @@
 static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "softplus"};
 enum { ACT_COUNT = (int)(sizeof act_names / sizeof *act_names) };
 /* Indexed by loss_kind (model_internal.h). */
-static const char *const loss_names[] = {"sparse_categorical_crossentropy", "categorical_crossentropy", "mse",
-                                         "binary_crossentropy"};
 /* Indexed by opt_kind. */
 static const char *const opt_names[] = {"adam", "sgd", "rmsprop", "adamw", "adagrad"};
 
@@ -396,9 +394,6 @@ static int app_index(const clg_model *m, const clg_node *n) {
 
 static const char *node_layer_name(const clg_node *n) { return n->layer ? n->layer->name : n->name; }
 
-static int has_kernel(layer_kind k) {
-    return k == L_DENSE || k == L_CONV2D || k == L_CONV1D || k == L_DWCONV || k == L_CONVT || k == L_EMBEDDING;
-}
 
 static int has_activation(layer_kind k) {
     return k == L_DENSE || k == L_CONV2D || k == L_CONV1D || k == L_DWCONV || k == L_CONVT || k == L_ACTIVATION;
@@ -472,7 +467,7 @@ static void write_layer_config(sbuf *b, const clg_layer *l) {
     default: break;
     }
     if (has_activation(l->kind)) sb_printf(b, ", \"activation\": \"%s\"", act_names[l->act]);
-    if (has_kernel(l->kind)) {
+    if (clg_layer_has_kernel(l->kind)) {
         sb_str(b, ", \"kernel_regularizer_l2\": ");
         sb_float(b, l->l2);
     }
@@ -572,7 +567,7 @@ static void write_compile_config(sbuf *b, const clg_model *m) {
     sb_str(b, "{\"optimizer\": ");
     write_optimizer_config(b, m);
     sb_str(b, ", \"loss\": ");
-    sb_jstr(b, loss_names[m->loss]);
+    sb_jstr(b, clg_loss_names[m->loss]);
     sb_str(b, m->accuracy ? ", \"metrics\": [\"accuracy\"]}" : ", \"metrics\": []}");
 }
 
@@ -586,7 +581,7 @@ clg_status clg_model_save(clg_model *m, const char *path) {
     if (clg_model_weight_count(m, 0) > 0 && !clg_model_weight(m, 0, 0))
         return clg_fail_wrap(clg_last_status(), "%s: %s", api, path);
     /* the tables above know these; a newer optimizer or loss needs its entry first */
-    if (m->compiled && (unsigned)m->loss >= sizeof loss_names / sizeof *loss_names)
+    if (m->compiled && (unsigned)m->loss >= LOSS_KIND_COUNT)
         return clg_fail(CLG_STATUS_UNSUPPORTED, "%s: %s: the model's optimizer or loss has no name in model_io.c",
                         api, path);
     sbuf mc = {0}, cc = {0};
@@ -893,7 +888,7 @@ static clg_layer *layer_from_config(const loader *L, const lentry *e) {
     int na = 0;
     allowed[na++] = "trainable";
     if (has_activation(k)) allowed[na++] = "activation";
-    if (has_kernel(k)) allowed[na++] = "kernel_regularizer_l2";
+    if (clg_layer_has_kernel(k)) allowed[na++] = "kernel_regularizer_l2";
     for (const char *const *f = kind_fields(k); *f; f++) allowed[na++] = *f;
     allowed[na] = NULL;
     if (only_fields(L, cfg, who, allowed) != CLG_OK) return NULL;
@@ -903,7 +898,7 @@ static clg_layer *layer_from_config(const loader *L, const lentry *e) {
     float l2 = 0.0f, fv = 0.0f;
     clg_status st = CLG_OK;
     if (has_activation(k)) st = field_choice(L, cfg, "activation", who, k == L_ACTIVATION, act_names, ACT_COUNT, &act);
-    if (st == CLG_OK && has_kernel(k)) st = field_float(L, cfg, "kernel_regularizer_l2", who, 0, &l2);
+    if (st == CLG_OK && clg_layer_has_kernel(k)) st = field_float(L, cfg, "kernel_regularizer_l2", who, 0, &l2);
     if (st == CLG_OK) st = field_bool(L, cfg, "trainable", who, &trainable);
     if (st != CLG_OK) return NULL;
     const int n1 = k == L_CONV1D ? 1 : 2; /* Conv1D's kernel_size and strides are [k], [s] */
