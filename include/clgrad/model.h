@@ -227,6 +227,11 @@ typedef struct clg_fit_options {
     const float *sample_weight;
     const float *class_weight;
     int num_class_weights;
+    /* Keras's initial_epoch: the epochs run are initial_epoch .. epochs-1 (so
+     * to resume a model saved after 2 epochs of 10: initial_epoch 2, epochs 10).
+     * It only numbers them; shuffling follows the epochs the model has trained
+     * (saved in whole-model files), so a resumed run continues bit for bit. */
+    int initial_epoch;
 } clg_fit_options;
 CLG_API clg_fit_options clg_fit_options_default(void);
 
@@ -248,8 +253,10 @@ CLG_API void clg_history_free(clg_history *history);
  * restore_best_weights, on stopping, puts back the weights of the best epoch's end. */
 CLG_API clg_callback *clg_callback_early_stopping(const char *monitor, int patience,
                                                   int restore_best_weights);
-/* Saves the weights (clg_model_save_weights, atomic) at every epoch end, or with
- * save_best_only only when the monitored value improves. */
+/* Saves the whole model with its training state (clg_model_save, atomic; Keras's
+ * default save_weights_only=False) at every epoch end, or with save_best_only
+ * only when the monitored value improves. clg_model_load resumes from it;
+ * clg_model_load_weights reads its weights. */
 CLG_API clg_callback *clg_callback_model_checkpoint(const char *path, const char *monitor,
                                                     int save_best_only);
 /* Truncates path when fit starts, writes "epoch,loss[,accuracy][,val_loss[,val_accuracy]]"
@@ -262,8 +269,9 @@ CLG_API clg_callback *clg_callback_terminate_on_nan(void);
  * min_lr (Keras: 0), through clg_model_set_learning_rate. */
 CLG_API clg_callback *clg_callback_reduce_lr_on_plateau(const char *monitor, float factor, int patience,
                                                         float min_lr);
-/* fn(user, epoch (from 0), history so far (history->epochs = epoch + 1)); a
- * nonzero return stops training after this epoch. */
+/* fn(user, epoch (from initial_epoch), history of this fit so far
+ * (history->epochs = epoch - initial_epoch + 1)); a nonzero return stops
+ * training after this epoch. */
 typedef int (*clg_callback_fn)(void *user, int epoch, const clg_history *history);
 CLG_API clg_callback *clg_callback_user(clg_callback_fn fn, void *user);
 CLG_API void clg_callback_free(clg_callback *callback);
@@ -280,7 +288,9 @@ CLG_API clg_status clg_model_predict(clg_model *model, const clg_host_array *x, 
                                      float *out, size_t out_floats);
 
 /* Weights as safetensors ("<layer name>.kernel", "<layer name>.bias", ...; the
- * layouts are documented in docs/models.md). */
+ * layouts are documented in docs/models.md). Loading reads weights-only files
+ * and whole-model files (ignoring their "optimizer." and "training." entries);
+ * it reports missing and unexpected names and shape mismatches. */
 CLG_API clg_status clg_model_save_weights(clg_model *model, const char *path);
 CLG_API clg_status clg_model_load_weights(clg_model *model, const char *path);
 

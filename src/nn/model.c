@@ -1258,8 +1258,9 @@ static clg_status cb_begin(const clg_fit_options *o, cb_state **out, int has_val
 }
 
 /* on_epoch_end for every callback in order; *stop set when one stops training. */
-static clg_status cb_epoch_end(clg_model *m, const clg_fit_options *o, cb_state *ss, int e, const clg_history *h,
-                               int has_val, int met, int *stop) {
+/* e indexes this fit's history; epoch is Keras's epoch number (from initial_epoch). */
+static clg_status cb_epoch_end(clg_model *m, const clg_fit_options *o, cb_state *ss, int e, int epoch,
+                               const clg_history *h, int has_val, int met, int *stop) {
     for (int i = 0; i < o->ncallbacks; i++) {
         const clg_callback *c = o->callbacks[i];
         cb_state *s = &ss[i];
@@ -1278,11 +1279,11 @@ static clg_status cb_epoch_end(clg_model *m, const clg_fit_options *o, cb_state 
         case CB_CHECKPOINT:
             if (!c->flag || improves(c->monitor, cur, s->best, 0.0)) {
                 if (c->flag) s->best = cur;
-                st = clg_model_save_weights(m, c->path);
+                st = clg_model_save(m, c->path); /* Keras's default: the whole model, to resume from */
             }
             break;
         case CB_CSV:
-            fprintf(s->csv, "%d,%.9g", e, (double)h->loss[e]);
+            fprintf(s->csv, "%d,%.9g", epoch, (double)h->loss[e]);
             if (met) fprintf(s->csv, ",%.9g", (double)h->accuracy[e]);
             if (has_val) fprintf(s->csv, ",%.9g", (double)h->val_loss[e]);
             if (has_val && met) fprintf(s->csv, ",%.9g", (double)h->val_accuracy[e]);
@@ -1306,7 +1307,7 @@ static clg_status cb_epoch_end(clg_model *m, const clg_fit_options *o, cb_state 
             }
             break;
         case CB_USER:
-            if (c->fn(c->user, e, h)) *stop = 1;
+            if (c->fn(c->user, epoch, h)) *stop = 1;
             break;
         }
         if (st != CLG_OK) return clg_fail_wrap(st, "clg_model_fit: callback %d (%s)", i, cb_api[c->kind]);
@@ -1375,11 +1376,13 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: y is NULL", api);
         return NULL;
     }
-    if (o.epochs < 0 || o.batch_size <= 0) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: epochs %d must be >= 0 and batch_size %d > 0", api,
-                 o.epochs, o.batch_size);
+    if (o.epochs < 0 || o.batch_size <= 0 || o.initial_epoch < 0 || o.initial_epoch > o.epochs) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "%s: epochs %d must be >= 0, batch_size %d > 0, initial_epoch %d in [0, epochs]", api, o.epochs,
+                 o.batch_size, o.initial_epoch);
         return NULL;
     }
+    const int first = o.initial_epoch, nepochs = o.epochs - first;
     if (!(o.validation_split >= 0.0f && o.validation_split < 1.0f)) {
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: validation_split %g is outside [0, 1)", api,
                  (double)o.validation_split);
@@ -1419,7 +1422,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     int64_t full = n / bs, rem = n % bs, steps = full + (rem > 0);
     size_t xrb = (size_t)row_elems(x) * clg_dtype_size(x->dtype), yrb = (size_t)row_elems(y) * clg_dtype_size(y->dtype);
 
-    clg_history *h = history_new(o.epochs);
+    clg_history *h = history_new(nepochs);
     int64_t *perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *perm);
     /* Two host batches: while the device runs step b from one, the host gathers
      * batch b + 1 into the other and queues its upload without blocking
@@ -1442,15 +1445,17 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     if (st == CLG_OK && o.ncallbacks > 0) st = cb_begin(&o, &cbs, nv > 0, met);
     int stop = 0;
 
-    for (int e = 0; st == CLG_OK && !stop && e < o.epochs; e++) {
+    for (int e = 0; st == CLG_OK && !stop && e < nepochs; e++) {
         double t0 = now_s(), last_print = -1;
-        if (o.shuffle && n > 0) st = clg_shuffle_permutation(n, m->seed, (uint64_t)e, perm);
+        /* Shuffled by the count of epochs the model has trained (across fits and
+         * saved with it), so a resumed run draws what an uninterrupted one would. */
+        if (o.shuffle && n > 0) st = clg_shuffle_permutation(n, m->seed, (uint64_t)m->epochs_done, perm);
         else
             for (int64_t i = 0; i < n; i++) perm[i] = i;
         if (st == CLG_OK) st = clg_tensor_write(acc_l, &zero, sizeof zero);
         if (st == CLG_OK && acc_c) st = clg_tensor_write(acc_c, &zero, sizeof zero);
         if (st != CLG_OK) break;
-        if (bar) fprintf(f, "Epoch %d/%d\n", e + 1, o.epochs);
+        if (bar) fprintf(f, "Epoch %d/%d\n", first + e + 1, o.epochs);
         bar_width = 0;
         for (int64_t b = 0; st == CLG_OK && b < steps; b++) {
             int64_t c = b < full ? bs : rem;
@@ -1519,6 +1524,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         h->val_loss[e] = (float)vl, h->val_accuracy[e] = (float)va;
         h->seconds[e] = secs;
         h->epochs = e + 1;
+        m->epochs_done++;
         if (o.verbose != 0) {
             char line[512];
             if (bar) {
@@ -1527,7 +1533,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
                 char d[32], p[32];
                 fmt_duration(secs, d, sizeof d);
                 fmt_per_step(steps > 0 ? secs / (double)steps : 0, p, sizeof p);
-                snprintf(line, sizeof line, "Epoch %d/%d - %lld/%lld - %s %s", e + 1, o.epochs, (long long)steps,
+                snprintf(line, sizeof line, "Epoch %d/%d - %lld/%lld - %s %s", first + e + 1, o.epochs, (long long)steps,
                          (long long)steps, d, p);
             }
             metrics_text(line, sizeof line, l, a, met);
@@ -1540,7 +1546,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
             fprintf(f, "\n");
             fflush(f);
         }
-        if (o.ncallbacks > 0) st = cb_epoch_end(m, &o, cbs, e, h, nv > 0, met, &stop);
+        if (o.ncallbacks > 0) st = cb_epoch_end(m, &o, cbs, e, first + e, h, nv > 0, met, &stop);
     }
     for (int k = 0; k < 2; k++) /* the host buffers outlive their uploads */
         if (uploaded[k]) clWaitForEvents(1, &uploaded[k]), clReleaseEvent(uploaded[k]);
@@ -1611,7 +1617,8 @@ clg_status clg_model_load_weights(clg_model *m, const char *path) {
         }
     for (size_t i = 0; i < clg_safetensors_count(f); i++) {
         const char *fname = clg_safetensors_name(f, i);
-        int found = 0;
+        /* a whole-model file's training state is not a weight */
+        int found = !strncmp(fname, "optimizer.", 10) || !strncmp(fname, "training.", 9);
         for (int li = 0; !found && li < m->nlayers; li++)
             for (int j = 0; !found && j < m->layers[li]->nweights; j++) {
                 char name[128];
@@ -1624,9 +1631,11 @@ clg_status clg_model_load_weights(clg_model *m, const char *path) {
         }
     }
     if (nbad) {
-        st = clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: %s does not match the model:%s%s%s%s%s%s", api, path,
-                      missing[0] ? " missing: " : "", missing, unexpected[0] ? "; unexpected: " : "", unexpected,
-                      bad[0] ? "; shape mismatch: " : "", bad);
+        char why[3200] = "";
+        if (missing[0]) appendf(why, sizeof why, "missing: %s", missing);
+        if (unexpected[0]) appendf(why, sizeof why, "%sunexpected: %s", why[0] ? "; " : "", unexpected);
+        if (bad[0]) appendf(why, sizeof why, "%sshape mismatch: %s", why[0] ? "; " : "", bad);
+        st = clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: %s does not match the model: %s", api, path, why);
         clg_safetensors_free(f);
         return st;
     }
