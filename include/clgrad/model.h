@@ -1,4 +1,5 @@
-/* Keras-style models: layers, Sequential, compile / fit / evaluate / predict.
+/** \file
+ * Keras-style models: layers, Sequential, compile / fit / evaluate / predict.
  *
  *     // model = Sequential(); model.add(Conv2D(32, (3, 3), activation='relu',
  *     //     input_shape=(28, 28, 1))); ... model.compile(optimizer='adam',
@@ -61,7 +62,7 @@ typedef struct clg_node clg_node;
 /* --- layers (each returns NULL on bad arguments; names are given by the model:
  * "conv2d", "conv2d_1", ... as Keras does) ------------------------------------- */
 CLG_API clg_layer *clg_layer_dense(int units, clg_activation activation);
-/* 'valid' padding, stride 1, as Keras's defaults; see _ex for the rest. */
+/** 'valid' padding, stride 1, as Keras's defaults; see _ex for the rest. */
 CLG_API clg_layer *clg_layer_conv2d(int filters, int kh, int kw, clg_activation activation);
 CLG_API clg_layer *clg_layer_conv2d_ex(int filters, int kh, int kw, int stride_h, int stride_w,
                                        int same_padding, clg_activation activation);
@@ -69,55 +70,55 @@ CLG_API clg_layer *clg_layer_max_pooling2d(int ph, int pw);
 CLG_API clg_layer *clg_layer_flatten(void);
 CLG_API clg_layer *clg_layer_dropout(float rate);
 CLG_API clg_layer *clg_layer_activation(clg_activation activation);
-CLG_API clg_layer *clg_layer_batch_normalization(void); /* momentum 0.99, epsilon 1e-3 */
-/* Stride = pool size, 'valid' (Keras's defaults). */
+CLG_API clg_layer *clg_layer_batch_normalization(void); /**< momentum 0.99, epsilon 1e-3 */
+/** Stride = pool size, 'valid' (Keras's defaults). */
 CLG_API clg_layer *clg_layer_average_pooling2d(int ph, int pw);
-/* (None, H, W, C) -> (None, C). */
+/** (None, H, W, C) -> (None, C). */
 CLG_API clg_layer *clg_layer_global_average_pooling2d(void);
 CLG_API clg_layer *clg_layer_global_max_pooling2d(void);
-/* Zeros added before/after H (top, bottom) and W (left, right). */
+/** Zeros added before/after H (top, bottom) and W (left, right). */
 CLG_API clg_layer *clg_layer_zero_padding2d(int top, int bottom, int left, int right);
-/* Nearest-neighbour upsampling of H and W by (sh, sw). */
+/** Nearest-neighbour upsampling of H and W by (sh, sw). */
 CLG_API clg_layer *clg_layer_upsampling2d(int sh, int sw);
-/* Target shape per sample (without the batch axis); one extent may be -1. */
+/** Target shape per sample (without the batch axis); one extent may be -1. */
 CLG_API clg_layer *clg_layer_reshape(int ndim, const int64_t *shape);
-CLG_API clg_layer *clg_layer_leaky_relu(float alpha);  /* Keras's default alpha: 0.3 */
-/* Over the last axis, epsilon 1e-3; gamma ones, beta zeros. */
+CLG_API clg_layer *clg_layer_leaky_relu(float alpha);  /**< Keras's default alpha: 0.3 */
+/** Over the last axis, epsilon 1e-3; gamma ones, beta zeros. */
 CLG_API clg_layer *clg_layer_layer_normalization(void);
-/* Depth multiplier 1, 'valid', stride 1, with bias; depthwise_kernel [C, 1, KH, KW]. */
+/** Depth multiplier 1, 'valid', stride 1, with bias; depthwise_kernel [C, 1, KH, KW]. */
 CLG_API clg_layer *clg_layer_depthwise_conv2d(int kh, int kw, clg_activation activation);
-/* kernel [C_in, filters, KH, KW], bias [filters]; output H*s ('same') or
+/** kernel [C_in, filters, KH, KW], bias [filters]; output H*s ('same') or
  * H*s + max(k - s, 0) ('valid'), as Keras. */
 CLG_API clg_layer *clg_layer_conv2d_transpose(int filters, int kh, int kw, int stride_h, int stride_w,
                                               int same_padding, clg_activation activation);
-/* Keras's Conv1D on (None, steps, channels): kernel [filters, channels, K],
+/** Keras's Conv1D on (None, steps, channels): kernel [filters, channels, K],
  * bias [filters]; 'valid' (same_padding 0) or 'same'. */
 CLG_API clg_layer *clg_layer_conv1d(int filters, int kernel_size, int stride, int same_padding,
                                     clg_activation activation);
-/* Rows of embeddings [input_dim, output_dim] (uniform +-0.05) picked by int32
+/** Rows of embeddings [input_dim, output_dim] (uniform +-0.05) picked by int32
  * indices: (None, ...) -> (None, ..., output_dim). Its input is int32 (the
  * model's input becomes int32 when an Embedding reads it). */
 CLG_API clg_layer *clg_layer_embedding(int input_dim, int output_dim);
-/* Merge layers for functional models (two or more inputs, clg_call_n): Add
+/** Merge layers for functional models (two or more inputs, clg_call_n): Add
  * sums equal shapes; Concatenate joins along axis (counted with the batch axis
  * as Keras: -1 the last, 0 is refused). */
 CLG_API clg_layer *clg_layer_add(void);
 CLG_API clg_layer *clg_layer_concatenate(int axis);
-/* Keras's layer.trainable: a frozen layer's weights get no gradient and no
+/** Keras's layer.trainable: a frozen layer's weights get no gradient and no
  * update (a frozen BatchNormalization also normalises with its moving
  * statistics). Takes effect at the next clg_model_compile, as in Keras. */
 CLG_API clg_status clg_layer_set_trainable(clg_layer *layer, int trainable);
 CLG_API int clg_layer_trainable(const clg_layer *layer);
-/* kernel_regularizer=L2(l2): adds l2 * sum(kernel^2) to the loss (Keras's 'l2'
+/** kernel_regularizer=L2(l2): adds l2 * sum(kernel^2) to the loss (Keras's 'l2'
  * is 0.01). Dense, Conv1D, Conv2D, DepthwiseConv2D, Conv2DTranspose, Embedding. */
 CLG_API clg_status clg_layer_set_l2(clg_layer *layer, float l2);
-/* The name the model gave it ("dense_1"); "" before it is in a model. */
+/** The name the model gave it ("dense_1"); "" before it is in a model. */
 CLG_API const char *clg_layer_name(const clg_layer *layer);
-CLG_API void clg_layer_free(clg_layer *layer);          /* for layers never added */
+CLG_API void clg_layer_free(clg_layer *layer);          /**< for layers never added */
 
 /* --- the model -------------------------------------------------------------------- */
 
-/* A Sequential model whose input samples have shape input_shape (without the
+/** A Sequential model whose input samples have shape input_shape (without the
  * batch axis), e.g. {28, 28, 1}. */
 CLG_API clg_model *clg_sequential_new(clg_context *ctx, int ndim, const int64_t *input_shape);
 CLG_API clg_status clg_model_add(clg_model *model, clg_layer *layer);
@@ -141,15 +142,15 @@ CLG_API void clg_model_free(clg_model *model);
  * compile / fit / evaluate / predict take models of one input and one output;
  * others run with clg_model_call in the caller's training loop. */
 CLG_API clg_model *clg_model_new(clg_context *ctx);
-/* A float32 input of samples with shape `shape` (without the batch axis). */
+/** A float32 input of samples with shape `shape` (without the batch axis). */
 CLG_API clg_node *clg_model_input(clg_model *model, int ndim, const int64_t *shape);
-/* An int32 input (token indices for an Embedding). */
+/** An int32 input (token indices for an Embedding). */
 CLG_API clg_node *clg_model_input_indices(clg_model *model, int ndim, const int64_t *shape);
 CLG_API clg_node *clg_call(clg_layer *layer, clg_node *input);
 CLG_API clg_node *clg_call_n(clg_layer *layer, int n, clg_node *const *inputs);
 CLG_API clg_status clg_model_set_outputs(clg_model *model, int n, clg_node *const *outputs);
 
-/* Runs the model on device tensors, one per input ([B, ...input shape]), and
+/** Runs the model on device tensors, one per input ([B, ...input shape]), and
  * writes one new tensor per output (the caller frees them). With training 1,
  * Dropout drops and BatchNormalization uses batch statistics; the results
  * carry the autograd graph to the weights when gradients are enabled, so a
@@ -157,19 +158,19 @@ CLG_API clg_status clg_model_set_outputs(clg_model *model, int n, clg_node *cons
  * first use (seeded as compile does). */
 CLG_API clg_status clg_model_call(clg_model *model, const clg_tensor *const *inputs, int training,
                                   clg_tensor **outputs);
-/* The model's weights in layer order (all, or only the trainable ones): the
+/** The model's weights in layer order (all, or only the trainable ones): the
  * tensors themselves, owned by the model. NULL with a reason when index is
  * out of range. */
 CLG_API int clg_model_weight_count(const clg_model *model, int trainable_only);
 CLG_API clg_tensor *clg_model_weight(clg_model *model, int trainable_only, int index);
-/* The layer named `name` ("dense_1"), owned by the model, or NULL. */
+/** The layer named `name` ("dense_1"), owned by the model, or NULL. */
 CLG_API clg_layer *clg_model_get_layer(clg_model *model, const char *name);
 
-/* Keras's table: layer name (type), output shape, parameter count, totals. */
+/** Keras's table: layer name (type), output shape, parameter count, totals. */
 CLG_API clg_status clg_model_summary(clg_model *model, FILE *stream);
 CLG_API int64_t clg_model_param_count(const clg_model *model);
 
-/* optimizer: "adam", "sgd" (learning rate 0.01, Keras's default), "rmsprop",
+/** optimizer: "adam", "sgd" (learning rate 0.01, Keras's default), "rmsprop",
  * "adamw", "adagrad" with Keras's defaults (clg_optimizer_from_name);
  * loss: "sparse_categorical_crossentropy", "categorical_crossentropy",
  * "binary_crossentropy", "mse"; metrics: "accuracy" (categorical, or binary
@@ -178,22 +179,22 @@ CLG_API int64_t clg_model_param_count(const clg_model *model);
  * and resets the optimizer. */
 CLG_API clg_status clg_model_compile(clg_model *model, const char *optimizer, const char *loss,
                                      const char *metrics);
-/* The same with an optimizer object (include/clgrad/optim.h: momentum,
+/** The same with an optimizer object (include/clgrad/optim.h: momentum,
  * schedules, clipping, ...), which the model takes, also on failure:
  *     clg_optimizer *sgd = clg_optimizer_sgd(0.01f, 0.9f, 1);   // Nesterov
  *     clg_optimizer_set_schedule_cosine(sgd, 10000, 0.0f, 500, 0.0f);
  *     clg_model_compile_optimizer(model, sgd, "sparse_categorical_crossentropy", "accuracy"); */
 CLG_API clg_status clg_model_compile_optimizer(clg_model *model, clg_optimizer *optimizer, const char *loss,
                                                const char *metrics);
-/* The compiled model's optimizer (owned by the model), or NULL. */
+/** The compiled model's optimizer (owned by the model), or NULL. */
 CLG_API clg_optimizer *clg_model_optimizer(clg_model *model);
-/* Chooses the seed of the weights (drawn again at the next compile), dropout
+/** Chooses the seed of the weights (drawn again at the next compile), dropout
  * and shuffling. */
 CLG_API clg_status clg_model_set_seed(clg_model *model, uint64_t seed);
-/* Overrides the optimizer's learning rate (after compile). */
+/** Overrides the optimizer's learning rate (after compile). */
 CLG_API clg_status clg_model_set_learning_rate(clg_model *model, float learning_rate);
 
-/* A host array: data, dtype, shape (first axis: samples). Not copied by the
+/** A host array: data, dtype, shape (first axis: samples). Not copied by the
  * calls below beyond their duration. */
 typedef struct clg_host_array {
     const void *data;
@@ -205,21 +206,21 @@ typedef struct clg_host_array {
 typedef struct clg_callback clg_callback;
 
 typedef struct clg_fit_options {
-    int epochs;                /* default 1 */
-    int batch_size;            /* default 32 */
-    int verbose;               /* 0 silent, 1 progress bar on a terminal (else one line
+    int epochs;                /**< default 1 */
+    int batch_size;            /**< default 32 */
+    int verbose;               /**< 0 silent, 1 progress bar on a terminal (else one line
                                   per epoch; the environment variable
                                   CLGRAD_PROGRESS=bar or =lines forces either),
                                   2 one line per epoch; default 1 */
-    int shuffle;               /* default 1 (seeded by the model's seed and the epoch) */
-    float validation_split;    /* taken from the last samples before shuffling (Keras) */
-    const clg_host_array *validation_x, *validation_y; /* instead of the split */
-    FILE *stream;              /* progress output; NULL: stdout */
-    /* Callbacks run in this order at each epoch end (see below); the caller
+    int shuffle;               /**< default 1 (seeded by the model's seed and the epoch) */
+    float validation_split;    /**< taken from the last samples before shuffling (Keras) */
+    const clg_host_array *validation_x, *validation_y; /**< instead of the split */
+    FILE *stream;              /**< progress output; NULL: stdout */
+    /** Callbacks run in this order at each epoch end (see below); the caller
      * creates and frees them. A callback keeps no state between fits. */
     const clg_callback *const *callbacks;
     int ncallbacks;
-    /* Keras's sample_weight: one weight per sample of x (finite, >= 0); the
+    /** Keras's sample_weight: one weight per sample of x (finite, >= 0); the
      * loss of a batch becomes sum(w * loss) / batch size. Or class_weight: the
      * weight of each class 0..num_class_weights-1, given to every sample of that
      * class (its label, its one-hot row's argmax, or its rounded binary target).
@@ -227,7 +228,7 @@ typedef struct clg_fit_options {
     const float *sample_weight;
     const float *class_weight;
     int num_class_weights;
-    /* Keras's initial_epoch: the epochs run are initial_epoch .. epochs-1 (so
+    /** Keras's initial_epoch: the epochs run are initial_epoch .. epochs-1 (so
      * to resume a model saved after 2 epochs of 10: initial_epoch 2, epochs 10).
      * It only numbers them; shuffling follows the epochs the model has trained
      * (saved in whole-model files), so a resumed run continues bit for bit. */
@@ -235,12 +236,12 @@ typedef struct clg_fit_options {
 } clg_fit_options;
 CLG_API clg_fit_options clg_fit_options_default(void);
 
-/* Per-epoch results of fit. */
+/** Per-epoch results of fit. */
 typedef struct clg_history {
     int epochs;
-    float *loss, *accuracy;         /* [epochs]; accuracy NaN without the metric */
-    float *val_loss, *val_accuracy; /* [epochs]; NaN without validation data */
-    double *seconds;                /* [epochs] wall time */
+    float *loss, *accuracy;         /**< [epochs]; accuracy NaN without the metric */
+    float *val_loss, *val_accuracy; /**< [epochs]; NaN without validation data */
+    double *seconds;                /**< [epochs] wall time */
 } clg_history;
 CLG_API void clg_history_free(clg_history *history);
 
@@ -249,27 +250,27 @@ CLG_API void clg_history_free(clg_history *history);
  * validation data, accuracies the metric); mode as Keras's "auto": min for
  * losses, max for accuracies. A stopped fit returns the history of the epochs
  * run (history->epochs). Constructors return NULL on bad arguments. */
-/* Stops after `patience` epochs without improvement (min_delta 0); with
+/** Stops after `patience` epochs without improvement (min_delta 0); with
  * restore_best_weights, on stopping, puts back the weights of the best epoch's end. */
 CLG_API clg_callback *clg_callback_early_stopping(const char *monitor, int patience,
                                                   int restore_best_weights);
-/* Saves the whole model with its training state (clg_model_save, atomic; Keras's
+/** Saves the whole model with its training state (clg_model_save, atomic; Keras's
  * default save_weights_only=False) at every epoch end, or with save_best_only
  * only when the monitored value improves. clg_model_load resumes from it;
  * clg_model_load_weights reads its weights. */
 CLG_API clg_callback *clg_callback_model_checkpoint(const char *path, const char *monitor,
                                                     int save_best_only);
-/* Truncates path when fit starts, writes "epoch,loss[,accuracy][,val_loss[,val_accuracy]]"
+/** Truncates path when fit starts, writes "epoch,loss[,accuracy][,val_loss[,val_accuracy]]"
  * and appends one row per epoch (epoch from 0, values "%.9g"), fflush'ed each epoch. */
 CLG_API clg_callback *clg_callback_csv_logger(const char *path);
-/* Stops when an epoch's loss is NaN or infinite. */
+/** Stops when an epoch's loss is NaN or infinite. */
 CLG_API clg_callback *clg_callback_terminate_on_nan(void);
-/* Multiplies the learning rate by factor (Keras: 0.1; 0 <= factor < 1) after
+/** Multiplies the learning rate by factor (Keras: 0.1; 0 <= factor < 1) after
  * `patience` (Keras: 10) epochs without improvement (min_delta 1e-4), not below
  * min_lr (Keras: 0), through clg_model_set_learning_rate. */
 CLG_API clg_callback *clg_callback_reduce_lr_on_plateau(const char *monitor, float factor, int patience,
                                                         float min_lr);
-/* fn(user, epoch (from initial_epoch), history of this fit so far
+/** fn(user, epoch (from initial_epoch), history of this fit so far
  * (history->epochs = epoch - initial_epoch + 1)); a nonzero return stops
  * training after this epoch. */
 typedef int (*clg_callback_fn)(void *user, int epoch, const clg_history *history);
@@ -278,16 +279,16 @@ CLG_API void clg_callback_free(clg_callback *callback);
 
 CLG_API clg_history *clg_model_fit(clg_model *model, const clg_host_array *x,
                                    const clg_host_array *y, const clg_fit_options *options);
-/* Mean loss and accuracy over (x, y) in batches (accuracy NaN without the
+/** Mean loss and accuracy over (x, y) in batches (accuracy NaN without the
  * metric). */
 CLG_API clg_status clg_model_evaluate(clg_model *model, const clg_host_array *x,
                                       const clg_host_array *y, int batch_size, float *loss,
                                       float *accuracy);
-/* Model outputs for x, [N, ...] float32 on the host: out must hold N * outputs. */
+/** Model outputs for x, [N, ...] float32 on the host: out must hold N * outputs. */
 CLG_API clg_status clg_model_predict(clg_model *model, const clg_host_array *x, int batch_size,
                                      float *out, size_t out_floats);
 
-/* Weights as safetensors ("<layer name>.kernel", "<layer name>.bias", ...; the
+/** Weights as safetensors ("<layer name>.kernel", "<layer name>.bias", ...; the
  * layouts are documented in docs/models.md). Loading reads weights-only files
  * and whole-model files (ignoring their "optimizer." and "training." entries);
  * it reports missing and unexpected names and shape mismatches. */
@@ -311,7 +312,7 @@ CLG_API clg_status clg_model_load_weights(clg_model *model, const char *path);
  * Saving creates the weights if needed (as clg_model_save_weights does) and is
  * atomic: the target holds the old file or the new one, never a mix. */
 CLG_API clg_status clg_model_save(clg_model *model, const char *path);
-/* A new model (the caller frees it with clg_model_free) rebuilt from the file
+/** A new model (the caller frees it with clg_model_free) rebuilt from the file
  * alone, with the same layer names, weights and, if it was compiled, compile
  * settings, so predict / evaluate / summary give what the saved model gave.
  * NULL on failure with a message naming the file and the layer at fault: a
