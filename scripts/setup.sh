@@ -14,6 +14,9 @@ packages=(
   libcmocka-dev                         # tests
   zlib1g-dev                            # gzip data sets, cache checksums
   dataset-fashion-mnist                 # the seed example's data (IDX, gzipped)
+  wamerican wngerman wfrench wspanish   # word lists for the text examples and tests
+  witalian wportuguese wdutch
+  fortunes                              # a text corpus (fortune files) for the text examples
   doxygen                               # API reference: the docs target and its ctest entry
 )
 

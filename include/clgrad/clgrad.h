@@ -32,6 +32,7 @@
 #include "clgrad/autograd.h"
 #include "clgrad/safetensors.h"
 #include "clgrad/data.h"
+#include "clgrad/text.h"
 #include "clgrad/model.h"
 #include "clgrad/optim.h"
 
