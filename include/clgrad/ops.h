@@ -299,6 +299,49 @@ CLG_API clg_tensor *clg_group_norm(const clg_tensor *x, int groups, const clg_te
                                    const clg_tensor *beta, float eps);
 /** @} */
 
+/** \defgroup ops_rnn Recurrent layers' operations
+ * The whole-sequence operations under the LSTM, GRU and SimpleRNN layers, with
+ * Keras's weights and semantics. All tensors are float32 and batch-major:
+ * x [N,T,F], kernel [F, G*H], recurrent_kernel [H, G*H], states [N,H] (G = 4 for
+ * LSTM, 3 for GRU, 1 for SimpleRNN). The result is the output sequence [N,T,H]
+ * (a layer with return_sequences=False takes its last step).
+ *
+ * - bias, h0, c0 and mask may be NULL (no bias; zero initial states; no mask).
+ * - mask [N,T]: nonzero keeps a step. At a masked step the states carry over
+ *   unchanged and the output repeats the previous step's output, zeros before the
+ *   first unmasked step (Keras's rnn() with zero_output_for_mask=False, its
+ *   default). So for a row masked at every step the outputs are zeros while
+ *   h_last is h0.
+ * - go_backwards: the steps run from t = T-1 down to 0 and the outputs come in
+ *   that processing order (output s belongs to time T-1-s), as Keras.
+ * - h_last / c_last (may be NULL): receive the final states [N,H], new tensors
+ *   owned by the caller (NULL when the call fails).
+ *
+ * Gradients reach x, kernel, recurrent_kernel, bias, h0 and c0 (not mask). One
+ * GEMM projects the inputs of all steps; each step is one GEMM (h U) and one
+ * fused kernel for the gates and the state update, and backward mirrors it, so
+ * the ops work inside captured steps. Errors name the op and the tensor at fault.
+ * @{ */
+/** LSTM, gates i, f, c, o: i, f, o = sigmoid, c~ = tanh; c' = f c + i c~,
+ * h' = o tanh(c'). bias [4H]. */
+CLG_API clg_tensor *clg_lstm(const clg_tensor *x, const clg_tensor *kernel,
+                             const clg_tensor *recurrent_kernel, const clg_tensor *bias,
+                             const clg_tensor *h0, const clg_tensor *c0, const clg_tensor *mask,
+                             int go_backwards, clg_tensor **h_last, clg_tensor **c_last);
+/** GRU with reset_after=True (Keras's default), gates z, r, h. bias [2, 3H]: row 0
+ * the input bias, row 1 the recurrent bias. z, r = sigmoid(x W + b_in + h U + b_rec)
+ * per gate; hh = tanh(x W_h + b_in_h + r (h U_h + b_rec_h)); h' = z h + (1 - z) hh. */
+CLG_API clg_tensor *clg_gru(const clg_tensor *x, const clg_tensor *kernel,
+                            const clg_tensor *recurrent_kernel, const clg_tensor *bias,
+                            const clg_tensor *h0, const clg_tensor *mask, int go_backwards,
+                            clg_tensor **h_last);
+/** SimpleRNN: h' = tanh(x W + b + h U). bias [H]. */
+CLG_API clg_tensor *clg_simple_rnn(const clg_tensor *x, const clg_tensor *kernel,
+                                   const clg_tensor *recurrent_kernel, const clg_tensor *bias,
+                                   const clg_tensor *h0, const clg_tensor *mask, int go_backwards,
+                                   clg_tensor **h_last);
+/** @} */
+
 CLG_END_DECLS
 
 #endif

@@ -61,7 +61,10 @@ typedef clg_status (*clg_backward_fn)(struct clg_gnode *node, const clg_tensor *
     X(GROUP_NORM, "group_norm", clg_bw_group_norm)                                      \
     /* losses */                                                                        \
     X(SOFTMAX_XENT, "softmax_cross_entropy", clg_bw_softmax_xent)                       \
-    X(DROPOUT, "dropout", clg_bw_dropout)
+    X(DROPOUT, "dropout", clg_bw_dropout)                                               \
+    /* recurrent layers */                                                              \
+    X(LSTM, "lstm", clg_bw_lstm) X(GRU, "gru", clg_bw_gru)                              \
+    X(SIMPLE_RNN, "simple_rnn", clg_bw_simple_rnn)
 
 typedef enum clg_op {
 #define CLG_OP_ENUM_(id, name, bw) CLG_OP_##id,
