@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/error.h"
+#include "common/strbuf.h"
 #include "common/file.h"
 
 #define ST_MAX_HEADER 100000000ull /* the reference's MAX_HEADER_SIZE */
@@ -1076,54 +1077,6 @@ clg_status clg_safetensors_writer_set_metadata(clg_safetensors_writer *w, const 
     return CLG_OK;
 }
 
-/* A growable string for the header. */
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1) cap *= 2;
-        char *p = realloc(b->s, cap);
-        if (!p) { b->oom = 1; return; }
-        b->s = p;
-        b->cap = cap;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = '\0';
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-/* A JSON string escaped as serde_json does (so the header matches the reference's). */
-static void sb_json(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        switch (c) {
-        case '"': sb_str(b, "\\\""); break;
-        case '\\': sb_str(b, "\\\\"); break;
-        case '\b': sb_str(b, "\\b"); break;
-        case '\f': sb_str(b, "\\f"); break;
-        case '\n': sb_str(b, "\\n"); break;
-        case '\r': sb_str(b, "\\r"); break;
-        case '\t': sb_str(b, "\\t"); break;
-        default:
-            if (c < 0x20) {
-                snprintf(esc, sizeof esc, "\\u%04x", c);
-                sb_str(b, esc);
-            } else
-                sb_put(b, (const char *)&c, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
 
 static _Thread_local const wr_entry *g_wr_sort_base;
 static int wr_order_cmp(const void *a, const void *b) {
@@ -1153,38 +1106,38 @@ clg_status clg_safetensors_writer_save(const clg_safetensors_writer *w, const ch
     g_meta_sort_base = (const char *const *)w->meta;
     qsort(morder, w->meta_count, sizeof *morder, meta_order_cmp);
 
-    sbuf h = {0};
-    sb_str(&h, "{");
+    clg_strbuf h = {0};
+    clg_strbuf_str(&h, "{");
     if (w->meta_count) {
-        sb_str(&h, "\"__metadata__\":{");
+        clg_strbuf_str(&h, "\"__metadata__\":{");
         for (size_t i = 0; i < w->meta_count; i++) {
-            if (i) sb_str(&h, ",");
-            sb_json(&h, w->meta[2 * morder[i]]);
-            sb_str(&h, ":");
-            sb_json(&h, w->meta[2 * morder[i] + 1]);
+            if (i) clg_strbuf_str(&h, ",");
+            clg_strbuf_json(&h, w->meta[2 * morder[i]]);
+            clg_strbuf_str(&h, ":");
+            clg_strbuf_json(&h, w->meta[2 * morder[i] + 1]);
         }
-        sb_str(&h, "}");
+        clg_strbuf_str(&h, "}");
     }
     uint64_t off = 0;
     for (size_t k = 0; k < w->count; k++) {
         const wr_entry *e = &w->entries[order[k]];
         char num[64];
-        if (k || w->meta_count) sb_str(&h, ",");
-        sb_json(&h, e->name);
-        sb_str(&h, ":{\"dtype\":\"");
-        sb_str(&h, st_dtypes[e->dtype].name);
-        sb_str(&h, "\",\"shape\":[");
+        if (k || w->meta_count) clg_strbuf_str(&h, ",");
+        clg_strbuf_json(&h, e->name);
+        clg_strbuf_str(&h, ":{\"dtype\":\"");
+        clg_strbuf_str(&h, st_dtypes[e->dtype].name);
+        clg_strbuf_str(&h, "\",\"shape\":[");
         for (int i = 0; i < e->ndim; i++) {
             snprintf(num, sizeof num, "%s%lld", i ? "," : "", (long long)e->shape[i]);
-            sb_str(&h, num);
+            clg_strbuf_str(&h, num);
         }
         snprintf(num, sizeof num, "],\"data_offsets\":[%llu,%llu]}", (unsigned long long)off,
                  (unsigned long long)(off + e->nbytes));
-        sb_str(&h, num);
+        clg_strbuf_str(&h, num);
         off += e->nbytes;
     }
-    sb_str(&h, "}");
-    while (!h.oom && h.len % 8) sb_str(&h, " ");
+    clg_strbuf_str(&h, "}");
+    while (!h.oom && h.len % 8) clg_strbuf_str(&h, " ");
     clg_status st = CLG_OK;
     if (h.oom) {
         st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: header for '%s'", api, path);
