@@ -108,3 +108,29 @@ const char *clg_test_cache_writer(void) {
     const char *p = getenv("CLGRAD_TEST_CACHE_WRITER");
     return p && *p ? p : CACHE_WRITER;
 }
+
+clg_host_array clg_test_host_array(const void *data, clg_dtype dtype, int ndim, const int64_t *shape) {
+    clg_host_array a;
+    memset(&a, 0, sizeof a);
+    a.data = data, a.dtype = dtype, a.ndim = ndim;
+    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
+    return a;
+}
+
+char *clg_test_stream_text(FILE *f) {
+    long n = ftell(f);
+    rewind(f);
+    char *s = calloc((size_t)n + 1, 1);
+    assert_non_null(s);
+    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
+    return s;
+}
+
+char *clg_test_summary_text(clg_model *model) {
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(clg_model_summary(model, f), CLG_OK);
+    char *s = clg_test_stream_text(f);
+    fclose(f);
+    return s;
+}

@@ -21,6 +21,8 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
+
 #include "clgrad/clgrad.h"
 
 typedef struct clg_test_env {
@@ -58,5 +60,13 @@ const char *clg_test_cache_writer(void);
 char *clg_test_tempdir(const char *tag);
 /* Removes a directory tree made by clg_test_tempdir. */
 void clg_test_rmtree(const char *path);
+
+/* A clg_host_array over data (not copied). */
+clg_host_array clg_test_host_array(const void *data, clg_dtype dtype, int ndim, const int64_t *shape);
+/* Everything written so far to stream f (a tmpfile), NUL-terminated; the
+ * caller frees it. */
+char *clg_test_stream_text(FILE *f);
+/* The model's summary (clg_model_summary) as text; the caller frees it. */
+char *clg_test_summary_text(clg_model *model);
 
 #endif

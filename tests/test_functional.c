@@ -12,14 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static clg_host_array harr(const void *data, clg_dtype dt, int ndim, const int64_t *shape) {
-    clg_host_array a;
-    memset(&a, 0, sizeof a);
-    a.data = data, a.dtype = dt, a.ndim = ndim;
-    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
-    return a;
-}
-
 static void expect_close(const float *got, const double *want, int n, const char *what) {
     for (int i = 0; i < n; i++)
         if (fabs(got[i] - want[i]) > 1e-6 + 1e-5 * fabs(want[i]))
@@ -64,7 +56,7 @@ static void test_residual_forward(void **state) {
     assert_int_equal(clg_model_compile(m, "sgd", "mse", NULL), CLG_OK);
     float x[RN * RF], out[RN * 2];
     clg_test_random_floats(x, RN * RF, 11);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF});
     assert_int_equal(clg_model_predict(m, &xa, 4, out, RN * 2), CLG_OK);
     float *k0 = weight_host(m, 0), *b0 = weight_host(m, 1), *k1 = weight_host(m, 2), *b1 = weight_host(m, 3);
     float *k2 = weight_host(m, 4), *b2 = weight_host(m, 5);
@@ -136,19 +128,6 @@ static void test_shared_layer_concat(void **state) {
     clg_model_free(m);
 }
 
-static char *summary_text(clg_model *m) {
-    FILE *f = tmpfile();
-    assert_non_null(f);
-    assert_int_equal(clg_model_summary(m, f), CLG_OK);
-    long n = ftell(f);
-    rewind(f);
-    char *s = calloc((size_t)n + 1, 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    return s;
-}
-
 static void test_functional_summary(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     clg_model *m = clg_model_new(ctx);
@@ -158,7 +137,7 @@ static void test_functional_summary(void **state) {
     clg_node *s = clg_call_n(clg_layer_add(), 2, (clg_node *[]){a, b});
     assert_int_equal(clg_model_set_outputs(m, 1, &s), CLG_OK);
     assert_int_equal(clg_layer_set_trainable(clg_model_get_layer(m, "dense_1"), 0), CLG_OK);
-    char *t = summary_text(m);
+    char *t = clg_test_summary_text(m);
     const char *want[] = {"Model: \"functional\"", "Connected to", "input_layer (InputLayer)", "[(None, 4)]",
                           "dense (Dense)", "['input_layer[0][0]']", "dense_1 (Dense)", "add (Add)",
                           "['dense[0][0]'", "'dense_1[0][0]'", "Total params: 30", "Trainable params: 15",
@@ -216,7 +195,7 @@ static void test_frozen_layer(void **state) {
     assert_int_equal(clg_model_weight_count(m, 1), 2);
     float x[RN * RF], y[RN * 2];
     clg_test_random_floats(x, RN * RF, 5), clg_test_random_floats(y, RN * 2, 6);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF}), ya = harr(y, CLG_FLOAT32, 2, (int64_t[]){RN, 2});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF}), ya = clg_test_host_array(y, CLG_FLOAT32, 2, (int64_t[]){RN, 2});
     float *k0 = weight_host(m, 0), *k1 = weight_host(m, 2);
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 3, o.verbose = 0, o.batch_size = 3;
@@ -239,7 +218,7 @@ static void test_l2_penalty(void **state) {
     assert_int_equal(clg_model_compile(m, "sgd", "mse", NULL), CLG_OK);
     float x[RN * RF], y[RN * 2];
     clg_test_random_floats(x, RN * RF, 8), clg_test_random_floats(y, RN * 2, 9);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF}), ya = harr(y, CLG_FLOAT32, 2, (int64_t[]){RN, 2});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF}), ya = clg_test_host_array(y, CLG_FLOAT32, 2, (int64_t[]){RN, 2});
     float plain, reg;
     assert_int_equal(clg_model_evaluate(m, &xa, &ya, RN, &plain, NULL), CLG_OK);
     assert_int_equal(clg_layer_set_l2(d, 0.25f), CLG_OK);
@@ -268,8 +247,8 @@ static void test_embedding_conv1d(void **state) {
     assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
     int32_t tok[2 * ET] = {0, 3, 9, 1, 1, 4, 7, 2, 2, 8, 5, 0};
     float fx[2 * ET] = {0};
-    clg_host_array xa = harr(tok, CLG_INT32, 2, (int64_t[]){2, ET});
-    clg_host_array bad = harr(fx, CLG_FLOAT32, 2, (int64_t[]){2, ET});
+    clg_host_array xa = clg_test_host_array(tok, CLG_INT32, 2, (int64_t[]){2, ET});
+    clg_host_array bad = clg_test_host_array(fx, CLG_FLOAT32, 2, (int64_t[]){2, ET});
     float out[2];
     CLG_EXPECT_ERROR(clg_model_predict(m, &bad, 2, out, 2) != CLG_OK, CLG_STATUS_SHAPE_MISMATCH, "int32");
     assert_int_equal(clg_model_predict(m, &xa, 2, out, 2), CLG_OK);
@@ -306,7 +285,7 @@ static void test_binary_crossentropy(void **state) {
     assert_int_equal(clg_model_add(m, clg_layer_dense(1, CLG_ACT_SIGMOID)), CLG_OK);
     assert_int_equal(clg_model_compile(m, "adam", "binary_crossentropy", "accuracy"), CLG_OK);
     assert_int_equal(clg_model_set_learning_rate(m, 0.1f), CLG_OK);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){N, 2}), ya = harr(y, CLG_FLOAT32, 2, (int64_t[]){N, 1});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){N, 2}), ya = clg_test_host_array(y, CLG_FLOAT32, 2, (int64_t[]){N, 1});
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 60, o.verbose = 0, o.batch_size = 8;
     clg_history *h = clg_model_fit(m, &xa, &ya, &o);
@@ -355,7 +334,7 @@ static void test_sample_weight_loss(void **state) {
     clg_test_random_floats(x, WN * WF, 41);
     clg_test_random_floats(sw, WN, 42);
     for (int i = 0; i < WN; i++) y[i] = (i * 7) % WC, sw[i] = 1.0f + sw[i], ones[i] = 1.0f;
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){WN, WF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){WN});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){WN, WF}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){WN});
     clg_model *m = weighted_model(ctx, "sgd");
     assert_int_equal(clg_model_set_learning_rate(m, 0.0f), CLG_OK);
     float plain = fit_loss(m, &xa, &ya, NULL, NULL, 0, 1);
@@ -387,7 +366,7 @@ static void test_class_weight_equals_sample_weight(void **state) {
     int32_t y[WN];
     clg_test_random_floats(x, WN * WF, 43);
     for (int i = 0; i < WN; i++) y[i] = (i * 5) % WC, sw[i] = cw[y[i]];
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){WN, WF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){WN});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){WN, WF}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){WN});
     clg_model *a = weighted_model(ctx, "adam"), *b = weighted_model(ctx, "adam");
     float la = fit_loss(a, &xa, &ya, sw, NULL, 0, 3), lb = fit_loss(b, &xa, &ya, NULL, cw, WC, 3);
     assert_memory_equal(&la, &lb, sizeof la);
@@ -414,7 +393,7 @@ static void test_same_seed_same_bits(void **state) {
     enum { N = 10 };
     float x[N * 6 * 6], y[N * 2];
     clg_test_random_floats(x, N * 36, 51), clg_test_random_floats(y, N * 2, 52);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 4, (int64_t[]){N, 6, 6, 1}), ya = harr(y, CLG_FLOAT32, 2, (int64_t[]){N, 2});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 4, (int64_t[]){N, 6, 6, 1}), ya = clg_test_host_array(y, CLG_FLOAT32, 2, (int64_t[]){N, 2});
     float loss[2], *k[2];
     for (int r = 0; r < 2; r++) {
         clg_model *m = clg_sequential_new(ctx, 3, (int64_t[]){6, 6, 1});
@@ -434,6 +413,97 @@ static void test_same_seed_same_bits(void **state) {
     free(k[0]), free(k[1]);
 }
 
+enum { QN = 3, QT = 5, QF = 2, QH = 4 };
+
+/* Recurrent layers: Keras's initialisers (orthogonal recurrent kernels, the
+ * LSTM's forget bias 1, Glorot kernels), and predict equal to the operation on
+ * the same weights (the operations are checked against host references and
+ * finite differences in test_rnn), for the last step and whole sequences,
+ * forwards and backwards. */
+static void test_recurrent_layers(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[QN * QT * QF];
+    clg_test_random_floats(x, QN * QT * QF, 61);
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 3, (int64_t[]){QN, QT, QF});
+    clg_tensor *xt = clg_tensor_from_host(ctx, CLG_FLOAT32, 3, (int64_t[]){QN, QT, QF}, x);
+    assert_non_null(xt);
+    for (int kind = 0; kind < 3; kind++)
+        for (int variant = 0; variant < 2; variant++) {
+            const int g = kind == 1 ? 4 : kind == 2 ? 3 : 1, seqs = variant, back = variant;
+            clg_model *m = clg_sequential_new(ctx, 2, (int64_t[]){QT, QF});
+            clg_layer *l = kind == 1 ? clg_layer_lstm(QH, seqs, back)
+                           : kind == 2 ? clg_layer_gru(QH, seqs, back) : clg_layer_simple_rnn(QH, seqs, back);
+            assert_int_equal(clg_model_add(m, l), CLG_OK);
+            assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
+            float *k = weight_host(m, 0), *rk = weight_host(m, 1), *b = weight_host(m, 2);
+            /* rows of the recurrent kernel [H, G*H] are orthonormal */
+            for (int i = 0; i < QH; i++)
+                for (int j = 0; j < QH; j++) {
+                    double dot = 0;
+                    for (int c = 0; c < g * QH; c++) dot += (double)rk[i * g * QH + c] * rk[j * g * QH + c];
+                    if (fabs(dot - (i == j)) > 1e-5) fail_msg("kind %d: recurrent rows %d.%d dot %g", kind, i, j, dot);
+                }
+            const float lim = sqrtf(6.0f / (float)(QF + g * QH));
+            for (int i = 0; i < QF * g * QH; i++) assert_true(fabsf(k[i]) <= lim);
+            for (int i = 0; i < g * QH * (kind == 2 ? 2 : 1); i++)
+                assert_true(b[i] == (kind == 1 && i >= QH && i < 2 * QH ? 1.0f : 0.0f));
+            const int orow = seqs ? QT * QH : QH;
+            float got[QN * QT * QH];
+            assert_int_equal(clg_model_predict(m, &xa, QN, got, (size_t)(QN * orow)), CLG_OK);
+            clg_tensor *w[3] = {clg_model_weight(m, 0, 0), clg_model_weight(m, 0, 1), clg_model_weight(m, 0, 2)};
+            clg_tensor *seq = kind == 1 ? clg_lstm(xt, w[0], w[1], w[2], NULL, NULL, NULL, back, NULL, NULL)
+                              : kind == 2 ? clg_gru(xt, w[0], w[1], w[2], NULL, NULL, back, NULL)
+                                          : clg_simple_rnn(xt, w[0], w[1], w[2], NULL, NULL, back, NULL);
+            assert_non_null(seq);
+            float ref[QN * QT * QH];
+            assert_int_equal(clg_tensor_to_host(seq, ref, sizeof ref), CLG_OK);
+            for (int n = 0; n < QN; n++)
+                for (int i = 0; i < orow; i++) {
+                    float want = seqs ? ref[n * QT * QH + i] : ref[n * QT * QH + (QT - 1) * QH + i];
+                    if (got[n * orow + i] != want)
+                        fail_msg("kind %d variant %d: [%d][%d] %g vs %g", kind, variant, n, i, (double)got[n * orow + i],
+                                 (double)want);
+                }
+            clg_tensor_free(seq);
+            free(k), free(rk), free(b);
+            clg_model_free(m);
+        }
+    clg_tensor_free(xt);
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){QF});
+    CLG_EXPECT_ERROR(clg_model_add(m, clg_layer_lstm(QH, 0, 0)) != CLG_OK, CLG_STATUS_SHAPE_MISMATCH, "lstm",
+                     "(None, timesteps, features)");
+    CLG_EXPECT_ERROR(clg_layer_gru(0, 0, 0) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_layer_gru", "units 0");
+    clg_model_free(m);
+}
+
+/* An LSTM learns which half of a sequence holds a spike (a tiny temporal
+ * task): the loss falls well below its start. */
+static void test_lstm_trains(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N = 16, T = 6 };
+    float x[N * T];
+    int32_t y[N];
+    for (int n = 0; n < N; n++) {
+        for (int t = 0; t < T; t++) x[n * T + t] = 0.0f;
+        int at = (n * 5) % T;
+        x[n * T + at] = 1.0f;
+        y[n] = at >= T / 2;
+    }
+    clg_model *m = clg_sequential_new(ctx, 2, (int64_t[]){T, 1});
+    assert_int_equal(clg_model_add(m, clg_layer_lstm(8, 0, 0)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(2, CLG_ACT_SOFTMAX)), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "adam", "sparse_categorical_crossentropy", "accuracy"), CLG_OK);
+    assert_int_equal(clg_model_set_learning_rate(m, 0.02f), CLG_OK);
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 3, (int64_t[]){N, T, 1}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){N});
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 40, o.verbose = 0, o.batch_size = 8;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    if (!(h->loss[39] < 0.5f * h->loss[0])) fail_msg("loss %g -> %g", (double)h->loss[0], (double)h->loss[39]);
+    clg_history_free(h);
+    clg_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_residual_forward), cmocka_unit_test(test_shared_layer_concat),
@@ -441,7 +511,8 @@ int main(void) {
         cmocka_unit_test(test_frozen_layer),      cmocka_unit_test(test_l2_penalty),
         cmocka_unit_test(test_embedding_conv1d),  cmocka_unit_test(test_binary_crossentropy),
         cmocka_unit_test(test_sample_weight_loss), cmocka_unit_test(test_class_weight_equals_sample_weight),
-        cmocka_unit_test(test_same_seed_same_bits),
+        cmocka_unit_test(test_same_seed_same_bits), cmocka_unit_test(test_recurrent_layers),
+        cmocka_unit_test(test_lstm_trains),
     };
     return CLG_RUN_GROUP(tests);
 }

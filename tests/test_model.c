@@ -15,24 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static clg_host_array harr(const void *data, clg_dtype dt, int ndim, const int64_t *shape) {
-    clg_host_array a;
-    memset(&a, 0, sizeof a);
-    a.data = data, a.dtype = dt, a.ndim = ndim;
-    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
-    return a;
-}
-
-
-static char *read_stream(FILE *f) {
-    long n = ftell(f);
-    rewind(f);
-    char *s = calloc((size_t)n + 1, 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    return s;
-}
-
 static clg_model *seed_model(clg_context *ctx) {
     clg_model *m = clg_sequential_new(ctx, 3, (int64_t[]){28, 28, 1});
     assert_non_null(m);
@@ -51,7 +33,7 @@ static void test_summary(void **state) {
     FILE *f = tmpfile();
     assert_non_null(f);
     assert_int_equal(clg_model_summary(m, f), CLG_OK);
-    char *s = read_stream(f);
+    char *s = clg_test_stream_text(f);
     const char *want[] = {"conv2d (Conv2D)", "(None, 26, 26, 32)", " 320 ", "max_pooling2d (MaxPooling2D)",
                           "(None, 13, 13, 32)", "flatten (Flatten)", "(None, 5408)", "dense (Dense)",
                           "692352", "dense_1 (Dense)", "(None, 10)", "1290", "Total params: 693,962",
@@ -92,8 +74,8 @@ static void tiny_data(float *x, int32_t *y, int n) {
 /* The tiny dataset as host arrays: x [NS, NF] float32, y [NS] int32 labels. */
 static void tiny_arrays(float *x, int32_t *y, clg_host_array *xa, clg_host_array *ya) {
     tiny_data(x, y, NS);
-    *xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF});
-    *ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    *xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF});
+    *ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){NS});
 }
 
 static clg_model *mlp(clg_context *ctx, int extras) {
@@ -144,9 +126,9 @@ static void test_adam_reference(void **state) {
     assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
     assert_int_equal(clg_model_set_learning_rate(m, 0.1f), CLG_OK);
     float one = 1, zero = 0, two = 2, w0;
-    clg_host_array x1 = harr(&one, CLG_FLOAT32, 2, (int64_t[]){1, 1});
-    clg_host_array x0 = harr(&zero, CLG_FLOAT32, 2, (int64_t[]){1, 1});
-    clg_host_array y2 = harr(&two, CLG_FLOAT32, 2, (int64_t[]){1, 1});
+    clg_host_array x1 = clg_test_host_array(&one, CLG_FLOAT32, 2, (int64_t[]){1, 1});
+    clg_host_array x0 = clg_test_host_array(&zero, CLG_FLOAT32, 2, (int64_t[]){1, 1});
+    clg_host_array y2 = clg_test_host_array(&two, CLG_FLOAT32, 2, (int64_t[]){1, 1});
     assert_int_equal(clg_model_predict(m, &x1, 1, &w0, 1), CLG_OK);
     double w = w0, b = 0, mw = 0, vw = 0, mb = 0, vb = 0;
     for (int t = 1; t <= 2; t++) {
@@ -181,9 +163,9 @@ static void test_validation_split(void **state) {
     o.epochs = 1, o.batch_size = 4, o.verbose = 0, o.validation_split = 0.25f;
     clg_history *h = clg_model_fit(m, &xa, &ya, &o);
     if (!h) fail_msg("fit: %s", clg_last_error());
-    clg_host_array xl = harr(x + 6 * NF, CLG_FLOAT32, 2, (int64_t[]){2, NF});
-    clg_host_array yl = harr(y + 6, CLG_INT32, 1, (int64_t[]){2});
-    clg_host_array xf = harr(x, CLG_FLOAT32, 2, (int64_t[]){2, NF}), yf = harr(y, CLG_INT32, 1, (int64_t[]){2});
+    clg_host_array xl = clg_test_host_array(x + 6 * NF, CLG_FLOAT32, 2, (int64_t[]){2, NF});
+    clg_host_array yl = clg_test_host_array(y + 6, CLG_INT32, 1, (int64_t[]){2});
+    clg_host_array xf = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){2, NF}), yf = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){2});
     float last_loss, last_acc, first_loss, first_acc;
     assert_int_equal(clg_model_evaluate(m, &xl, &yl, 4, &last_loss, &last_acc), CLG_OK);
     assert_int_equal(clg_model_evaluate(m, &xf, &yf, 4, &first_loss, &first_acc), CLG_OK);
@@ -199,7 +181,7 @@ static void test_save_load(void **state) {
     float x[NS * NF], p1[NS * NC], p2[NS * NC];
     int32_t y[NS];
     tiny_data(x, y, NS);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){NS});
     clg_model *m = mlp(ctx, 1);
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 2, o.batch_size = 4, o.verbose = 0;
@@ -244,7 +226,7 @@ static void test_verbose2_lines(void **state) {
     o.epochs = 3, o.batch_size = 3, o.verbose = 2, o.stream = f, o.validation_split = 0.25f;
     clg_history *h = clg_model_fit(m, &xa, &ya, &o);
     assert_non_null(h);
-    char *s = read_stream(f);
+    char *s = clg_test_stream_text(f);
     int lines = 0;
     for (char *p = s; *p; p++) lines += *p == '\n';
     assert_int_equal(lines, 3);
@@ -278,7 +260,7 @@ static void test_replay_matches_eager(void **state) {
     int32_t y[N];
     tiny_data(x, y, N);
     clg_model *a = mlp(ctx, 1), *b = mlp(ctx, 1);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){N, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){N});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){N, NF}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){N});
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 2, o.batch_size = 3, o.verbose = 0, o.shuffle = 0;
     clg_history *ha = clg_model_fit(a, &xa, &ya, &o);
@@ -287,8 +269,8 @@ static void test_replay_matches_eager(void **state) {
     float lb[4];
     for (int s = 0; s < 4; s++) {
         int first = (s % 2) * 3;
-        clg_host_array xs = harr(x + first * NF, CLG_FLOAT32, 2, (int64_t[]){3, NF});
-        clg_host_array ys = harr(y + first, CLG_INT32, 1, (int64_t[]){3});
+        clg_host_array xs = clg_test_host_array(x + first * NF, CLG_FLOAT32, 2, (int64_t[]){3, NF});
+        clg_host_array ys = clg_test_host_array(y + first, CLG_INT32, 1, (int64_t[]){3});
         clg_history *hb = clg_model_fit(b, &xs, &ys, &o);
         if (!hb) fail_msg("fit: %s", clg_last_error());
         lb[s] = hb->loss[0];
@@ -318,7 +300,7 @@ static void test_conv_model(void **state) {
     assert_int_equal(clg_model_add(m, clg_layer_dense(3, CLG_ACT_SOFTMAX)), CLG_OK);
     assert_int_equal(clg_model_param_count(m), 20 + 9);
     assert_int_equal(clg_model_compile(m, "rmsprop", "sparse_categorical_crossentropy", "accuracy"), CLG_OK);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 4, (int64_t[]){N, 5, 5, 1}), ya = harr(y, CLG_INT32, 1, (int64_t[]){N});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 4, (int64_t[]){N, 5, 5, 1}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){N});
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 3, o.batch_size = 3, o.verbose = 0;
     clg_history *h = clg_model_fit(m, &xa, &ya, &o);
@@ -341,7 +323,7 @@ static char *fit_output(clg_model *m, const clg_host_array *x, const clg_host_ar
     unsetenv("CLGRAD_PROGRESS");
     if (!h) fail_msg("fit: %s", clg_last_error());
     clg_history_free(h);
-    char *s = read_stream(f);
+    char *s = clg_test_stream_text(f);
     fclose(f);
     o->stream = NULL;
     return s;
@@ -408,7 +390,7 @@ static void check_split(clg_context *ctx, int n, float v, int n_val) {
     int32_t *y = malloc(sizeof(int32_t) * (size_t)n);
     assert_true(x && y);
     tiny_data(x, y, n);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){n, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){n});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){n, NF}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){n});
     clg_model *m = mlp(ctx, 0);
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 1, o.batch_size = 128, o.verbose = 2, o.validation_split = v;
@@ -421,8 +403,8 @@ static void check_split(clg_context *ctx, int n, float v, int n_val) {
     float vl[2], va[2];
     for (int k = 0; k < 2; k++) {
         int nv = n_val + k; /* the expected split, and one more sample */
-        clg_host_array xv = harr(x + (n - nv) * NF, CLG_FLOAT32, 2, (int64_t[]){nv, NF});
-        clg_host_array yv = harr(y + (n - nv), CLG_INT32, 1, (int64_t[]){nv});
+        clg_host_array xv = clg_test_host_array(x + (n - nv) * NF, CLG_FLOAT32, 2, (int64_t[]){nv, NF});
+        clg_host_array yv = clg_test_host_array(y + (n - nv), CLG_INT32, 1, (int64_t[]){nv});
         assert_int_equal(clg_model_evaluate(m, &xv, &yv, 128, &vl[k], &va[k]), CLG_OK);
     }
     if (h->val_loss[0] != vl[0] || h->val_loss[0] == vl[1])
@@ -475,9 +457,9 @@ static void test_validation_data(void **state) {
     int32_t y[NS], yv[NV] = {3, 1, 0, 2, 2};
     tiny_data(x, y, NS);
     clg_test_random_floats(xv, NV * NF, 11);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
-    clg_host_array xva = harr(xv, CLG_FLOAT32, 2, (int64_t[]){NV, NF});
-    clg_host_array yva = harr(yv, CLG_INT32, 1, (int64_t[]){NV});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xva = clg_test_host_array(xv, CLG_FLOAT32, 2, (int64_t[]){NV, NF});
+    clg_host_array yva = clg_test_host_array(yv, CLG_INT32, 1, (int64_t[]){NV});
     clg_model *m = mlp(ctx, 0);
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 2, o.batch_size = 4, o.verbose = 0, o.validation_split = 0.5f;
@@ -493,7 +475,7 @@ static void test_validation_data(void **state) {
     o.validation_y = NULL;
     CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT,
                      "validation_x and validation_y");
-    clg_host_array ybad = harr(yv, CLG_INT32, 1, (int64_t[]){NV - 1});
+    clg_host_array ybad = clg_test_host_array(yv, CLG_INT32, 1, (int64_t[]){NV - 1});
     o.validation_y = &ybad;
     CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_SHAPE_MISMATCH, "clg_model_fit", "y [4]",
                      "5 samples");
@@ -522,10 +504,10 @@ static void test_float_target_losses(void **state) {
         onehot[i * NC + y[i]] = 1;
         reg[2 * i] = x[i * NF] - 0.5f * x[i * NF + 1], reg[2 * i + 1] = x[i * NF + 2] * x[i * NF + 3];
     }
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF});
-    clg_host_array oh = harr(onehot, CLG_FLOAT32, 2, (int64_t[]){NS, NC});
-    clg_host_array ra = harr(reg, CLG_FLOAT32, 2, (int64_t[]){NS, 2});
-    clg_host_array ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF});
+    clg_host_array oh = clg_test_host_array(onehot, CLG_FLOAT32, 2, (int64_t[]){NS, NC});
+    clg_host_array ra = clg_test_host_array(reg, CLG_FLOAT32, 2, (int64_t[]){NS, 2});
+    clg_host_array ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){NS});
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 8, o.batch_size = 4, o.verbose = 0;
 
@@ -554,7 +536,7 @@ static void test_float_target_losses(void **state) {
     clg_history_free(h);
     CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &oh, &o) == NULL, CLG_STATUS_SHAPE_MISMATCH, "y [8,4] float32",
                      "loss mse", "float32 targets [8,2]", "(None, 2)");
-    clg_host_array ri = harr(y, CLG_INT32, 2, (int64_t[]){NS / 2, 2});
+    clg_host_array ri = clg_test_host_array(y, CLG_INT32, 2, (int64_t[]){NS / 2, 2});
     CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ri, &o) == NULL, CLG_STATUS_SHAPE_MISMATCH, "y [4,2] int32",
                      "loss mse", "8 samples");
     clg_model_free(m);
@@ -573,7 +555,7 @@ static void test_sgd_learning_rate(void **state) {
     float x[NS * NF], p0[NS * NC], p1[NS * NC];
     int32_t y[NS];
     tiny_data(x, y, NS);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){NS});
     clg_model *m = dense_model(ctx, NC, CLG_ACT_SOFTMAX, "sgd", "sparse_categorical_crossentropy", "accuracy");
     assert_int_equal(clg_model_set_learning_rate(m, 0.5f), CLG_OK);
     clg_fit_options o = clg_fit_options_default();
@@ -616,7 +598,7 @@ static void test_fit_inside_capture(void **state) {
     float x[NS * NF], p[NS * NC], l, a;
     int32_t y[NS];
     tiny_data(x, y, NS);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = harr(y, CLG_INT32, 1, (int64_t[]){NS});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){NS});
     clg_model *m = mlp(ctx, 0);
     clg_fit_options o = clg_fit_options_default();
     o.verbose = 0, o.batch_size = 4;
@@ -661,7 +643,7 @@ static void test_dropout_fresh_masks(void **state) {
     int32_t y[NS];
     tiny_data(x, y, NS);
     clg_test_random_floats(t, NS * 2, 13);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ta = harr(t, CLG_FLOAT32, 2, (int64_t[]){NS, 2});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){NS, NF}), ta = clg_test_host_array(t, CLG_FLOAT32, 2, (int64_t[]){NS, 2});
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 5, o.batch_size = NS, o.verbose = 0, o.shuffle = 0; /* same batch every step */
     clg_history *h[3];
@@ -718,7 +700,7 @@ static void test_new_layers_summary(void **state) {
     FILE *f = tmpfile();
     assert_non_null(f);
     assert_int_equal(clg_model_summary(m, f), CLG_OK);
-    char *s = read_stream(f);
+    char *s = clg_test_stream_text(f);
     const char *want[] = {
         "zero_padding2d (ZeroPadding2D) (None, 10, 10, 4)", "depthwise_conv2d (DepthwiseConv2D)",
         "(None, 8, 8, 4)           40 ", "average_pooling2d (AveragePooling2D)", "(None, 4, 4, 4) ",
@@ -790,7 +772,7 @@ static void test_new_layers_shape_errors(void **state) {
 
 static void predict_ok(clg_model *m, const float *x, int ndim, const int64_t *shape, float *out, size_t n) {
     if (clg_model_compile(m, "sgd", "mse", NULL) != CLG_OK) fail_msg("compile: %s", clg_last_error());
-    clg_host_array xa = harr(x, CLG_FLOAT32, ndim, shape);
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, ndim, shape);
     if (clg_model_predict(m, &xa, 2, out, n) != CLG_OK) fail_msg("predict: %s", clg_last_error());
 }
 
@@ -942,7 +924,7 @@ static void test_new_layers_fit(void **state) {
     assert_int_equal(clg_model_set_seed(m, 1), CLG_OK);
     assert_int_equal(clg_model_compile(m, "adam", "sparse_categorical_crossentropy", "accuracy"), CLG_OK);
     assert_int_equal(clg_model_set_learning_rate(m, 0.02f), CLG_OK);
-    clg_host_array xa = harr(x, CLG_FLOAT32, 4, (int64_t[]){N, 8, 8, 4}), ya = harr(y, CLG_INT32, 1, (int64_t[]){N});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 4, (int64_t[]){N, 8, 8, 4}), ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){N});
     clg_fit_options o = clg_fit_options_default();
     o.epochs = 15, o.batch_size = 4, o.verbose = 0;
     clg_history *h = clg_model_fit(m, &xa, &ya, &o);
@@ -1005,7 +987,7 @@ static clg_history *cb_fit(clg_model *m, const clg_host_array *xa, const clg_hos
  * first, and restore_best_weights puts back its weights. */
 static void test_cb_early_stopping(void **state) {
     clg_context *ctx = clg_test_ctx(state);
-    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_host_array xa = clg_test_host_array(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = clg_test_host_array(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
     clg_model *m = cb_model(ctx, 0.0f);
     cb_rec r = {.m = m, .x = &xa, .stop_at = -1};
     clg_callback *es = clg_callback_early_stopping("loss", 2, 0), *u = clg_callback_user(cb_record, &r);
@@ -1041,7 +1023,7 @@ static void test_cb_early_stopping(void **state) {
  * without it the file holds the last epoch's weights. */
 static void test_cb_model_checkpoint(void **state) {
     clg_context *ctx = clg_test_ctx(state);
-    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_host_array xa = clg_test_host_array(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = clg_test_host_array(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
     char *dir = clg_test_tempdir("callbacks");
     char best[512], every[512];
     snprintf(best, sizeof best, "%s/best.safetensors", dir);
@@ -1072,7 +1054,7 @@ static void test_cb_model_checkpoint(void **state) {
 /* CSV logger: the header and one row per epoch holding the history's values. */
 static void test_cb_csv_logger(void **state) {
     clg_context *ctx = clg_test_ctx(state);
-    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_host_array xa = clg_test_host_array(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = clg_test_host_array(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
     char *dir = clg_test_tempdir("callbacks");
     char path[512];
     snprintf(path, sizeof path, "%s/log.csv", dir);
@@ -1114,7 +1096,7 @@ static void test_cb_terminate_on_nan(void **state) {
     float x[CN * 2];
     memcpy(x, cb_x, sizeof x);
     x[0] = INFINITY;
-    clg_host_array xa = harr(x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = clg_test_host_array(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
     clg_model *m = cb_model(ctx, 0.01f);
     clg_callback *c = clg_callback_terminate_on_nan();
     assert_non_null(c);
@@ -1131,7 +1113,7 @@ static void test_cb_terminate_on_nan(void **state) {
  * the learning rate to 0, so the weights freeze from then on. */
 static void test_cb_reduce_lr(void **state) {
     clg_context *ctx = clg_test_ctx(state);
-    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_host_array xa = clg_test_host_array(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = clg_test_host_array(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
     clg_model *m = cb_model(ctx, 1.0f);
     cb_rec r = {.m = m, .x = &xa, .stop_at = -1};
     clg_callback *c = clg_callback_reduce_lr_on_plateau("loss", 0.0f, 0, 0.0f), *u = clg_callback_user(cb_record, &r);
@@ -1152,7 +1134,7 @@ static void test_cb_reduce_lr(void **state) {
  * bad callbacks and monitors fail naming the callback. */
 static void test_cb_user_and_errors(void **state) {
     clg_context *ctx = clg_test_ctx(state);
-    clg_host_array xa = harr(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = harr(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
+    clg_host_array xa = clg_test_host_array(cb_x, CLG_FLOAT32, 2, (int64_t[]){CN, 2}), ya = clg_test_host_array(cb_y, CLG_FLOAT32, 2, (int64_t[]){CN, 1});
     clg_model *m = cb_model(ctx, 0.01f);
     cb_rec r = {.m = m, .x = &xa, .stop_at = 2};
     clg_callback *u = clg_callback_user(cb_record, &r);

@@ -4,11 +4,16 @@
  * evaluation, summaries and continued training; every layer kind with
  * non-default settings round-trips field by field (compared through the
  * internal structs) and saving the loaded model again writes the same
- * model_config; the file is plain safetensors that the generic reader and
+ * model_config; every optimizer class, clipping kind and schedule round-trips
+ * (the same clg_optimizer_config_json, the same state tensors, the same next
+ * epoch); training resumed from a saved model or a ModelCheckpoint file
+ * continues bit for bit as an uninterrupted run (and does not without the
+ * training state); the file is plain safetensors that the generic reader and
  * clg_model_load_weights read; broken files (weights only, bad JSON, wrong
  * types, unknown classes, fields or layers, cycles, deep nesting, weights that
- * disagree with the architecture) fail with errors naming the file and the
- * layer. Everything is compared bit for bit: the loaded model runs the same
+ * disagree with the architecture, malformed optimizer configs, partial or
+ * mismatching training state) fail with errors naming the file and the layer
+ * or tensor. Everything is compared bit for bit: the loaded model runs the same
  * kernels on the same values. */
 #include "fixture.h"
 #include "clgrad/safetensors.h"
@@ -18,27 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static clg_host_array harr(const void *data, clg_dtype dt, int ndim, const int64_t *shape) {
-    clg_host_array a;
-    memset(&a, 0, sizeof a);
-    a.data = data, a.dtype = dt, a.ndim = ndim;
-    for (int i = 0; i < ndim; i++) a.shape[i] = shape[i];
-    return a;
-}
-
-static char *summary_text(clg_model *m) {
-    FILE *f = tmpfile();
-    assert_non_null(f);
-    assert_int_equal(clg_model_summary(m, f), CLG_OK);
-    long n = ftell(f);
-    rewind(f);
-    char *s = calloc((size_t)n + 1, 1);
-    assert_non_null(s);
-    assert_int_equal(fread(s, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    return s;
-}
 
 static char *path_in(const char *dir, const char *name) {
     size_t n = strlen(dir) + strlen(name) + 2;
@@ -59,13 +43,27 @@ static char *metadata_of(const char *path, const char *key) {
 }
 
 static void expect_same_summary(clg_model *a, clg_model *b) {
-    char *sa = summary_text(a), *sb = summary_text(b);
+    char *sa = clg_test_summary_text(a), *sb = clg_test_summary_text(b);
     if (strcmp(sa, sb)) fail_msg("summaries differ:\n%s\n---\n%s", sa, sb);
     free(sa), free(sb);
 }
 
-/* Every setting of every layer and node, the compile settings and the weights
- * (bit for bit). */
+/* Two tensors of the same dtype and shape hold the same bytes. */
+static void expect_same_values(const clg_tensor *a, const clg_tensor *b, const char *what) {
+    assert_int_equal(clg_tensor_dtype(a), clg_tensor_dtype(b));
+    assert_int_equal(clg_tensor_ndim(a), clg_tensor_ndim(b));
+    assert_memory_equal(clg_tensor_shape(a), clg_tensor_shape(b), (size_t)clg_tensor_ndim(a) * sizeof(int64_t));
+    size_t bytes = (size_t)clg_tensor_numel(a) * clg_dtype_size(clg_tensor_dtype(a));
+    char *ha = malloc(bytes + 1), *hb = malloc(bytes + 1);
+    assert_non_null(ha), assert_non_null(hb);
+    assert_int_equal(clg_tensor_to_host(a, ha, bytes), CLG_OK);
+    assert_int_equal(clg_tensor_to_host(b, hb, bytes), CLG_OK);
+    if (memcmp(ha, hb, bytes)) fail_msg("%s differs", what);
+    free(ha), free(hb);
+}
+
+/* Every setting of every layer and node, the compile settings, the training
+ * state and the weights (bit for bit). */
 static void expect_same_model(clg_model *a, clg_model *b) {
     assert_int_equal(a->sequential, b->sequential);
     assert_int_equal(a->nlayers, b->nlayers);
@@ -117,6 +115,17 @@ static void expect_same_model(clg_model *a, clg_model *b) {
         assert_string_equal(ca, cb);
         assert_int_equal(a->loss, b->loss);
         assert_int_equal(a->accuracy, b->accuracy);
+        /* the training state: every optimizer tensor, the RNG counter, the epochs done */
+        assert_int_equal(a->epochs_done, b->epochs_done);
+        int ns = clg_optimizer_state_count(a->opt);
+        assert_int_equal(ns, clg_optimizer_state_count(b->opt));
+        for (int i = 0; i <= ns; i++) {
+            const clg_tensor *ta = i < ns ? clg_optimizer_state_tensor(a->opt, i) : a->rng_counter;
+            const clg_tensor *tb = i < ns ? clg_optimizer_state_tensor(b->opt, i) : b->rng_counter;
+            assert_non_null(ta), assert_non_null(tb);
+            if (i < ns) assert_string_equal(clg_optimizer_state_name(a->opt, i), clg_optimizer_state_name(b->opt, i));
+            expect_same_values(ta, tb, i < ns ? clg_optimizer_state_name(a->opt, i) : "the RNG counter");
+        }
     }
     int n = clg_model_weight_count(a, 0);
     assert_int_equal(n, clg_model_weight_count(b, 0));
@@ -135,15 +144,15 @@ static void expect_same_model(clg_model *a, clg_model *b) {
 }
 
 /* Saves m, loads it back, and saves the loaded model: both files carry the same
- * model_config and compile_config. Returns the loaded model. */
+ * model_config, compile_config and training_state. Returns the loaded model. */
 static clg_model *round_trip(clg_context *ctx, clg_model *m, const char *dir) {
     char *p1 = path_in(dir, "a.safetensors"), *p2 = path_in(dir, "b.safetensors");
     assert_int_equal(clg_model_save(m, p1), CLG_OK);
     clg_model *r = clg_model_load(ctx, p1);
     if (!r) fail_msg("clg_model_load: %s", clg_last_error());
     assert_int_equal(clg_model_save(r, p2), CLG_OK);
-    const char *keys[] = {"model_config", "compile_config", "format", "clgrad_version"};
-    for (int i = 0; i < 4; i++) {
+    const char *keys[] = {"model_config", "compile_config", "training_state", "format", "clgrad_version"};
+    for (int i = 0; i < 5; i++) {
         char *a = metadata_of(p1, keys[i]), *b = metadata_of(p2, keys[i]);
         assert_true((a == NULL) == (b == NULL));
         if (a) assert_string_equal(a, b);
@@ -177,8 +186,8 @@ static void test_sequential_trained(void **state) {
     int32_t y[SN];
     clg_test_random_floats(x, sizeof x / sizeof *x, 31);
     for (int i = 0; i < SN; i++) y[i] = (i * 7) % SCL;
-    clg_host_array xa = harr(x, CLG_FLOAT32, 4, (int64_t[]){SN, SHW, SHW, 1});
-    clg_host_array ya = harr(y, CLG_INT32, 1, (int64_t[]){SN});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 4, (int64_t[]){SN, SHW, SHW, 1});
+    clg_host_array ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){SN});
 
     clg_model *m = seq_model(ctx);
     assert_int_equal(clg_model_set_seed(m, 7), CLG_OK);
@@ -203,11 +212,10 @@ static void test_sequential_trained(void **state) {
     assert_memory_equal(&la, &lb, sizeof la);
     assert_memory_equal(&aa, &ab, sizeof aa);
 
-    /* Training goes on identically (seed, learning rate, optimizer, loss and
-     * dropout's per-node streams came back): the file holds no optimizer state,
-     * so the original starts a fresh optimizer too. */
-    assert_int_equal(clg_model_compile(m, "adam", "sparse_categorical_crossentropy", "accuracy"), CLG_OK);
-    assert_int_equal(clg_model_set_learning_rate(m, 0.002f), CLG_OK);
+    /* Training goes on identically: the seed, the optimizer with its moments and
+     * step count, the loss, dropout's per-node streams and RNG counter, and the
+     * epochs done (shuffling) came back. */
+    assert_int_equal(r->epochs_done, 1);
     h = clg_model_fit(m, &xa, &ya, &fo);
     clg_history *h2 = clg_model_fit(r, &xa, &ya, &fo);
     assert_non_null(h), assert_non_null(h2);
@@ -367,15 +375,16 @@ static void test_every_kind(void **state) {
     char *dir = clg_test_tempdir("model_io");
     clg_model *m = kinds_model(ctx);
     for (int k = 0; k < L_KIND_COUNT; k++)
-        if (k != L_CONV1D && k != L_EMBEDDING && !m->kind_count[k]) /* those two: test_functional_shared */
+        /* Conv1D and Embedding: test_functional_shared; the recurrent layers: the Sequential model below */
+        if (k != L_CONV1D && k != L_EMBEDDING && k != L_SIMPLE_RNN && k != L_LSTM && k != L_GRU && !m->kind_count[k])
             fail_msg("kinds_model lacks %s", clg_kind_type[k]);
     assert_int_equal(clg_model_set_seed(m, 11), CLG_OK);
     assert_int_equal(clg_model_compile(m, "rmsprop", "categorical_crossentropy", NULL), CLG_OK);
     float x[KB * KH * KW * KC], y[KB * KO] = {0};
     clg_test_random_floats(x, sizeof x / sizeof *x, 51);
     for (int i = 0; i < KB; i++) y[i * KO + i % KO] = 1.0f;
-    clg_host_array xa = harr(x, CLG_FLOAT32, 4, (int64_t[]){KB, KH, KW, KC});
-    clg_host_array ya = harr(y, CLG_FLOAT32, 2, (int64_t[]){KB, KO});
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 4, (int64_t[]){KB, KH, KW, KC});
+    clg_host_array ya = clg_test_host_array(y, CLG_FLOAT32, 2, (int64_t[]){KB, KO});
     clg_fit_options fo = clg_fit_options_default();
     fo.batch_size = 2, fo.verbose = 0;
     clg_history *h = clg_model_fit(m, &xa, &ya, &fo);
@@ -397,17 +406,20 @@ static void test_every_kind(void **state) {
     clg_model_free(r);
     clg_model_free(m);
 
-    /* A Sequential model whose input is int32 (an Embedding first), never compiled. */
+    /* A Sequential model whose input is int32 (an Embedding first), with every
+     * recurrent layer and their options, never compiled. */
     m = clg_sequential_new(ctx, 1, (int64_t[]){6});
     assert_int_equal(clg_model_add(m, clg_layer_embedding(12, 3)), CLG_OK);
     assert_int_equal(clg_model_add(m, clg_layer_conv1d(2, 3, 1, 0, CLG_ACT_SIGMOID)), CLG_OK);
-    assert_int_equal(clg_model_add(m, clg_layer_flatten()), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_lstm(4, 1, 0)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_gru(3, 1, 1)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_simple_rnn(2, 0, 1)), CLG_OK);
     assert_int_equal(clg_model_add(m, clg_layer_dense(2, CLG_ACT_LINEAR)), CLG_OK);
     r = round_trip(ctx, m, dir);
     expect_same_model(m, r);
     expect_same_summary(m, r);
     int32_t idx[2 * 6] = {0, 1, 2, 3, 4, 5, 11, 10, 9, 8, 7, 6};
-    clg_host_array ia = harr(idx, CLG_INT32, 2, (int64_t[]){2, 6});
+    clg_host_array ia = clg_test_host_array(idx, CLG_INT32, 2, (int64_t[]){2, 6});
     float qa[4], qb[4];
     assert_int_equal(clg_model_predict(m, &ia, 2, qa, 4), CLG_OK);
     assert_int_equal(clg_model_predict(r, &ia, 2, qb, 4), CLG_OK);
@@ -420,9 +432,21 @@ static void test_every_kind(void **state) {
 
 /* --- (4) broken files ------------------------------------------------------------------------ */
 
-/* Writes path with the tensors of `from` (another safetensors file), metadata
- * format "clgrad" and the given model_config / compile_config (NULL: absent). */
-static void write_variant(const char *from, const char *path, const char *mc, const char *cc) {
+/* A tensor to add to a copied file. */
+typedef struct extra_tensor {
+    const char *name;
+    clg_safetensors_dtype dtype;
+    int ndim;
+    int64_t shape[4];
+    const void *data;
+} extra_tensor;
+
+/* Writes path from the safetensors file `from`: its tensors, less those whose
+ * names start with `drop` (NULL: none) and plus `add` (NULL: none; it replaces
+ * a tensor of its name), and its metadata with the (key, value) pairs of `meta`
+ * (NULL-terminated; a NULL value removes the key). */
+static void write_file(const char *from, const char *path, const char *drop, const extra_tensor *add,
+                       const char *const *meta) {
     clg_safetensors *f = NULL;
     assert_int_equal(clg_safetensors_open(from, &f), CLG_OK);
     clg_safetensors_writer *w = clg_safetensors_writer_new();
@@ -430,18 +454,39 @@ static void write_variant(const char *from, const char *path, const char *mc, co
     for (size_t i = 0; i < clg_safetensors_count(f); i++) {
         clg_safetensors_info info;
         assert_int_equal(clg_safetensors_info_get(f, clg_safetensors_name(f, i), &info), CLG_OK);
+        if (drop && !strncmp(info.name, drop, strlen(drop))) continue;
+        if (add && !strcmp(info.name, add->name)) continue;
         void *buf = malloc(info.nbytes + 1);
         assert_non_null(buf);
         assert_int_equal(clg_safetensors_read(f, info.name, buf, info.nbytes), CLG_OK);
         assert_int_equal(clg_safetensors_writer_add_host(w, info.name, info.dtype, info.ndim, info.shape, buf), CLG_OK);
         free(buf);
     }
-    assert_int_equal(clg_safetensors_writer_set_metadata(w, "format", "clgrad"), CLG_OK);
-    if (mc) assert_int_equal(clg_safetensors_writer_set_metadata(w, "model_config", mc), CLG_OK);
-    if (cc) assert_int_equal(clg_safetensors_writer_set_metadata(w, "compile_config", cc), CLG_OK);
+    if (add)
+        assert_int_equal(clg_safetensors_writer_add_host(w, add->name, add->dtype, add->ndim, add->shape, add->data),
+                         CLG_OK);
+    for (size_t i = 0; i < clg_safetensors_metadata_count(f); i++) {
+        const char *key = clg_safetensors_metadata_key(f, i);
+        int replaced_key = 0;
+        for (const char *const *kv = meta; kv && *kv; kv += 2) replaced_key |= !strcmp(*kv, key);
+        if (!replaced_key)
+            assert_int_equal(clg_safetensors_writer_set_metadata(w, key, clg_safetensors_metadata_value(f, i)), CLG_OK);
+    }
+    for (const char *const *kv = meta; kv && *kv; kv += 2)
+        if (kv[1]) assert_int_equal(clg_safetensors_writer_set_metadata(w, kv[0], kv[1]), CLG_OK);
     assert_int_equal(clg_safetensors_writer_save(w, path), CLG_OK);
     clg_safetensors_writer_free(w);
     clg_safetensors_free(f);
+}
+
+/* Writes path as a copy of `from` with model_config mc and compile_config cc
+ * (NULL: the source's). */
+static void write_variant(const char *from, const char *path, const char *mc, const char *cc) {
+    const char *meta[5] = {NULL, NULL, NULL, NULL, NULL};
+    int k = 0;
+    if (mc) meta[k++] = "model_config", meta[k++] = mc;
+    if (cc) meta[k++] = "compile_config", meta[k++] = cc;
+    write_file(from, path, NULL, NULL, meta);
 }
 
 /* s with the first `from` replaced by `to` (a new string); the test fails when
@@ -456,8 +501,9 @@ static char *replaced(const char *s, const char *from, const char *to) {
     return r;
 }
 
-/* Writes a variant of the good file with model_config `mc` and expects loading
- * it to fail with `status` and a message holding `a` and `b` and the path. */
+/* Writes a variant of the good file with model_config `mc` and compile_config
+ * `cc` (NULL: the good file's) and expects loading it to fail with `status` and
+ * a message holding `a` and `b` and the path. */
 static void expect_bad(clg_context *ctx, const char *good, const char *bad, const char *mc, const char *cc,
                        clg_status status, const char *a, const char *b) {
     write_variant(good, bad, mc, cc);
@@ -553,16 +599,66 @@ static void test_broken_files(void **state) {
         clg_safetensors_writer_free(w);
         CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_SHAPE_MISMATCH, bad, "unexpected: dense.scale");
     }
-    /* compile_config */
-    char *v = replaced(cc, "\"mse\"", "\"hinge\"");
-    expect_bad(ctx, good, bad, mc, v, CLG_STATUS_CORRUPT_DATA, "compile_config", "unknown loss \"hinge\"");
-    free(v);
-    v = replaced(cc, "\"sgd\"", "\"lbfgs\"");
-    expect_bad(ctx, good, bad, mc, v, CLG_STATUS_CORRUPT_DATA, "compile_config \"optimizer\"", "\"lbfgs\"");
-    free(v);
-    v = replaced(cc, "\"learning_rate\": ", "\"learning_rate\": -");
-    expect_bad(ctx, good, bad, mc, v, CLG_STATUS_CORRUPT_DATA, "compile_config", "learning rate -0.01");
-    free(v);
+    /* compile_config (an SGD optimizer): one wrong thing each */
+    assert_non_null(strstr(cc, "{\"optimizer\": {\"module\": \"keras.optimizers\", \"class_name\": \"SGD\", "));
+    const char *os = "compile_config \"optimizer\" (SGD)", *lr_is = "\"learning_rate\": 0.01";
+    struct { const char *from, *to, *a, *b; clg_status st; } cc_cases[] = {
+        {"\"mse\"", "\"hinge\"", "compile_config", "unknown loss \"hinge\"", CLG_STATUS_CORRUPT_DATA},
+        {"\"class_name\": \"SGD\"", "\"class_name\": \"Lbfgs\"", "compile_config \"optimizer\"",
+         "\"Lbfgs\", not one of SGD, Adam, AdamW, RMSprop, Adagrad", CLG_STATUS_CORRUPT_DATA},
+        {"\"module\": \"keras.optimizers\"", "\"module\": \"torch.optim\"", "compile_config \"optimizer\"",
+         "\"module\" is \"torch.optim\"", CLG_STATUS_CORRUPT_DATA},
+        {"\"registered_name\": null}, \"loss\"", "\"registered_name\": \"Custom>SGD\"}, \"loss\"",
+         "compile_config \"optimizer\"", "\"registered_name\" \"Custom>SGD\" is not supported", CLG_STATUS_UNSUPPORTED},
+        {"\"nesterov\": false", "\"nesterov\": false, \"beta_1\": 0.9", os, "unknown field \"beta_1\"",
+         CLG_STATUS_CORRUPT_DATA},
+        {lr_is, "\"learning_rate\": -0.01", os, "learning_rate -0.01 must be finite and >= 0", CLG_STATUS_CORRUPT_DATA},
+        {lr_is, "\"learning_rate\": \"fast\"", os, "\"learning_rate\" must be a number", CLG_STATUS_CORRUPT_DATA},
+        {lr_is, "\"learning_rate\": 1e39", os, "outside float32's range", CLG_STATUS_CORRUPT_DATA},
+        {"\"momentum\": 0.0", "\"momentum\": 1.5", os, "momentum 1.5 must be in [0, 1]", CLG_STATUS_CORRUPT_DATA},
+        {"\"nesterov\": false", "\"nesterov\": \"yes\"", os, "\"nesterov\" must be true or false",
+         CLG_STATUS_CORRUPT_DATA},
+        {"\"clipnorm\": null, \"global_clipnorm\": null, \"clipvalue\": null",
+         "\"clipnorm\": 1.0, \"global_clipnorm\": null, \"clipvalue\": 0.5", os, "only one of clipnorm",
+         CLG_STATUS_CORRUPT_DATA},
+        {"\"clipvalue\": null", "\"clipvalue\": -2", os, "clipvalue -2 must be finite and > 0", CLG_STATUS_CORRUPT_DATA},
+        {"\"weight_decay\": null", "\"weight_decay\": [0.1]", os, "\"weight_decay\" must be a number",
+         CLG_STATUS_CORRUPT_DATA},
+        {"\"use_ema\": false", "\"use_ema\": true", os, "\"use_ema\" true is not supported", CLG_STATUS_UNSUPPORTED},
+        {"\"ema_momentum\": 0.99", "\"ema_momentum\": 0.9", os, "\"ema_momentum\" 0.9 is not supported",
+         CLG_STATUS_UNSUPPORTED},
+        {"\"loss_scale_factor\": null", "\"loss_scale_factor\": 128", os, "\"loss_scale_factor\" 128 is not supported",
+         CLG_STATUS_UNSUPPORTED},
+        {lr_is, "\"learning_rate\": {\"class_name\": \"PiecewiseConstantDecay\", \"config\": {}}",
+         "(SGD) \"learning_rate\"", "\"PiecewiseConstantDecay\", not one of ExponentialDecay, CosineDecay",
+         CLG_STATUS_CORRUPT_DATA},
+        {lr_is, "\"learning_rate\": {\"class_name\": \"ExponentialDecay\", \"config\": {\"initial_learning_rate\": 0.1, "
+                "\"decay_steps\": 0, \"decay_rate\": 0.5}}",
+         "\"learning_rate\" (ExponentialDecay)", "\"decay_steps\" must be an integer in [1, 2147483647], got 0",
+         CLG_STATUS_CORRUPT_DATA},
+        {lr_is, "\"learning_rate\": {\"class_name\": \"ExponentialDecay\", \"config\": {\"initial_learning_rate\": 0.1, "
+                "\"decay_steps\": 10, \"decay_rate\": -0.5}}",
+         os, "decay_rate -0.5 must be finite and >= 0", CLG_STATUS_CORRUPT_DATA},
+        {lr_is, "\"learning_rate\": {\"class_name\": \"CosineDecay\", \"config\": {\"initial_learning_rate\": 0.1, "
+                "\"alpha\": 0.0}}",
+         "\"learning_rate\" (CosineDecay)", "missing field \"decay_steps\"", CLG_STATUS_CORRUPT_DATA},
+        {lr_is, "\"learning_rate\": {\"class_name\": \"CosineDecay\", \"config\": {\"initial_learning_rate\": 0.1, "
+                "\"decay_steps\": 10, \"power\": 2}}",
+         "\"learning_rate\" (CosineDecay)", "unknown field \"power\"", CLG_STATUS_CORRUPT_DATA},
+    };
+    for (size_t i = 0; i < sizeof cc_cases / sizeof *cc_cases; i++) {
+        char *v = replaced(cc, cc_cases[i].from, cc_cases[i].to);
+        expect_bad(ctx, good, bad, mc, v, cc_cases[i].st, cc_cases[i].a, cc_cases[i].b);
+        free(v);
+    }
+    /* whole compile_configs: the optimizer as a bare name, clgrad's old minimal
+     * form (refused), AdamW without a decay, not JSON */
+    expect_bad(ctx, good, bad, mc, "{\"optimizer\": \"sgd\", \"loss\": \"mse\"}", CLG_STATUS_CORRUPT_DATA,
+               "compile_config \"optimizer\"", "must be Keras's serialised optimizer");
+    expect_bad(ctx, good, bad, mc, "{\"optimizer\": {\"class_name\": \"sgd\", \"config\": {\"learning_rate\": 0.01}}, "
+               "\"loss\": \"mse\"}", CLG_STATUS_CORRUPT_DATA, "compile_config \"optimizer\"", "\"sgd\", not one of");
+    expect_bad(ctx, good, bad, mc, "{\"optimizer\": {\"class_name\": \"AdamW\", \"config\": {\"weight_decay\": null}}, "
+               "\"loss\": \"mse\"}", CLG_STATUS_CORRUPT_DATA, "(AdamW)", "\"weight_decay\" must be a number for AdamW");
     expect_bad(ctx, good, bad, mc, "{\"loss\": ", CLG_STATUS_CORRUPT_DATA, "compile_config is not valid JSON",
                "at byte 9");
     /* the good file still loads, with its compile settings */
@@ -574,6 +670,376 @@ static void test_broken_files(void **state) {
 
     free(mc), free(cc), free(good), free(bad);
     clg_model_free(m);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
+/* --- (6) every optimizer class, clipping kind and schedule -------------------------------- */
+
+enum { ON = 10, OF = 4, OC = 3, OPT_VARIANTS = 7 };
+
+/* Optimizer variant i, each setting away from its default (the constructors'
+ * and setters' results checked). */
+static clg_optimizer *opt_variant(int i) {
+    clg_optimizer *o = NULL;
+    clg_status st = CLG_OK;
+    switch (i) {
+    case 0: /* SGD with Nesterov momentum, clipnorm, exponential decay */
+        o = clg_optimizer_sgd(0.05f, 0.8f, 1);
+        if (o) st = clg_optimizer_set_clipnorm(o, 0.5f);
+        if (o && st == CLG_OK) st = clg_optimizer_set_schedule_exponential(o, 100, 0.9f, 0);
+        break;
+    case 1: /* Adam with amsgrad, global_clipnorm, the step schedule */
+        o = clg_optimizer_adam(0.003f, 0.8f, 0.99f, 1e-5f);
+        if (o) st = clg_optimizer_set_amsgrad(o, 1);
+        if (o && st == CLG_OK) st = clg_optimizer_set_global_clipnorm(o, 1.5f);
+        if (o && st == CLG_OK) st = clg_optimizer_set_schedule_step(o, 3, 0.5f);
+        break;
+    case 2: /* AdamW with clipvalue, cosine decay */
+        o = clg_optimizer_adamw(0.002f, 0.01f, 0.85f, 0.995f, 1e-6f);
+        if (o) st = clg_optimizer_set_clipvalue(o, 0.25f);
+        if (o && st == CLG_OK) st = clg_optimizer_set_schedule_cosine(o, 200, 0.1f, 0, 0.0f);
+        break;
+    case 3: /* centered RMSprop with momentum, weight decay, cosine with warm-up */
+        o = clg_optimizer_rmsprop(0.01f, 0.8f, 0.5f, 1e-6f, 1);
+        if (o) st = clg_optimizer_set_weight_decay(o, 0.001f);
+        if (o && st == CLG_OK) st = clg_optimizer_set_schedule_cosine(o, 300, 0.05f, 4, 0.0001f);
+        break;
+    case 4: o = clg_optimizer_adagrad(0.02f, 0.2f, 1e-6f); break;
+    case 5: o = clg_optimizer_sgd(0.1f, 0.0f, 0); break;                  /* no slots at all */
+    default: o = clg_optimizer_rmsprop(0.001f, 0.9f, 0.0f, 1e-7f, 0); break; /* velocity only */
+    }
+    if (!o || st != CLG_OK) fail_msg("optimizer variant %d: %s", i, clg_last_error());
+    return o;
+}
+
+static clg_model *opt_model(clg_context *ctx, clg_optimizer *opt) {
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){OF});
+    assert_non_null(m);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(5, CLG_ACT_TANH)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(OC, CLG_ACT_SOFTMAX)), CLG_OK);
+    assert_int_equal(clg_model_set_seed(m, 9), CLG_OK);
+    if (clg_model_compile_optimizer(m, opt, "sparse_categorical_crossentropy", NULL) != CLG_OK)
+        fail_msg("compile: %s", clg_last_error());
+    return m;
+}
+
+static void test_optimizer_configs(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    char *dir = clg_test_tempdir("model_io");
+    char *p = path_in(dir, "a.safetensors"), *q = path_in(dir, "q.safetensors");
+    char *q2 = path_in(dir, "q2.safetensors");
+    float x[ON * OF];
+    int32_t y[ON];
+    clg_test_random_floats(x, ON * OF, 17);
+    for (int i = 0; i < ON; i++) y[i] = i % OC;
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){ON, OF});
+    clg_host_array ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){ON});
+    clg_fit_options fo = clg_fit_options_default();
+    fo.batch_size = 4, fo.verbose = 0; /* 4 + 4 + 2: a partial last batch */
+
+    for (int v = 0; v < OPT_VARIANTS; v++) {
+        clg_model *m = opt_model(ctx, opt_variant(v));
+        clg_history *h = clg_model_fit(m, &xa, &ya, &fo);
+        if (!h) fail_msg("variant %d: fit: %s", v, clg_last_error());
+        clg_history_free(h);
+        /* compile_config holds the optimizer's Keras config verbatim */
+        char cfg[2048];
+        assert_int_equal(clg_optimizer_config_json(m->opt, cfg, sizeof cfg), CLG_OK);
+        assert_int_equal(clg_model_save(m, p), CLG_OK);
+        char *cc = metadata_of(p, "compile_config"), *ts = metadata_of(p, "training_state");
+        if (!strstr(cc, cfg)) fail_msg("variant %d: compile_config %s lacks %s", v, cc, cfg);
+        assert_string_equal(ts, "{\"epochs_done\": 1}");
+        free(cc), free(ts);
+        /* the same config, state tensors (names, values), RNG counter, epochs */
+        clg_model *r = round_trip(ctx, m, dir);
+        expect_same_model(m, r);
+        assert_true(clg_optimizer_iterations(r->opt) == 3);
+        /* and the same next epoch (every slot kind, clipping and schedule at work) */
+        h = clg_model_fit(m, &xa, &ya, &fo);
+        clg_history *h2 = clg_model_fit(r, &xa, &ya, &fo);
+        assert_non_null(h), assert_non_null(h2);
+        assert_memory_equal(h->loss, h2->loss, sizeof(float));
+        clg_history_free(h), clg_history_free(h2);
+        expect_same_model(m, r);
+        clg_model_free(r);
+        clg_model_free(m);
+    }
+
+    /* Configs as Keras writes them: absent fields take Keras's defaults, floats
+     * printed in double, ignored options at their defaults. The file's training
+     * state is left out (it would not match the new optimizer). */
+    clg_model *m = opt_model(ctx, clg_optimizer_sgd(0.1f, 0.0f, 0));
+    assert_int_equal(clg_model_save(m, p), CLG_OK);
+    struct { const char *opt; clg_optimizer *want; } keras[] = {
+        {"{\"class_name\": \"Adam\", \"config\": {}}", clg_optimizer_from_name("adam")},
+        {"{\"module\": \"keras.optimizers\", \"class_name\": \"RMSprop\", \"config\": {\"name\": \"my_rmsprop\", "
+         "\"learning_rate\": 0.0010000000474974513, \"rho\": 0.8, \"use_ema\": false, \"ema_momentum\": 0.99, "
+         "\"ema_overwrite_frequency\": null, \"centered\": true}, \"registered_name\": null}",
+         clg_optimizer_rmsprop(0.001f, 0.8f, 0.0f, 1e-7f, 1)},
+        {"{\"class_name\": \"AdamW\", \"config\": {\"learning_rate\": {\"module\": \"keras.optimizers.schedules\", "
+         "\"class_name\": \"CosineDecay\", \"config\": {\"initial_learning_rate\": 0.0, \"decay_steps\": 50, "
+         "\"warmup_target\": 0.01, \"warmup_steps\": 5}, \"registered_name\": null}, \"clipnorm\": 2}}",
+         clg_optimizer_adamw(0.01f, 0.004f, 0.9f, 0.999f, 1e-7f)},
+        /* a warmup_target makes the decay start from it; without one Keras has no warm-up */
+        {"{\"class_name\": \"SGD\", \"config\": {\"learning_rate\": {\"class_name\": \"CosineDecay\", \"config\": "
+         "{\"initial_learning_rate\": 0.5, \"decay_steps\": 50, \"warmup_steps\": 5}}}}",
+         clg_optimizer_sgd(0.5f, 0.0f, 0)},
+    };
+    assert_int_equal(clg_optimizer_set_clipnorm(keras[2].want, 2.0f), CLG_OK);
+    assert_int_equal(clg_optimizer_set_schedule_cosine(keras[2].want, 50, 0.0f, 5, 0.0f), CLG_OK);
+    assert_int_equal(clg_optimizer_set_schedule_cosine(keras[3].want, 50, 0.0f, 0, 0.0f), CLG_OK);
+    for (size_t i = 0; i < sizeof keras / sizeof *keras; i++) {
+        char cc[1024], a[2048], b[2048];
+        snprintf(cc, sizeof cc, "{\"optimizer\": %s, \"loss\": \"sparse_categorical_crossentropy\"}", keras[i].opt);
+        write_file(p, q, "optimizer.", NULL, (const char *[]){"compile_config", cc, "training_state", NULL, NULL});
+        write_file(q, q2, "training.", NULL, NULL);
+        clg_model *r = clg_model_load(ctx, q2);
+        if (!r) fail_msg("Keras config %zu: %s", i, clg_last_error());
+        assert_int_equal(clg_optimizer_config_json(r->opt, a, sizeof a), CLG_OK);
+        assert_int_equal(clg_optimizer_config_json(keras[i].want, b, sizeof b), CLG_OK);
+        assert_string_equal(a, b);
+        assert_true(clg_optimizer_iterations(r->opt) == 0); /* no state in the file: a fresh optimizer */
+        assert_int_equal(r->epochs_done, 0);
+        clg_model_free(r);
+        clg_optimizer_free(keras[i].want);
+    }
+    clg_model_free(m);
+    free(p), free(q), free(q2);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
+/* --- (7) training state that does not fit the model ---------------------------------------- */
+
+static void test_bad_training_state(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    char *dir = clg_test_tempdir("model_io");
+    char *good = path_in(dir, "good.safetensors"), *bad = path_in(dir, "bad.safetensors");
+    float x[ON * OF];
+    int32_t y[ON];
+    clg_test_random_floats(x, ON * OF, 5);
+    for (int i = 0; i < ON; i++) y[i] = (i * 2) % OC;
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){ON, OF});
+    clg_host_array ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){ON});
+    clg_fit_options fo = clg_fit_options_default();
+    fo.batch_size = 4, fo.verbose = 0;
+    clg_model *m = opt_model(ctx, clg_optimizer_adam(0.01f, 0.9f, 0.999f, 1e-7f));
+    clg_history *h = clg_model_fit(m, &xa, &ya, &fo);
+    assert_non_null(h);
+    clg_history_free(h);
+    assert_int_equal(clg_model_save(m, good), CLG_OK);
+    /* what the file holds besides the weights */
+    clg_safetensors *f = NULL;
+    assert_int_equal(clg_safetensors_open(good, &f), CLG_OK);
+    assert_int_equal(clg_safetensors_dtype_of(f, "optimizer.iterations"), CLG_SAFETENSORS_I32);
+    assert_int_equal(clg_safetensors_ndim(f, "optimizer.iterations"), 0);
+    assert_int_equal(clg_safetensors_ndim(f, "optimizer.velocity.dense.kernel"), 2);
+    assert_true(clg_safetensors_shape(f, "optimizer.velocity.dense.kernel")[0] == OF);
+    assert_int_equal(clg_safetensors_dtype_of(f, "training.rng_counter"), CLG_SAFETENSORS_I32);
+    assert_true(clg_safetensors_shape(f, "training.rng_counter")[0] == 2);
+    /* weights (4) + iterations, learning_rate + momentum and velocity of 4 parameters + the RNG counter */
+    assert_int_equal(clg_safetensors_count(f), (size_t)(4 + 2 + 8 + 1));
+    clg_safetensors_free(f);
+
+    /* a moment of the wrong shape, of the wrong dtype; the step count as a float */
+    float zeros[64] = {0};
+    int32_t neg = -1;
+    const extra_tensor wrong_shape = {"optimizer.momentum.dense.kernel", CLG_SAFETENSORS_F32, 2, {5, OF}, zeros};
+    write_file(good, bad, NULL, &wrong_shape, NULL);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_SHAPE_MISMATCH, "clg_model_load", bad,
+                     "training state tensor optimizer.momentum.dense.kernel is F32 [5,4] in the file",
+                     "the model's is F32 [4,5]");
+    const extra_tensor wrong_dtype = {"optimizer.velocity.dense_1.bias", CLG_SAFETENSORS_F64, 1, {OC}, zeros};
+    write_file(good, bad, NULL, &wrong_dtype, NULL);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_SHAPE_MISMATCH, bad,
+                     "optimizer.velocity.dense_1.bias is F64 [3]");
+    const extra_tensor float_step = {"optimizer.iterations", CLG_SAFETENSORS_F32, 0, {0}, zeros};
+    write_file(good, bad, NULL, &float_step, NULL);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_SHAPE_MISMATCH, bad,
+                     "optimizer.iterations is F32 [] in the file, the model's is I32 []");
+    const extra_tensor neg_step = {"optimizer.iterations", CLG_SAFETENSORS_I32, 0, {0}, &neg};
+    write_file(good, bad, NULL, &neg_step, NULL);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad, "optimizer.iterations is -1");
+    const extra_tensor other_lr = {"optimizer.learning_rate", CLG_SAFETENSORS_F32, 0, {0}, (float[]){0.5f}};
+    write_file(good, bad, NULL, &other_lr, NULL);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad,
+                     "optimizer.learning_rate is 0.5", "compile_config's learning_rate is 0.00999999978");
+    /* partial: one tensor missing, or the counter */
+    write_file(good, bad, "optimizer.velocity.dense.bias", NULL, NULL);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad,
+                     "training state tensor optimizer.velocity.dense.bias is missing");
+    write_file(good, bad, "training.", NULL, NULL);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad,
+                     "training state tensor training.rng_counter is missing");
+    /* state of another optimizer: amsgrad's extra slot */
+    const extra_tensor extra = {"optimizer.velocity_hat.dense.bias", CLG_SAFETENSORS_F32, 1, {5}, zeros};
+    write_file(good, bad, NULL, &extra, NULL);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad,
+                     "unexpected training state tensor optimizer.velocity_hat.dense.bias");
+    /* the metadata: absent, malformed, out of range; state without compile_config */
+    write_file(good, bad, NULL, NULL, (const char *[]){"training_state", NULL, NULL});
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad, "is training state",
+                     "no \"training_state\"");
+    write_file(good, bad, NULL, NULL, (const char *[]){"training_state", "{\"epochs_done\": -1}", NULL});
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad, "training_state",
+                     "\"epochs_done\" must be an integer in [0, 2147483647], got -1");
+    write_file(good, bad, NULL, NULL, (const char *[]){"training_state", "{\"epochs_done\": 1, \"step\": 3}", NULL});
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad, "unknown field \"step\"");
+    write_file(good, bad, NULL, NULL, (const char *[]){"training_state", "{\"epochs_done\": 1", NULL});
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad,
+                     "training_state is not valid JSON", "at byte 17");
+    write_file(good, bad, NULL, NULL, (const char *[]){"compile_config", NULL, NULL});
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad, "training state",
+                     "no compile_config");
+    /* a layer named like the training state */
+    char *mc = metadata_of(good, "model_config");
+    char *v = replaced(mc, "\"name\": \"dense_1\"", "\"name\": \"optimizer.dense_1\"");
+    write_file(good, bad, NULL, NULL, (const char *[]){"model_config", v, NULL});
+    CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_CORRUPT_DATA, bad, "layer \"optimizer.dense_1\"",
+                     "reserved");
+    free(v), free(mc);
+
+    /* without any training state the model loads with a fresh optimizer */
+    char *plain = path_in(dir, "plain.safetensors");
+    write_file(good, bad, "optimizer.", NULL, (const char *[]){"training_state", NULL, NULL});
+    write_file(bad, plain, "training.", NULL, NULL);
+    clg_model *r = clg_model_load(ctx, plain);
+    free(plain);
+    if (!r) fail_msg("%s", clg_last_error());
+    assert_true(clg_optimizer_iterations(r->opt) == 0);
+    assert_int_equal(r->epochs_done, 0);
+    clg_model_free(r);
+    /* and the good file loads with all of it */
+    r = clg_model_load(ctx, good);
+    if (!r) fail_msg("%s", clg_last_error());
+    expect_same_model(m, r);
+    assert_true(clg_optimizer_iterations(r->opt) == 3);
+    clg_model_free(r);
+
+    clg_model_free(m);
+    free(good), free(bad);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
+/* --- (8) resuming: bit for bit as an uninterrupted run ---------------------------------------- */
+
+enum { RN = 22, RF = 6, RC = 3, RB = 8, REPOCHS = 4, RSTOP = 2 };
+
+/* Dropout and batch normalization (moving statistics), Adam. */
+static clg_model *resume_model(clg_context *ctx) {
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){RF});
+    assert_non_null(m);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(8, CLG_ACT_RELU)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dropout(0.3f)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_batch_normalization()), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(RC, CLG_ACT_SOFTMAX)), CLG_OK);
+    assert_int_equal(clg_model_set_seed(m, 11), CLG_OK);
+    clg_optimizer *adam = clg_optimizer_adam(0.01f, 0.9f, 0.999f, 1e-7f);
+    assert_int_equal(clg_model_compile_optimizer(m, adam, "sparse_categorical_crossentropy", "accuracy"), CLG_OK);
+    return m;
+}
+
+/* Fits epochs [from, to) with shuffling and batch RB (22 = 8 + 8 + 6: the last
+ * batch is partial, run eagerly, while the full ones replay a captured step). */
+static clg_history *resume_fit(clg_model *m, const clg_host_array *x, const clg_host_array *y, int from, int to,
+                               const clg_callback *cb) {
+    clg_fit_options fo = clg_fit_options_default();
+    fo.batch_size = RB, fo.verbose = 0, fo.shuffle = 1;
+    fo.initial_epoch = from, fo.epochs = to;
+    if (cb) fo.callbacks = &cb, fo.ncallbacks = 1;
+    clg_history *h = clg_model_fit(m, x, y, &fo);
+    if (!h) fail_msg("fit %d..%d: %s", from, to, clg_last_error());
+    assert_int_equal(h->epochs, to - from);
+    return h;
+}
+
+/* Whether every weight of a and b is the same, bit for bit. */
+static int same_weights(clg_model *a, clg_model *b) {
+    int same = 1, n = clg_model_weight_count(a, 0);
+    for (int i = 0; i < n; i++) {
+        const clg_tensor *wa = clg_model_weight(a, 0, i), *wb = clg_model_weight(b, 0, i);
+        size_t bytes = (size_t)clg_tensor_numel(wa) * sizeof(float);
+        float *ha = malloc(bytes + 1), *hb = malloc(bytes + 1);
+        assert_non_null(ha), assert_non_null(hb);
+        assert_int_equal(clg_tensor_to_host(wa, ha, bytes), CLG_OK);
+        assert_int_equal(clg_tensor_to_host(wb, hb, bytes), CLG_OK);
+        same &= !memcmp(ha, hb, bytes);
+        free(ha), free(hb);
+    }
+    return same;
+}
+
+static void test_resume(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    char *dir = clg_test_tempdir("model_io");
+    char *p = path_in(dir, "resume.safetensors"), *ck = path_in(dir, "checkpoint.safetensors");
+    char *q = path_in(dir, "edited.safetensors");
+    float x[RN * RF];
+    int32_t y[RN];
+    clg_test_random_floats(x, RN * RF, 77);
+    for (int i = 0; i < RN; i++) y[i] = (i * 5 + 1) % RC;
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF});
+    clg_host_array ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){RN});
+
+    /* (a) uninterrupted */
+    clg_model *a = resume_model(ctx);
+    clg_history *ha = resume_fit(a, &xa, &ya, 0, REPOCHS, NULL);
+    assert_int_equal(a->epochs_done, REPOCHS);
+
+    /* (b) two epochs, saved, freed, loaded, two more */
+    clg_model *b = resume_model(ctx);
+    clg_history *h = resume_fit(b, &xa, &ya, 0, RSTOP, NULL);
+    assert_memory_equal(h->loss, ha->loss, RSTOP * sizeof(float)); /* the same run so far */
+    clg_history_free(h);
+    assert_int_equal(clg_model_save(b, p), CLG_OK);
+    clg_model_free(b);
+    b = clg_model_load(ctx, p);
+    if (!b) fail_msg("%s", clg_last_error());
+    assert_int_equal(b->epochs_done, RSTOP);
+    h = resume_fit(b, &xa, &ya, RSTOP, REPOCHS, NULL);
+    assert_memory_equal(h->loss, ha->loss + RSTOP, (REPOCHS - RSTOP) * sizeof(float));
+    assert_memory_equal(h->accuracy, ha->accuracy + RSTOP, (REPOCHS - RSTOP) * sizeof(float));
+    clg_history_free(h);
+    expect_same_model(a, b); /* weights, moving statistics, moments, step count, RNG counter, epochs */
+    clg_model_free(b);
+
+    /* (c) ModelCheckpoint at every epoch of a 2-epoch fit, then from its file */
+    clg_callback *cb = clg_callback_model_checkpoint(ck, "loss", 0);
+    assert_non_null(cb);
+    clg_model *c = resume_model(ctx);
+    clg_history_free(resume_fit(c, &xa, &ya, 0, RSTOP, cb));
+    clg_callback_free(cb);
+    clg_model_free(c);
+    c = clg_model_load(ctx, ck);
+    if (!c) fail_msg("%s", clg_last_error());
+    assert_int_equal(c->epochs_done, RSTOP);
+    h = resume_fit(c, &xa, &ya, RSTOP, REPOCHS, NULL);
+    assert_memory_equal(h->loss, ha->loss + RSTOP, (REPOCHS - RSTOP) * sizeof(float));
+    clg_history_free(h);
+    expect_same_model(a, c);
+    clg_model_free(c);
+
+    /* The comparison can fail: without the training state (the weights read into
+     * a model built in code: a fresh optimizer, no epochs done), or with the RNG
+     * counter of a fresh model, the run goes elsewhere. */
+    clg_model *d = resume_model(ctx);
+    if (clg_model_load_weights(d, p) != CLG_OK) fail_msg("clg_model_load_weights: %s", clg_last_error());
+    clg_history_free(resume_fit(d, &xa, &ya, RSTOP, REPOCHS, NULL));
+    assert_false(same_weights(a, d));
+    clg_model_free(d);
+    const extra_tensor fresh_rng = {"training.rng_counter", CLG_SAFETENSORS_I32, 1, {2}, (int32_t[]){0, 0}};
+    write_file(p, q, NULL, &fresh_rng, NULL);
+    d = clg_model_load(ctx, q);
+    if (!d) fail_msg("%s", clg_last_error());
+    clg_history_free(resume_fit(d, &xa, &ya, RSTOP, REPOCHS, NULL));
+    assert_false(same_weights(a, d));
+    clg_model_free(d);
+
+    clg_history_free(ha);
+    clg_model_free(a);
+    free(p), free(ck), free(q);
     clg_test_rmtree(dir);
     free(dir);
 }
@@ -664,6 +1130,9 @@ int main(void) {
         cmocka_unit_test(test_every_kind),
         cmocka_unit_test(test_broken_files),
         cmocka_unit_test(test_plain_safetensors),
+        cmocka_unit_test(test_optimizer_configs),
+        cmocka_unit_test(test_bad_training_state),
+        cmocka_unit_test(test_resume),
     };
     return CLG_RUN_GROUP(tests);
 }

@@ -112,6 +112,17 @@ CLG_API int clg_layer_trainable(const clg_layer *layer);
 /** kernel_regularizer=L2(l2): adds l2 * sum(kernel^2) to the loss (Keras's 'l2'
  * is 0.01). Dense, Conv1D, Conv2D, DepthwiseConv2D, Conv2DTranspose, Embedding. */
 CLG_API clg_status clg_layer_set_l2(clg_layer *layer, float l2);
+/** Keras's SimpleRNN, LSTM and GRU on (None, timesteps, features): output
+ * (None, timesteps, units) with return_sequences, else (None, units) (the last
+ * step processed); go_backwards runs time reversed. Weights: kernel
+ * [features, G*units] (Glorot-uniform), recurrent_kernel [units, G*units]
+ * (orthogonal), bias [G*units] (LSTM: 1 for the forget gate, Keras's
+ * unit_forget_bias) or, for the GRU (reset_after=True), [2, 3*units]; G = 1, 4
+ * (gates i, f, c, o), 3 (z, r, h). Activations tanh and sigmoid as Keras.
+ * The operations are clg_simple_rnn, clg_lstm and clg_gru (ops.h). */
+CLG_API clg_layer *clg_layer_simple_rnn(int units, int return_sequences, int go_backwards);
+CLG_API clg_layer *clg_layer_lstm(int units, int return_sequences, int go_backwards);
+CLG_API clg_layer *clg_layer_gru(int units, int return_sequences, int go_backwards);
 /** The name the model gave it ("dense_1"); "" before it is in a model. */
 CLG_API const char *clg_layer_name(const clg_layer *layer);
 CLG_API void clg_layer_free(clg_layer *layer);          /**< for layers never added */
@@ -295,21 +306,27 @@ CLG_API clg_status clg_model_predict(clg_model *model, const clg_host_array *x, 
 CLG_API clg_status clg_model_save_weights(clg_model *model, const char *path);
 CLG_API clg_status clg_model_load_weights(clg_model *model, const char *path);
 
+/** \name Whole-model files
+ * Save a model, load it in another program. @{ */
 /* --- whole-model files ------------------------------------------------------------------
  *
  *     clg_model_save(model, "model.safetensors");            // architecture + weights
  *     ...                                                     // later, in another program:
  *     clg_model *m = clg_model_load(ctx, "model.safetensors");
  *     clg_model_predict(m, &x, 32, out, n_out);
- *
- * One safetensors file: the weights named as clg_model_save_weights names them
+ */
+/** One safetensors file: the weights named as clg_model_save_weights names them
  * (so clg_model_load_weights reads the file into a model built in code), and
  * metadata "format" = "clgrad", "clgrad_version", "model_config" (the
  * architecture as Keras-like JSON: every layer's settings, names, connections,
  * trainable flags, L2 factors, the seed) and, for a compiled model,
- * "compile_config" (loss, metric, optimizer name and learning rate; no
- * optimizer state). The format is in docs/models.md, "Whole-model files".
- * Saving creates the weights if needed (as clg_model_save_weights does) and is
+ * "compile_config" (loss, metric, the Keras-serialised optimizer with its
+ * schedule and clipping) and the training state: every optimizer state tensor
+ * ("optimizer.iterations", "optimizer.m.dense.kernel", ...), dropout's RNG
+ * counter ("training.rng_counter") and "training_state" (epochs done), so that
+ * clg_model_load + fit with initial_epoch continues bit for bit as if never
+ * stopped. The format is in docs/models.md, "Whole-model files". Saving
+ * creates the weights if needed (as clg_model_save_weights does) and is
  * atomic: the target holds the old file or the new one, never a mix. */
 CLG_API clg_status clg_model_save(clg_model *model, const char *path);
 /** A new model (the caller frees it with clg_model_free) rebuilt from the file
@@ -320,6 +337,7 @@ CLG_API clg_status clg_model_save(clg_model *model, const char *path);
  * byte offset), unknown classes or fields, bad values, references to unknown
  * layers, weights whose shapes disagree with the architecture. */
 CLG_API clg_model *clg_model_load(clg_context *ctx, const char *path);
+/** @} */
 
 CLG_END_DECLS
 

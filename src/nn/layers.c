@@ -10,17 +10,18 @@
 #include "clgrad/ops.h"
 #include "common/error.h"
 #include "nn/model_internal.h"
+#include "tensor/tensor_impl.h"
 
 const char *const clg_kind_base[L_KIND_COUNT] = {
     "dense", "conv2d", "max_pooling2d", "flatten", "dropout", "activation", "batch_normalization",
     "average_pooling2d", "global_average_pooling2d", "global_max_pooling2d", "zero_padding2d",
     "up_sampling2d", "reshape", "leaky_re_lu", "layer_normalization", "depthwise_conv2d",
-    "conv2d_transpose", "conv1d", "embedding", "add", "concatenate"};
+    "conv2d_transpose", "conv1d", "embedding", "add", "concatenate", "simple_rnn", "lstm", "gru"};
 const char *const clg_kind_type[L_KIND_COUNT] = {
     "Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Activation", "BatchNormalization",
     "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D",
     "UpSampling2D", "Reshape", "LeakyReLU", "LayerNormalization", "DepthwiseConv2D",
-    "Conv2DTranspose", "Conv1D", "Embedding", "Add", "Concatenate"};
+    "Conv2DTranspose", "Conv1D", "Embedding", "Add", "Concatenate", "SimpleRNN", "LSTM", "GRU"};
 
 /* --- small helpers --------------------------------------------------------------- */
 
@@ -246,6 +247,28 @@ clg_layer *clg_layer_embedding(int input_dim, int output_dim) {
     return l;
 }
 
+static clg_layer *recurrent(layer_kind kind, const char *api, int units, int return_sequences, int go_backwards) {
+    if (units <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: units %d must be > 0", api, units);
+        return NULL;
+    }
+    clg_layer *l = layer_new(kind, CLG_ACT_LINEAR);
+    if (l) l->units = units, l->return_sequences = return_sequences != 0, l->go_backwards = go_backwards != 0;
+    return l;
+}
+
+clg_layer *clg_layer_simple_rnn(int units, int return_sequences, int go_backwards) {
+    return recurrent(L_SIMPLE_RNN, "clg_layer_simple_rnn", units, return_sequences, go_backwards);
+}
+
+clg_layer *clg_layer_lstm(int units, int return_sequences, int go_backwards) {
+    return recurrent(L_LSTM, "clg_layer_lstm", units, return_sequences, go_backwards);
+}
+
+clg_layer *clg_layer_gru(int units, int return_sequences, int go_backwards) {
+    return recurrent(L_GRU, "clg_layer_gru", units, return_sequences, go_backwards);
+}
+
 clg_layer *clg_layer_add(void) { return layer_new(L_ADD, CLG_ACT_LINEAR); }
 
 clg_layer *clg_layer_concatenate(int axis) {
@@ -273,7 +296,8 @@ int clg_layer_trainable(const clg_layer *l) { return l ? l->trainable : 0; }
 const char *clg_layer_name(const clg_layer *l) { return l ? l->name : ""; }
 
 int clg_layer_has_kernel(layer_kind k) {
-    return k == L_DENSE || k == L_CONV2D || k == L_CONV1D || k == L_DWCONV || k == L_CONVT || k == L_EMBEDDING;
+    return k == L_DENSE || k == L_CONV2D || k == L_CONV1D || k == L_DWCONV || k == L_CONVT || k == L_EMBEDDING ||
+           k == L_SIMPLE_RNN || k == L_LSTM || k == L_GRU;
 }
 
 clg_status clg_layer_set_l2(clg_layer *l, float l2) {
@@ -451,6 +475,21 @@ static clg_status infer_one(clg_layer *l, int n, const int64_t *s, int *on, int6
         add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
         return CLG_OK;
     }
+    case L_SIMPLE_RNN:
+    case L_LSTM:
+    case L_GRU: {
+        if (n != 2)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "layer %s (%s) needs input (None, timesteps, features), got %s",
+                            l->name, clg_kind_type[l->kind], clg_keras_shape(n, s, b, sizeof b));
+        const int64_t g = l->kind == L_LSTM ? 4 : l->kind == L_GRU ? 3 : 1, h = l->units;
+        *on = l->return_sequences ? 2 : 1;
+        os[0] = l->return_sequences ? s[0] : h, os[1] = h;
+        add_weight(l, "kernel", 1, 2, (int64_t[]){s[1], g * h});
+        add_weight(l, "recurrent_kernel", 1, 2, (int64_t[]){h, g * h});
+        if (l->kind == L_GRU) add_weight(l, "bias", 1, 2, (int64_t[]){2, g * h}); /* reset_after: two rows */
+        else add_weight(l, "bias", 1, 1, (int64_t[]){g * h});
+        return CLG_OK;
+    }
     case L_EMBEDDING:
         if (n + 1 >= CLG_MAX_DIMS)
             return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "layer %s (Embedding): input %s has too many axes",
@@ -538,6 +577,47 @@ clg_status clg_layer_infer(clg_node *nd) {
     return CLG_OK;
 }
 
+/* Keras's Orthogonal initializer for a [rows, cols] matrix: a standard normal
+ * matrix of shape (max, min) (drawn from the seed's Philox stream, Box-Muller),
+ * orthonormalised (modified Gram-Schmidt in double, which leaves R's diagonal
+ * positive, so Keras's sign fix changes nothing), transposed when rows < cols.
+ * Rows or columns come out orthonormal. */
+static clg_tensor *orthogonal(clg_context *ctx, int64_t rows, int64_t cols, uint64_t seed) {
+    const int64_t r = rows > cols ? rows : cols, c = rows > cols ? cols : rows;
+    double *a = malloc(sizeof *a * (size_t)(r * c) + 1);
+    float *w = malloc(sizeof *w * (size_t)(r * c) + 1);
+    clg_tensor *t = NULL;
+    if (!a || !w) {
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "orthogonal initializer: out of host memory");
+        goto done;
+    }
+    for (int64_t i = 0; i < r * c; i++) {
+        double u1 = ((double)clg_philox_bits(seed, (uint64_t)(2 * i)) + 1.0) / 4294967297.0;
+        double u2 = (double)clg_philox_bits(seed, (uint64_t)(2 * i + 1)) / 4294967296.0;
+        a[i] = sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2); /* a[row * c + col] */
+    }
+    for (int64_t j = 0; j < c; j++) { /* columns of a [r, c] */
+        for (int64_t k = 0; k < j; k++) {
+            double dot = 0;
+            for (int64_t i = 0; i < r; i++) dot += a[i * c + j] * a[i * c + k];
+            for (int64_t i = 0; i < r; i++) a[i * c + j] -= dot * a[i * c + k];
+        }
+        double norm = 0;
+        for (int64_t i = 0; i < r; i++) norm += a[i * c + j] * a[i * c + j];
+        norm = sqrt(norm);
+        for (int64_t i = 0; i < r; i++) a[i * c + j] = norm > 0 ? a[i * c + j] / norm : 0;
+    }
+    for (int64_t i = 0; i < r; i++)
+        for (int64_t j = 0; j < c; j++) {
+            if (rows >= cols) w[i * c + j] = (float)a[i * c + j]; /* [rows, cols] = q */
+            else w[j * r + i] = (float)a[i * c + j];            /* [rows, cols] = q^T */
+        }
+    t = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){rows, cols}, w);
+done:
+    free(a), free(w);
+    return t;
+}
+
 /* (Re)creates the layer's weights: Glorot-uniform kernels (Keras's fan_in and
  * fan_out), Embedding uniform +-0.05, zero biases and betas, unit gammas and
  * moving variances. */
@@ -548,9 +628,20 @@ clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed)
         const char *wn = l->wname[j];
         const int64_t *ws = l->wshape[j];
         clg_tensor *t;
-        if (!strcmp(wn, "kernel") || !strcmp(wn, "depthwise_kernel")) {
+        if (!strcmp(wn, "recurrent_kernel")) {
+            t = orthogonal(ctx, ws[0], ws[1], clg_mix64(seed ^ 0x0a7f0ULL));
+        } else if (!strcmp(wn, "bias") && l->kind == L_LSTM) { /* unit_forget_bias: f's block is 1 */
+            int64_t h = ws[0] / 4;
+            float *b = calloc((size_t)ws[0] + 1, sizeof *b);
+            if (b)
+                for (int64_t i = h; i < 2 * h; i++) b[i] = 1.0f;
+            t = b ? clg_tensor_from_host(ctx, CLG_FLOAT32, 1, ws, b) : NULL;
+            if (!b) clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "lstm bias: out of host memory");
+            free(b);
+        } else if (!strcmp(wn, "kernel") || !strcmp(wn, "depthwise_kernel")) {
             double fan_in, fan_out;
-            if (l->kind == L_DENSE) fan_in = (double)ws[0], fan_out = (double)ws[1];
+            if (l->kind == L_DENSE || l->kind == L_SIMPLE_RNN || l->kind == L_LSTM || l->kind == L_GRU)
+                fan_in = (double)ws[0], fan_out = (double)ws[1];
             else if (l->kind == L_CONV1D) /* Keras's [K, C, O] */
                 fan_in = (double)(ws[1] * ws[2]), fan_out = (double)(ws[0] * ws[2]);
             else if (l->kind == L_DWCONV) { /* Keras's [KH, KW, C, 1]: fan_in C·KH·KW, fan_out KH·KW */
@@ -715,6 +806,24 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
     case L_EMBEDDING:
         y = clg_embedding(l->w[0], h);
         break;
+    case L_SIMPLE_RNN:
+    case L_LSTM:
+    case L_GRU: {
+        clg_tensor *seq = l->kind == L_LSTM
+                              ? clg_lstm(h, l->w[0], l->w[1], l->w[2], NULL, NULL, NULL, l->go_backwards, NULL, NULL)
+                          : l->kind == L_GRU
+                              ? clg_gru(h, l->w[0], l->w[1], l->w[2], NULL, NULL, l->go_backwards, NULL)
+                              : clg_simple_rnn(h, l->w[0], l->w[1], l->w[2], NULL, NULL, l->go_backwards, NULL);
+        if (seq && !l->return_sequences) { /* the last step processed */
+            const int64_t *sh = clg_tensor_shape(seq);
+            clg_tensor *last = clg_tensor_slice(seq, 1, sh[1] - 1, sh[1], 1);
+            y = last ? clg_tensor_reshape(last, 2, (int64_t[]){sh[0], sh[2]}) : NULL;
+            clg_tensor_free(last), clg_tensor_free(seq);
+        } else {
+            y = seq;
+        }
+        break;
+    }
     case L_ADD: {
         y = clg_add(in[0], in[1]);
         for (int i = 2; y && i < nd->nin; i++) {

@@ -40,6 +40,9 @@ typedef enum layer_kind {
     L_EMBEDDING,
     L_ADD,
     L_CONCAT,
+    L_SIMPLE_RNN,
+    L_LSTM,
+    L_GRU,
     L_KIND_COUNT
 } layer_kind;
 
@@ -65,6 +68,8 @@ struct clg_layer {
     float rate;                 /* dropout */
     float alpha;                /* leaky relu */
     float l2;                   /* L2 regularisation factor of the kernel (0: none) */
+    int return_sequences;       /* recurrent layers: the whole sequence, or the last step */
+    int go_backwards;           /* recurrent layers: time reversed (Keras) */
     int trainable;              /* Keras's layer.trainable; default 1 */
     int applied;                /* weight shapes fixed by a first application */
     clg_model *owner;           /* the model that took the layer */

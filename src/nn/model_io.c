@@ -1,11 +1,15 @@
 /* Whole-model files: the architecture as Keras-like JSON in the safetensors
- * metadata ("model_config", plus "compile_config" when compiled) next to the
- * weights, named as clg_model_save_weights names them. Loading parses the JSON
- * with a small strict parser (depth and size limits, byte offsets in errors),
- * rebuilds the graph with the public constructors and clg_call / clg_model_add,
- * restores the names, checks every weight's shape against the file before
- * anything is allocated, compiles, and reads the weights with
- * clg_model_load_weights (its rules: missing, unexpected, mismatched).
+ * metadata ("model_config", plus for a compiled model "compile_config" with
+ * Keras's serialised optimizer and "training_state") next to the weights, named
+ * as clg_model_save_weights names them, and for a compiled model the training
+ * state tensors (the optimizer's, "optimizer.*", and "training.rng_counter").
+ * Loading parses the JSON with a small strict parser (depth and size limits,
+ * byte offsets in errors), rebuilds the graph with the public constructors and
+ * clg_call / clg_model_add, restores the names, checks every weight's shape
+ * against the file before anything is allocated, rebuilds the optimizer and
+ * compiles, reads the weights with clg_model_load_weights (its rules: missing,
+ * unexpected, mismatched), and writes the training state back, so that fit
+ * continues exactly where the saved model stopped.
  * The format is documented in docs/models.md, "Whole-model files". */
 #define _POSIX_C_SOURCE 200809L
 #include <limits.h>
@@ -20,13 +24,14 @@
 #include "clgrad/safetensors.h"
 #include "clgrad/version.h"
 #include "common/error.h"
+#include "common/strbuf.h"
 #include "nn/model_internal.h"
 
 static const char *const act_names[] = {"linear", "relu", "sigmoid", "tanh", "softmax", "gelu", "elu", "softplus"};
 enum { ACT_COUNT = (int)(sizeof act_names / sizeof *act_names) };
-/* Indexed by loss_kind (model_internal.h). */
-/* Indexed by opt_kind. */
-static const char *const opt_names[] = {"adam", "sgd", "rmsprop", "adamw", "adagrad"};
+/* Keras's optimizer classes, as clg_optimizer_config_json writes them. */
+typedef enum opt_class { OPT_SGD = 0, OPT_ADAM, OPT_ADAMW, OPT_RMSPROP, OPT_ADAGRAD, OPT_CLASS_COUNT } opt_class;
+static const char *const opt_classes[OPT_CLASS_COUNT] = {"SGD", "Adam", "AdamW", "RMSprop", "Adagrad"};
 
 /* The fixed settings of the normalisation layers (written so that a reader sees
  * them; a file asking for others is refused rather than silently changed). */
@@ -58,60 +63,8 @@ static void c_locale_leave(locale_t c, locale_t old) {
 
 /* --- a growing text buffer ------------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *s;
-    size_t len, cap;
-    int oom;
-} sbuf;
-
-static void sb_put(sbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 1024;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *p = realloc(b->s, nc);
-        if (!p) {
-            b->oom = 1;
-            return;
-        }
-        b->s = p, b->cap = nc;
-    }
-    memcpy(b->s + b->len, s, n);
-    b->len += n;
-    b->s[b->len] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(sbuf *b, const char *fmt, ...) CLG_PRINTF(2, 3);
-static void sb_printf(sbuf *b, const char *fmt, ...) {
-    char tmp[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n > 0) sb_put(b, tmp, (size_t)n < sizeof tmp ? (size_t)n : sizeof tmp - 1);
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void sb_jstr(sbuf *b, const char *s) {
-    sb_put(b, "\"", 1);
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        if (c == '"' || c == '\\') {
-            char e[2] = {'\\', (char)c};
-            sb_put(b, e, 2);
-        } else if (c < 0x20) {
-            sb_printf(b, "\\u%04x", c);
-        } else {
-            sb_put(b, p, 1);
-        }
-    }
-    sb_put(b, "\"", 1);
-}
-
 /* The shortest decimal that reads back as v (0.01f -> "0.01"). */
-static void sb_float(sbuf *b, float v) {
+static void sb_float(clg_strbuf *b, float v) {
     locale_t old, c = c_locale_enter(&old);
     char t[48] = "0";
     for (int p = 1; p <= 9; p++) {
@@ -119,7 +72,7 @@ static void sb_float(sbuf *b, float v) {
         if ((float)strtod(t, NULL) == v) break;
     }
     c_locale_leave(c, old);
-    sb_str(b, t);
+    clg_strbuf_str(b, t);
 }
 
 /* --- a strict JSON parser (RFC 8259), enough for model files ----------------------------------
@@ -399,176 +352,195 @@ static int has_activation(layer_kind k) {
     return k == L_DENSE || k == L_CONV2D || k == L_CONV1D || k == L_DWCONV || k == L_CONVT || k == L_ACTIVATION;
 }
 
-static void write_ints(sbuf *b, int n, const int *v) {
-    sb_str(b, "[");
-    for (int i = 0; i < n; i++) sb_printf(b, "%s%d", i ? ", " : "", v[i]);
-    sb_str(b, "]");
+static void write_ints(clg_strbuf *b, int n, const int *v) {
+    clg_strbuf_str(b, "[");
+    for (int i = 0; i < n; i++) clg_strbuf_printf(b, "%s%d", i ? ", " : "", v[i]);
+    clg_strbuf_str(b, "]");
 }
 
 /* A layer's "config": every constructor argument, "trainable", and the L2 factor. */
-static void write_layer_config(sbuf *b, const clg_layer *l) {
-    sb_printf(b, "{\"trainable\": %s", l->trainable ? "true" : "false");
+static void write_layer_config(clg_strbuf *b, const clg_layer *l) {
+    clg_strbuf_printf(b, "{\"trainable\": %s", l->trainable ? "true" : "false");
     switch (l->kind) {
-    case L_DENSE: sb_printf(b, ", \"units\": %d", l->units); break;
+    case L_DENSE: clg_strbuf_printf(b, ", \"units\": %d", l->units); break;
     case L_CONV2D:
     case L_CONVT:
-        sb_printf(b, ", \"filters\": %d, \"kernel_size\": ", l->units);
+        clg_strbuf_printf(b, ", \"filters\": %d, \"kernel_size\": ", l->units);
         write_ints(b, 2, (int[]){l->kh, l->kw});
-        sb_str(b, ", \"strides\": ");
+        clg_strbuf_str(b, ", \"strides\": ");
         write_ints(b, 2, (int[]){l->sh, l->sw});
-        sb_printf(b, ", \"padding\": \"%s\"", l->same ? "same" : "valid");
+        clg_strbuf_printf(b, ", \"padding\": \"%s\"", l->same ? "same" : "valid");
         break;
     case L_CONV1D:
-        sb_printf(b, ", \"filters\": %d, \"kernel_size\": [%d], \"strides\": [%d], \"padding\": \"%s\"", l->units,
+        clg_strbuf_printf(b, ", \"filters\": %d, \"kernel_size\": [%d], \"strides\": [%d], \"padding\": \"%s\"", l->units,
                   l->kw, l->sw, l->same ? "same" : "valid");
         break;
     case L_DWCONV:
-        sb_str(b, ", \"kernel_size\": ");
+        clg_strbuf_str(b, ", \"kernel_size\": ");
         write_ints(b, 2, (int[]){l->kh, l->kw});
         break;
     case L_MAXPOOL:
     case L_AVGPOOL:
-        sb_str(b, ", \"pool_size\": ");
+        clg_strbuf_str(b, ", \"pool_size\": ");
         write_ints(b, 2, (int[]){l->ph, l->pw});
         break;
     case L_UPSAMPLE:
-        sb_str(b, ", \"size\": ");
+        clg_strbuf_str(b, ", \"size\": ");
         write_ints(b, 2, (int[]){l->ph, l->pw});
-        sb_str(b, ", \"interpolation\": \"nearest\"");
+        clg_strbuf_str(b, ", \"interpolation\": \"nearest\"");
         break;
     case L_ZEROPAD:
-        sb_printf(b, ", \"padding\": [[%d, %d], [%d, %d]]", l->pads[0], l->pads[1], l->pads[2], l->pads[3]);
+        clg_strbuf_printf(b, ", \"padding\": [[%d, %d], [%d, %d]]", l->pads[0], l->pads[1], l->pads[2], l->pads[3]);
         break;
     case L_RESHAPE:
-        sb_str(b, ", \"target_shape\": [");
-        for (int i = 0; i < l->tgt_ndim; i++) sb_printf(b, "%s%lld", i ? ", " : "", (long long)l->tgt[i]);
-        sb_str(b, "]");
+        clg_strbuf_str(b, ", \"target_shape\": [");
+        for (int i = 0; i < l->tgt_ndim; i++) clg_strbuf_printf(b, "%s%lld", i ? ", " : "", (long long)l->tgt[i]);
+        clg_strbuf_str(b, "]");
         break;
     case L_DROPOUT:
-        sb_str(b, ", \"rate\": ");
+        clg_strbuf_str(b, ", \"rate\": ");
         sb_float(b, l->rate);
         break;
     case L_LEAKYRELU:
-        sb_str(b, ", \"alpha\": ");
+        clg_strbuf_str(b, ", \"alpha\": ");
         sb_float(b, l->alpha);
         break;
     case L_BATCHNORM:
-        sb_str(b, ", \"momentum\": ");
+        clg_strbuf_str(b, ", \"momentum\": ");
         sb_float(b, BN_MOMENTUM);
-        sb_str(b, ", \"epsilon\": ");
+        clg_strbuf_str(b, ", \"epsilon\": ");
         sb_float(b, NORM_EPSILON);
         break;
     case L_LAYERNORM:
-        sb_str(b, ", \"epsilon\": ");
+        clg_strbuf_str(b, ", \"epsilon\": ");
         sb_float(b, NORM_EPSILON);
         break;
-    case L_EMBEDDING: sb_printf(b, ", \"input_dim\": %d, \"output_dim\": %d", l->vocab, l->units); break;
-    case L_CONCAT: sb_printf(b, ", \"axis\": %d", l->axis); break;
+    case L_EMBEDDING: clg_strbuf_printf(b, ", \"input_dim\": %d, \"output_dim\": %d", l->vocab, l->units); break;
+    case L_SIMPLE_RNN:
+    case L_LSTM:
+    case L_GRU:
+        clg_strbuf_printf(b, ", \"units\": %d, \"return_sequences\": %s, \"go_backwards\": %s", l->units,
+                  l->return_sequences ? "true" : "false", l->go_backwards ? "true" : "false");
+        break;
+    case L_CONCAT: clg_strbuf_printf(b, ", \"axis\": %d", l->axis); break;
     default: break;
     }
-    if (has_activation(l->kind)) sb_printf(b, ", \"activation\": \"%s\"", act_names[l->act]);
+    if (has_activation(l->kind)) clg_strbuf_printf(b, ", \"activation\": \"%s\"", act_names[l->act]);
     if (clg_layer_has_kernel(l->kind)) {
-        sb_str(b, ", \"kernel_regularizer_l2\": ");
+        clg_strbuf_str(b, ", \"kernel_regularizer_l2\": ");
         sb_float(b, l->l2);
     }
-    sb_str(b, "}");
+    clg_strbuf_str(b, "}");
 }
 
-static void write_input_entry(sbuf *b, const clg_node *n, int functional) {
-    sb_str(b, "{\"class_name\": \"InputLayer\", \"name\": ");
-    sb_jstr(b, n->name);
-    sb_str(b, ", \"config\": {\"batch_shape\": [null");
-    for (int i = 0; i < n->ndim; i++) sb_printf(b, ", %lld", (long long)n->shape[i]);
-    sb_printf(b, "], \"dtype\": \"%s\"}", n->dtype == CLG_INT32 ? "int32" : "float32");
-    if (functional) sb_str(b, ", \"inbound_nodes\": []");
-    sb_str(b, "}");
+static void write_input_entry(clg_strbuf *b, const clg_node *n, int functional) {
+    clg_strbuf_str(b, "{\"class_name\": \"InputLayer\", \"name\": ");
+    clg_strbuf_json(b, n->name);
+    clg_strbuf_str(b, ", \"config\": {\"batch_shape\": [null");
+    for (int i = 0; i < n->ndim; i++) clg_strbuf_printf(b, ", %lld", (long long)n->shape[i]);
+    clg_strbuf_printf(b, "], \"dtype\": \"%s\"}", n->dtype == CLG_INT32 ? "int32" : "float32");
+    if (functional) clg_strbuf_str(b, ", \"inbound_nodes\": []");
+    clg_strbuf_str(b, "}");
 }
 
 /* [name, node index, 0], Keras's reference to one output of one application. */
-static void write_ref(sbuf *b, const clg_model *m, const clg_node *n) {
-    sb_str(b, "[");
-    sb_jstr(b, node_layer_name(n));
-    sb_printf(b, ", %d, 0]", app_index(m, n));
+static void write_ref(clg_strbuf *b, const clg_model *m, const clg_node *n) {
+    clg_strbuf_str(b, "[");
+    clg_strbuf_json(b, node_layer_name(n));
+    clg_strbuf_printf(b, ", %d, 0]", app_index(m, n));
 }
 
-static void write_model_config(sbuf *b, const clg_model *m) {
+static void write_model_config(clg_strbuf *b, const clg_model *m) {
     const int func = !m->sequential;
-    sb_printf(b, "{\"class_name\": \"%s\", \"config\": {\"name\": \"%s\", \"seed\": %llu, \"layers\": [",
+    clg_strbuf_printf(b, "{\"class_name\": \"%s\", \"config\": {\"name\": \"%s\", \"seed\": %llu, \"layers\": [",
               func ? "Functional" : "Sequential", func ? "functional" : "sequential", (unsigned long long)m->seed);
     int first = 1;
     for (int i = 0; i < m->ninputs; i++, first = 0) {
-        if (!first) sb_str(b, ", ");
+        if (!first) clg_strbuf_str(b, ", ");
         write_input_entry(b, m->inputs[i], func);
     }
     for (int i = 0; i < m->nlayers; i++) {
         const clg_layer *l = m->layers[i];
         if (!l->applied) continue; /* a failed clg_call left it without nodes or weights */
-        sb_str(b, first ? "{\"class_name\": " : ", {\"class_name\": ");
+        clg_strbuf_str(b, first ? "{\"class_name\": " : ", {\"class_name\": ");
         first = 0;
-        sb_jstr(b, clg_kind_type[l->kind]);
-        sb_str(b, ", \"name\": ");
-        sb_jstr(b, l->name);
-        sb_str(b, ", \"config\": ");
+        clg_strbuf_json(b, clg_kind_type[l->kind]);
+        clg_strbuf_str(b, ", \"name\": ");
+        clg_strbuf_json(b, l->name);
+        clg_strbuf_str(b, ", \"config\": ");
         write_layer_config(b, l);
         if (func) {
-            sb_str(b, ", \"inbound_nodes\": [");
+            clg_strbuf_str(b, ", \"inbound_nodes\": [");
             int k = 0;
             for (int j = 0; j < m->nnodes; j++) {
                 const clg_node *n = m->nodes[j];
                 if (n->layer != l) continue;
-                sb_str(b, k++ ? ", [" : "[");
+                clg_strbuf_str(b, k++ ? ", [" : "[");
                 for (int q = 0; q < n->nin; q++) {
-                    if (q) sb_str(b, ", ");
+                    if (q) clg_strbuf_str(b, ", ");
                     write_ref(b, m, n->in[q]);
                 }
-                sb_str(b, "]");
+                clg_strbuf_str(b, "]");
             }
-            sb_str(b, "]");
+            clg_strbuf_str(b, "]");
         }
-        sb_str(b, "}");
+        clg_strbuf_str(b, "}");
     }
-    sb_str(b, "]");
+    clg_strbuf_str(b, "]");
     if (func) {
-        sb_str(b, ", \"input_layers\": [");
+        clg_strbuf_str(b, ", \"input_layers\": [");
         for (int i = 0; i < m->ninputs; i++) {
-            if (i) sb_str(b, ", ");
+            if (i) clg_strbuf_str(b, ", ");
             write_ref(b, m, m->inputs[i]);
         }
-        sb_str(b, "], \"output_layers\": [");
+        clg_strbuf_str(b, "], \"output_layers\": [");
         for (int i = 0; i < m->noutputs; i++) {
-            if (i) sb_str(b, ", ");
+            if (i) clg_strbuf_str(b, ", ");
             write_ref(b, m, m->outputs[i]);
         }
         /* The order the nodes were made in: dropout seeds follow node ids, so a
          * reloaded model trains as the original would. */
-        sb_str(b, "], \"node_order\": [");
+        clg_strbuf_str(b, "], \"node_order\": [");
         for (int i = 0; i < m->nnodes; i++) {
-            if (i) sb_str(b, ", ");
-            sb_str(b, "[");
-            sb_jstr(b, node_layer_name(m->nodes[i]));
-            sb_printf(b, ", %d]", app_index(m, m->nodes[i]));
+            if (i) clg_strbuf_str(b, ", ");
+            clg_strbuf_str(b, "[");
+            clg_strbuf_json(b, node_layer_name(m->nodes[i]));
+            clg_strbuf_printf(b, ", %d]", app_index(m, m->nodes[i]));
         }
-        sb_str(b, "]");
+        clg_strbuf_str(b, "]");
     }
-    sb_str(b, "}}");
+    clg_strbuf_str(b, "}}");
 }
 
-/* The optimizer's part of compile_config (kept apart: the optimizer object may
- * change). */
-static void write_optimizer_config(sbuf *b, const clg_model *m) {
-    sb_str(b, "{\"class_name\": ");
-    sb_jstr(b, clg_optimizer_name(m->opt));
-    sb_str(b, ", \"config\": {\"learning_rate\": ");
-    sb_float(b, clg_optimizer_get_learning_rate(m->opt));
-    sb_str(b, "}}");
+/* compile_config: the optimizer as Keras serialises it (clg_optimizer_config_json,
+ * written in the C locale like every number here), the loss and the metric. */
+static clg_status write_compile_config(clg_strbuf *b, const clg_model *m) {
+    char opt[4096]; /* fixed keys, a dozen floats and two step counts: far less */
+    locale_t old, c = c_locale_enter(&old);
+    clg_status st = clg_optimizer_config_json(m->opt, opt, sizeof opt);
+    c_locale_leave(c, old);
+    if (st != CLG_OK) return st;
+    clg_strbuf_str(b, "{\"optimizer\": ");
+    clg_strbuf_str(b, opt);
+    clg_strbuf_str(b, ", \"loss\": ");
+    clg_strbuf_json(b, clg_loss_names[m->loss]);
+    clg_strbuf_str(b, m->accuracy ? ", \"metrics\": [\"accuracy\"]}" : ", \"metrics\": []}");
+    return CLG_OK;
 }
 
-static void write_compile_config(sbuf *b, const clg_model *m) {
-    sb_str(b, "{\"optimizer\": ");
-    write_optimizer_config(b, m);
-    sb_str(b, ", \"loss\": ");
-    sb_jstr(b, clg_loss_names[m->loss]);
-    sb_str(b, m->accuracy ? ", \"metrics\": [\"accuracy\"]}" : ", \"metrics\": []}");
+/* The training state a compiled model saves and clg_model_load restores: every
+ * optimizer state tensor (named "optimizer.*") and the dropout RNG counter,
+ * plus the epochs done in the metadata "training_state". Tensor names with these
+ * prefixes are the training state's (clg_model_load_weights skips them), so no
+ * layer may be called "optimizer" or "training" or start with them and a dot. */
+static const char RNG_COUNTER_NAME[] = "training.rng_counter";
+
+static int is_training_name(const char *name) {
+    return !strncmp(name, "optimizer.", 10) || !strncmp(name, "training.", 9);
+}
+
+static int is_reserved_layer_name(const char *name) {
+    return !strcmp(name, "optimizer") || !strcmp(name, "training") || is_training_name(name);
 }
 
 clg_status clg_model_save(clg_model *m, const char *path) {
@@ -580,14 +552,18 @@ clg_status clg_model_save(clg_model *m, const char *path) {
     /* weights come to exist as clg_model_save_weights makes them: drawn from the seed */
     if (clg_model_weight_count(m, 0) > 0 && !clg_model_weight(m, 0, 0))
         return clg_fail_wrap(clg_last_status(), "%s: %s", api, path);
-    /* the tables above know these; a newer optimizer or loss needs its entry first */
+    /* clg_loss_names knows these; a newer loss needs its entry first */
     if (m->compiled && (unsigned)m->loss >= LOSS_KIND_COUNT)
-        return clg_fail(CLG_STATUS_UNSUPPORTED, "%s: %s: the model's optimizer or loss has no name in model_io.c",
-                        api, path);
-    sbuf mc = {0}, cc = {0};
+        return clg_fail(CLG_STATUS_UNSUPPORTED, "%s: %s: the model's loss has no name in clg_loss_names", api, path);
+    clg_strbuf mc = {0}, cc = {0};
     write_model_config(&mc, m);
-    if (m->compiled) write_compile_config(&cc, m);
-    clg_status st = CLG_OK;
+    clg_status st = m->compiled ? write_compile_config(&cc, m) : CLG_OK;
+    if (st != CLG_OK) {
+        free(mc.s), free(cc.s);
+        return clg_fail_wrap(st, "%s: %s", api, path);
+    }
+    char ts[64];
+    snprintf(ts, sizeof ts, "{\"epochs_done\": %d}", m->epochs_done);
     clg_safetensors_writer *w = mc.oom || cc.oom ? NULL : clg_safetensors_writer_new();
     if (!w) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
     for (int i = 0; st == CLG_OK && i < m->nlayers; i++)
@@ -596,10 +572,17 @@ clg_status clg_model_save(clg_model *m, const char *path) {
             snprintf(name, sizeof name, "%s.%s", m->layers[i]->name, m->layers[i]->wname[j]);
             st = clg_safetensors_writer_add(w, name, m->layers[i]->w[j]);
         }
+    if (m->compiled) { /* the training state, to resume from */
+        for (int i = 0; st == CLG_OK && i < clg_optimizer_state_count(m->opt); i++)
+            st = clg_safetensors_writer_add(w, clg_optimizer_state_name(m->opt, i),
+                                            clg_optimizer_state_tensor(m->opt, i));
+        if (st == CLG_OK && m->rng_counter) st = clg_safetensors_writer_add(w, RNG_COUNTER_NAME, m->rng_counter);
+    }
     if (st == CLG_OK) st = clg_safetensors_writer_set_metadata(w, "format", "clgrad");
     if (st == CLG_OK) st = clg_safetensors_writer_set_metadata(w, "clgrad_version", CLGRAD_VERSION_STRING);
     if (st == CLG_OK) st = clg_safetensors_writer_set_metadata(w, "model_config", mc.s);
     if (st == CLG_OK && m->compiled) st = clg_safetensors_writer_set_metadata(w, "compile_config", cc.s);
+    if (st == CLG_OK && m->compiled) st = clg_safetensors_writer_set_metadata(w, "training_state", ts);
     if (st == CLG_OK) st = clg_safetensors_writer_save(w, path); /* atomic: temp, fsync, rename */
     clg_safetensors_writer_free(w);
     free(mc.s), free(cc.s);
@@ -853,6 +836,7 @@ static const char *const *kind_fields(layer_kind k) {
     static const char *const ln[] = {"epsilon", NULL};
     static const char *const emb[] = {"input_dim", "output_dim", NULL};
     static const char *const cat[] = {"axis", NULL};
+    static const char *const rnn[] = {"units", "return_sequences", "go_backwards", NULL};
     switch (k) {
     case L_DENSE: return dense;
     case L_CONV2D:
@@ -870,6 +854,9 @@ static const char *const *kind_fields(layer_kind k) {
     case L_LAYERNORM: return ln;
     case L_EMBEDDING: return emb;
     case L_CONCAT: return cat;
+    case L_SIMPLE_RNN:
+    case L_LSTM:
+    case L_GRU: return rnn;
     default: return none;
     }
 }
@@ -1002,6 +989,19 @@ static clg_layer *layer_from_config(const loader *L, const lentry *e) {
         if (field_int(L, cfg, "axis", who, 0, INT_MIN, INT_MAX, &axis) == CLG_OK) l = clg_layer_concatenate(axis);
         break;
     }
+    case L_SIMPLE_RNN:
+    case L_LSTM:
+    case L_GRU: {
+        int seqs = 0, back = 0;
+        st = field_int(L, cfg, "units", who, 1, 1, INT_MAX, &units);
+        if (st == CLG_OK && jget(L, cfg, "return_sequences") >= 0)
+            st = field_bool(L, cfg, "return_sequences", who, &seqs);
+        if (st == CLG_OK && jget(L, cfg, "go_backwards") >= 0) st = field_bool(L, cfg, "go_backwards", who, &back);
+        if (st == CLG_OK)
+            l = k == L_LSTM ? clg_layer_lstm(units, seqs, back)
+                : k == L_GRU ? clg_layer_gru(units, seqs, back) : clg_layer_simple_rnn(units, seqs, back);
+        break;
+    }
     case L_FLATTEN: l = clg_layer_flatten(); break;
     case L_ACTIVATION: l = clg_layer_activation(act); break;
     case L_GAP: l = clg_layer_global_average_pooling2d(); break;
@@ -1091,6 +1091,9 @@ static clg_status read_entries(loader *L, int layers, int functional) {
             if ((unsigned char)*p < 0x20)
                 return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: name has a control character", who);
         snprintf(who, sizeof who, "layer \"%s\"", name);
+        if (is_reserved_layer_name(name))
+            return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: the name is reserved (optimizer.* and training.* name the "
+                         "training state)", who);
         if (entry_named(L, name) >= 0) return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: the name appears twice", who);
         if ((st = only_fields(L, c, who, functional ? func_fields : seq_fields)) != CLG_OK) return st;
         lentry *e = &L->e[L->ne];
@@ -1412,30 +1415,192 @@ static clg_status check_weight_shapes(const loader *L) {
     return CLG_OK;
 }
 
-/* The optimizer's part of compile_config: its name and learning rate (kept
- * apart: the optimizer object may change). */
-static clg_status read_optimizer_config(const loader *L, int opt, const char **name, float *lr, int *has_lr) {
-    static const char *const fields[] = {"class_name", "config", NULL};
-    static const char *const cfields[] = {"learning_rate", NULL};
-    const char *who = "compile_config \"optimizer\"";
-    if (opt < 0 || J(L, opt)->type != J_OBJ)
-        return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s must be an object {\"class_name\", \"config\"}", who);
-    clg_status st = only_fields(L, opt, who, fields);
-    int which = 0;
-    if (st == CLG_OK) st = field_choice(L, opt, "class_name", who, 1, opt_names, (int)(sizeof opt_names / sizeof *opt_names), &which);
-    int c = jget(L, opt, "config");
-    if (st == CLG_OK && c >= 0) {
-        if (J(L, c)->type != J_OBJ) return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: \"config\" must be an object", who);
-        st = only_fields(L, c, who, cfields);
-        *has_lr = jget(L, c, "learning_rate") >= 0;
-        if (st == CLG_OK) st = field_float(L, c, "learning_rate", who, 0, lr);
-    }
-    *name = opt_names[which];
+/* obj[key] as a float that may be null: absent or null leave *set 0. */
+static clg_status field_opt_float(const loader *L, int obj, const char *key, const char *who, int *set, float *out) {
+    int i = jget(L, obj, key);
+    *set = 0;
+    if (i < 0 || J(L, i)->type == J_NULL) return CLG_OK;
+    clg_status st = field_float(L, obj, key, who, 1, out);
+    *set = st == CLG_OK;
     return st;
 }
 
+/* A Keras setting clgrad does not have: accepted only at its default, null. */
+static clg_status field_null(const loader *L, int obj, const char *key, const char *who) {
+    int i = jget(L, obj, key);
+    char b[48];
+    if (i < 0 || J(L, i)->type == J_NULL) return CLG_OK;
+    return lfail(L, CLG_STATUS_UNSUPPORTED, "%s: \"%s\" %s is not supported (only null)", who, key,
+                 jshow(L, i, b, sizeof b));
+}
+
+/* A learning-rate schedule as clg_optimizer_config_json writes it. */
+typedef struct sched_cfg {
+    int kind; /* 0 none, 1 ExponentialDecay, 2 CosineDecay */
+    int decay_steps, warmup_steps, staircase;
+    float decay_rate, alpha, warmup_initial;
+} sched_cfg;
+
+/* Keras's serialised ExponentialDecay or CosineDecay at node: *lr the
+ * optimizer's learning rate (the rate the schedule scales), *s the rest. */
+static clg_status read_schedule(const loader *L, int node, const char *who, float *lr, sched_cfg *s) {
+    static const char *const fields[] = {"module", "class_name", "config", "registered_name", NULL};
+    static const char *const modules[] = {"keras.optimizers.schedules"};
+    static const char *const classes[] = {"ExponentialDecay", "CosineDecay"};
+    static const char *const exp_fields[] = {"name", "initial_learning_rate", "decay_steps", "decay_rate",
+                                             "staircase", NULL};
+    static const char *const cos_fields[] = {"name", "initial_learning_rate", "decay_steps", "alpha",
+                                             "warmup_target", "warmup_steps", NULL};
+    int cls = 0, module = 0;
+    clg_status st = only_fields(L, node, who, fields);
+    if (st == CLG_OK) st = field_choice(L, node, "module", who, 0, modules, 1, &module);
+    if (st == CLG_OK) st = field_null(L, node, "registered_name", who);
+    if (st == CLG_OK) st = field_choice(L, node, "class_name", who, 1, classes, 2, &cls);
+    if (st != CLG_OK) return st;
+    char w[160];
+    snprintf(w, sizeof w, "%s (%s)", who, classes[cls]);
+    int c = jget(L, node, "config");
+    if (c < 0 || J(L, c)->type != J_OBJ)
+        return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: \"config\" must be an object", w);
+    float initial = 0.0f;
+    st = only_fields(L, c, w, cls ? cos_fields : exp_fields);
+    if (st == CLG_OK) field_str(L, c, "name", w, 0, &st);
+    if (st == CLG_OK) st = field_float(L, c, "initial_learning_rate", w, 1, &initial);
+    if (st == CLG_OK) st = field_int(L, c, "decay_steps", w, 1, 1, INT32_MAX, &s->decay_steps);
+    if (st != CLG_OK) return st;
+    if (cls == 0) {
+        s->kind = 1, *lr = initial;
+        st = field_float(L, c, "decay_rate", w, 1, &s->decay_rate);
+        if (st == CLG_OK) st = field_bool(L, c, "staircase", w, &s->staircase);
+        return st;
+    }
+    float target = 0.0f;
+    int has_target = 0;
+    s->kind = 2;
+    st = field_float(L, c, "alpha", w, 0, &s->alpha);
+    if (st == CLG_OK) st = field_opt_float(L, c, "warmup_target", w, &has_target, &target);
+    if (st == CLG_OK) st = field_int(L, c, "warmup_steps", w, 0, 0, INT32_MAX, &s->warmup_steps);
+    /* Keras: with warmup_target the rate warms up from initial_learning_rate to
+     * it and decays from it; without, there is no warm-up (warmup_steps unused) */
+    if (has_target) *lr = target, s->warmup_initial = initial;
+    else *lr = initial, s->warmup_steps = 0;
+    return st;
+}
+
+/* compile_config "optimizer": Keras's serialised optimizer (as
+ * clg_optimizer_config_json writes it), rebuilt with the clg_optimizer_*
+ * constructors and setters. Absent fields take Keras's defaults; Keras's options
+ * that clgrad lacks (EMA, loss scaling, gradient accumulation) are accepted at
+ * their defaults only. *out is the new optimizer (the caller's), NULL on failure. */
+static clg_status read_optimizer(const loader *L, int opt, clg_optimizer **out) {
+    static const char *const fields[] = {"module", "class_name", "config", "registered_name", NULL};
+    static const char *const modules[] = {"keras.optimizers"};
+    static const char *const common[] = {"name", "learning_rate", "weight_decay", "clipnorm", "global_clipnorm",
+                                         "clipvalue", "use_ema", "ema_momentum", "ema_overwrite_frequency",
+                                         "loss_scale_factor", "gradient_accumulation_steps"};
+    static const char *const own[OPT_CLASS_COUNT][5] = {
+        {"momentum", "nesterov", NULL},
+        {"beta_1", "beta_2", "epsilon", "amsgrad", NULL},
+        {"beta_1", "beta_2", "epsilon", "amsgrad", NULL},
+        {"rho", "momentum", "epsilon", "centered", NULL},
+        {"initial_accumulator_value", "epsilon", NULL},
+    };
+    static const char *const unused[] = {"ema_overwrite_frequency", "loss_scale_factor",
+                                         "gradient_accumulation_steps"};
+    const char *who = "compile_config \"optimizer\"";
+    *out = NULL;
+    if (opt < 0 || J(L, opt)->type != J_OBJ)
+        return lfail(L, CLG_STATUS_CORRUPT_DATA,
+                     "%s must be Keras's serialised optimizer, an object {\"class_name\", \"config\"}", who);
+    int cls = 0, module = 0;
+    clg_status st = only_fields(L, opt, who, fields);
+    if (st == CLG_OK) st = field_choice(L, opt, "module", who, 0, modules, 1, &module);
+    if (st == CLG_OK) st = field_null(L, opt, "registered_name", who);
+    if (st == CLG_OK) st = field_choice(L, opt, "class_name", who, 1, opt_classes, OPT_CLASS_COUNT, &cls);
+    if (st != CLG_OK) return st;
+    char w[96];
+    snprintf(w, sizeof w, "%s (%s)", who, opt_classes[cls]);
+    int c = jget(L, opt, "config");
+    if (c < 0 || J(L, c)->type != J_OBJ)
+        return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: \"config\" must be an object", w);
+    const char *allowed[sizeof common / sizeof *common + 5];
+    int na = 0;
+    for (size_t i = 0; i < sizeof common / sizeof *common; i++) allowed[na++] = common[i];
+    for (const char *const *f = own[cls]; *f; f++) allowed[na++] = *f;
+    allowed[na] = NULL;
+    if ((st = only_fields(L, c, w, allowed)) != CLG_OK) return st;
+    field_str(L, c, "name", w, 0, &st);
+    int use_ema = 0;
+    if (st == CLG_OK) st = field_bool(L, c, "use_ema", w, &use_ema);
+    if (st == CLG_OK && use_ema) st = lfail(L, CLG_STATUS_UNSUPPORTED, "%s: \"use_ema\" true is not supported", w);
+    if (st == CLG_OK) st = field_fixed(L, c, "ema_momentum", w, 0.99f);
+    for (size_t i = 0; st == CLG_OK && i < sizeof unused / sizeof *unused; i++) st = field_null(L, c, unused[i], w);
+    if (st != CLG_OK) return st;
+
+    /* the learning rate: a number or a schedule; Keras's defaults otherwise */
+    float lr = cls == OPT_SGD ? 0.01f : 0.001f;
+    sched_cfg sc;
+    memset(&sc, 0, sizeof sc);
+    int lri = jget(L, c, "learning_rate");
+    if (lri >= 0 && J(L, lri)->type == J_OBJ) {
+        char sw[128];
+        snprintf(sw, sizeof sw, "%s \"learning_rate\"", w);
+        st = read_schedule(L, lri, sw, &lr, &sc);
+    } else {
+        st = field_float(L, c, "learning_rate", w, 0, &lr);
+    }
+    /* weight decay and clipping are null when off (AdamW always has a decay) */
+    float wd = cls == OPT_ADAMW ? 0.004f : 0.0f, clip[3] = {0, 0, 0};
+    int has_wd = 0, has_clip[3] = {0, 0, 0};
+    static const char *const clips[3] = {"clipnorm", "global_clipnorm", "clipvalue"};
+    if (st == CLG_OK) st = field_opt_float(L, c, "weight_decay", w, &has_wd, &wd);
+    if (st == CLG_OK && cls == OPT_ADAMW && !has_wd && jget(L, c, "weight_decay") >= 0)
+        st = lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: \"weight_decay\" must be a number for AdamW, not null", w);
+    for (int i = 0; st == CLG_OK && i < 3; i++) st = field_opt_float(L, c, clips[i], w, &has_clip[i], &clip[i]);
+    /* the class's own settings (only_fields refused the other classes') */
+    float momentum = 0.0f, beta_1 = 0.9f, beta_2 = 0.999f, epsilon = 1e-7f, rho = 0.9f, accumulator = 0.1f;
+    int nesterov = 0, amsgrad = 0, centered = 0;
+    if (st == CLG_OK) st = field_float(L, c, "momentum", w, 0, &momentum);
+    if (st == CLG_OK) st = field_float(L, c, "beta_1", w, 0, &beta_1);
+    if (st == CLG_OK) st = field_float(L, c, "beta_2", w, 0, &beta_2);
+    if (st == CLG_OK) st = field_float(L, c, "epsilon", w, 0, &epsilon);
+    if (st == CLG_OK) st = field_float(L, c, "rho", w, 0, &rho);
+    if (st == CLG_OK) st = field_float(L, c, "initial_accumulator_value", w, 0, &accumulator);
+    if (st == CLG_OK) st = field_bool(L, c, "nesterov", w, &nesterov);
+    if (st == CLG_OK) st = field_bool(L, c, "amsgrad", w, &amsgrad);
+    if (st == CLG_OK) st = field_bool(L, c, "centered", w, &centered);
+    if (st != CLG_OK) return st;
+
+    /* the constructors and setters check every value and name the bad one */
+    clg_optimizer *o = NULL;
+    switch ((opt_class)cls) {
+    case OPT_SGD: o = clg_optimizer_sgd(lr, momentum, nesterov); break;
+    case OPT_ADAM: o = clg_optimizer_adam(lr, beta_1, beta_2, epsilon); break;
+    case OPT_ADAMW: o = clg_optimizer_adamw(lr, wd, beta_1, beta_2, epsilon); break;
+    case OPT_RMSPROP: o = clg_optimizer_rmsprop(lr, rho, momentum, epsilon, centered); break;
+    default: o = clg_optimizer_adagrad(lr, accumulator, epsilon); break;
+    }
+    if (!o) return lwrap(L, "%s", w);
+    if (cls != OPT_ADAMW && wd != 0.0f) st = clg_optimizer_set_weight_decay(o, wd);
+    if (st == CLG_OK && amsgrad) st = clg_optimizer_set_amsgrad(o, 1);
+    if (st == CLG_OK && has_clip[0]) st = clg_optimizer_set_clipnorm(o, clip[0]);
+    if (st == CLG_OK && has_clip[1]) st = clg_optimizer_set_global_clipnorm(o, clip[1]);
+    if (st == CLG_OK && has_clip[2]) st = clg_optimizer_set_clipvalue(o, clip[2]);
+    if (st == CLG_OK && sc.kind == 1)
+        st = clg_optimizer_set_schedule_exponential(o, sc.decay_steps, sc.decay_rate, sc.staircase);
+    if (st == CLG_OK && sc.kind == 2)
+        st = clg_optimizer_set_schedule_cosine(o, sc.decay_steps, sc.alpha, sc.warmup_steps, sc.warmup_initial);
+    if (st != CLG_OK) {
+        st = lwrap(L, "%s", w);
+        clg_optimizer_free(o);
+        return st;
+    }
+    *out = o;
+    return CLG_OK;
+}
+
 /* Parses compile_config into L->d, replacing model_config's document (the
- * entries' names die with it: the graph must be complete). */
+ * entries' names die with it: the graph must be complete), and compiles. */
 static clg_status apply_compile_config(loader *L, const char *text) {
     L->which = "compile_config";
     jdoc_free(&L->d);
@@ -1446,19 +1611,117 @@ static clg_status apply_compile_config(loader *L, const char *text) {
     const char *who = "compile_config";
     if (J(L, 0)->type != J_OBJ) return lfail(L, CLG_STATUS_CORRUPT_DATA, "compile_config must be an object");
     clg_status st = only_fields(L, 0, who, fields);
-    const char *loss = st == CLG_OK ? field_str(L, 0, "loss", who, 1, &st) : NULL;
-    const char *opt = NULL, *metric = NULL;
-    float lr = 0.0f;
-    int has_lr = 0, mt = jget(L, 0, "metrics");
-    if (st == CLG_OK) st = read_optimizer_config(L, jget(L, 0, "optimizer"), &opt, &lr, &has_lr);
+    const char *loss = st == CLG_OK ? field_str(L, 0, "loss", who, 1, &st) : NULL, *metric = NULL;
+    int mt = jget(L, 0, "metrics");
     if (st == CLG_OK && mt >= 0 && J(L, mt)->type != J_NULL) {
         const jnode *n = J(L, mt);
         if (n->type != J_ARR || n->count > 1 || (n->count == 1 && J(L, n->first)->type != J_STR))
             return lfail(L, CLG_STATUS_CORRUPT_DATA, "compile_config \"metrics\" must be [] or [\"accuracy\"]");
         if (n->count == 1) metric = J(L, n->first)->str;
     }
-    if (st == CLG_OK && clg_model_compile(L->m, opt, loss, metric) != CLG_OK) st = lwrap(L, "compile_config");
-    if (st == CLG_OK && has_lr && clg_model_set_learning_rate(L->m, lr) != CLG_OK) st = lwrap(L, "compile_config");
+    clg_optimizer *opt = NULL;
+    if (st == CLG_OK) st = read_optimizer(L, jget(L, 0, "optimizer"), &opt);
+    /* the model takes the optimizer, also when compiling fails */
+    if (st == CLG_OK && clg_model_compile_optimizer(L->m, opt, loss, metric) != CLG_OK)
+        st = lwrap(L, "compile_config");
+    return st;
+}
+
+/* The state tensor k of the compiled model: the optimizer's, then the RNG counter. */
+static clg_tensor *live_state(const clg_model *m, int k, const char **name) {
+    int nopt = clg_optimizer_state_count(m->opt);
+    *name = k < nopt ? clg_optimizer_state_name(m->opt, k) : RNG_COUNTER_NAME;
+    return k < nopt ? clg_optimizer_state_tensor(m->opt, k) : m->rng_counter;
+}
+
+/* The file's training state into the compiled model: the tensors named
+ * optimizer.* and training.* must be exactly the model's state (names, dtypes,
+ * shapes: all of it or none), then the values are written and the epochs done
+ * set. A file without training state restores nothing: a fresh optimizer. */
+static clg_status restore_training_state(loader *L) {
+    clg_model *m = L->m;
+    const clg_safetensors *f = L->file;
+    const char *ts = clg_safetensors_metadata_get(f, "training_state"), *first = NULL;
+    for (size_t i = 0; !first && i < clg_safetensors_count(f); i++)
+        if (is_training_name(clg_safetensors_name(f, i))) first = clg_safetensors_name(f, i);
+    if (!ts && !first) return CLG_OK;
+    if (!m->compiled)
+        return lfail(L, CLG_STATUS_CORRUPT_DATA, "the file holds training state (%s) but no compile_config",
+                     first ? first : "metadata \"training_state\"");
+    if (!ts)
+        return lfail(L, CLG_STATUS_CORRUPT_DATA,
+                     "tensor %s is training state, but the metadata has no \"training_state\"", first);
+    L->which = "training_state";
+    jdoc_free(&L->d);
+    if (jparse(&L->d, ts, strlen(ts)) != 0)
+        return lfail(L, CLG_STATUS_CORRUPT_DATA, "training_state is not valid JSON: %s at byte %zu", L->d.err,
+                     L->d.err_at);
+    static const char *const fields[] = {"epochs_done", NULL};
+    int epochs = 0;
+    if (J(L, 0)->type != J_OBJ)
+        return lfail(L, CLG_STATUS_CORRUPT_DATA, "training_state must be an object {\"epochs_done\": n}");
+    clg_status st = only_fields(L, 0, "training_state", fields);
+    if (st == CLG_OK) st = field_int(L, 0, "epochs_done", "training_state", 1, 0, INT_MAX, &epochs);
+    if (st != CLG_OK) return st;
+
+    /* every live tensor in the file with its dtype and shape, before any is written */
+    const int nlive = clg_optimizer_state_count(m->opt) + (m->rng_counter != NULL);
+    for (int k = 0; k < nlive; k++) {
+        const char *name;
+        const clg_tensor *t = live_state(m, k, &name);
+        const clg_safetensors_dtype want =
+            clg_tensor_dtype(t) == CLG_INT32 ? CLG_SAFETENSORS_I32 : CLG_SAFETENSORS_F32;
+        clg_safetensors_info info;
+        if (clg_safetensors_info_get(f, name, &info) != CLG_OK)
+            return lfail(L, CLG_STATUS_CORRUPT_DATA,
+                         "training state tensor %s is missing (the file has other training state: a partial "
+                         "checkpoint, or one of another optimizer)", name);
+        int ok = info.dtype == want && info.ndim == clg_tensor_ndim(t);
+        for (int q = 0; ok && q < info.ndim; q++) ok = info.shape[q] == clg_tensor_shape(t)[q];
+        if (!ok) {
+            char a[160] = "(rank > 8)", b[160];
+            if (info.ndim <= CLG_MAX_DIMS) clg_shape_format(info.ndim, info.shape, a, sizeof a);
+            return lfail(L, CLG_STATUS_SHAPE_MISMATCH,
+                         "training state tensor %s is %s %s in the file, the model's is %s %s", name,
+                         clg_safetensors_dtype_name(info.dtype), a, clg_safetensors_dtype_name(want),
+                         clg_shape_format(clg_tensor_ndim(t), clg_tensor_shape(t), b, sizeof b));
+        }
+    }
+    for (size_t i = 0; i < clg_safetensors_count(f); i++) {
+        const char *fname = clg_safetensors_name(f, i), *name;
+        int known = !is_training_name(fname);
+        for (int k = 0; !known && k < nlive; k++) known = live_state(m, k, &name) && !strcmp(name, fname);
+        if (!known)
+            return lfail(L, CLG_STATUS_CORRUPT_DATA,
+                         "unexpected training state tensor %s (the model compiled from compile_config has no such "
+                         "state)", fname);
+    }
+    /* the values; the learning rate must be compile_config's (both are written from one value) */
+    const float config_lr = clg_optimizer_state_count(m->opt) > 0 ? clg_optimizer_get_learning_rate(m->opt) : 0.0f;
+    if (isnan(config_lr)) return clg_fail_wrap(clg_last_status(), "clg_model_load: %s", L->path);
+    for (int k = 0; st == CLG_OK && k < nlive; k++) {
+        const char *name;
+        clg_tensor *t = live_state(m, k, &name);
+        size_t bytes = (size_t)clg_tensor_numel(t) * clg_dtype_size(clg_tensor_dtype(t));
+        void *buf = malloc(bytes + 1);
+        if (!buf) return lfail(L, CLG_STATUS_OUT_OF_HOST_MEMORY, "out of host memory");
+        st = clg_safetensors_read(f, name, buf, bytes);
+        if (st != CLG_OK) st = clg_fail_wrap(st, "clg_model_load: %s", L->path);
+        if (st == CLG_OK && !strcmp(name, "optimizer.iterations") && *(int32_t *)buf < 0)
+            st = lfail(L, CLG_STATUS_CORRUPT_DATA, "training state tensor %s is %d, a step count below 0", name,
+                       (int)*(int32_t *)buf);
+        if (st == CLG_OK && !strcmp(name, "optimizer.learning_rate") && memcmp(buf, &config_lr, sizeof config_lr)) {
+            float v;
+            memcpy(&v, buf, sizeof v);
+            st = lfail(L, CLG_STATUS_CORRUPT_DATA,
+                       "training state tensor %s is %.9g, compile_config's learning_rate is %.9g", name, (double)v,
+                       (double)config_lr);
+        }
+        if (st == CLG_OK && clg_tensor_write(t, buf, bytes) != CLG_OK)
+            st = clg_fail_wrap(clg_last_status(), "clg_model_load: %s: writing %s", L->path, name);
+        free(buf);
+    }
+    if (st == CLG_OK) m->epochs_done = epochs;
     return st;
 }
 
@@ -1516,7 +1779,7 @@ static clg_status load_model(loader *L) {
     if (cc && (st = apply_compile_config(L, cc)) != CLG_OK) return st;
     if (clg_model_load_weights(L->m, L->path) != CLG_OK)
         return clg_fail_wrap(clg_last_status(), "clg_model_load: %s", L->path);
-    return CLG_OK;
+    return restore_training_state(L);
 }
 
 clg_model *clg_model_load(clg_context *ctx, const char *path) {
