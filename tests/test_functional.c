@@ -504,6 +504,46 @@ static void test_lstm_trains(void **state) {
     clg_model_free(m);
 }
 
+/* Embedding(mask_zero) + LSTM: a batch of sequences padded with id 0, 'pre' or
+ * 'post', gives for each the LSTM's final output on the unpadded sequence
+ * alone (masked steps carry the state over). */
+static void test_masked_lstm(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { T = 6, V = 9, D = 3, H = 4 };
+    const int32_t a[] = {3, 5, 2}, b[] = {4, 1, 2, 6, 7};
+    const int la = 3, lb = 5;
+    for (int post = 0; post < 2; post++) {
+        clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){T});
+        assert_int_equal(clg_model_add(m, clg_layer_embedding_ex(V, D, 1)), CLG_OK);
+        assert_int_equal(clg_model_add(m, clg_layer_dropout(0.5f)), CLG_OK); /* passes the mask on */
+        assert_int_equal(clg_model_add(m, clg_layer_lstm(H, 0, 0)), CLG_OK);
+        assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
+        int32_t ids[2 * T] = {0};
+        for (int i = 0; i < la; i++) ids[(post ? 0 : T - la) + i] = a[i];
+        for (int i = 0; i < lb; i++) ids[T + (post ? 0 : T - lb) + i] = b[i];
+        clg_host_array xa = clg_test_host_array(ids, CLG_INT32, 2, (int64_t[]){2, T});
+        float got[2 * H];
+        assert_int_equal(clg_model_predict(m, &xa, 2, got, 2 * H), CLG_OK);
+        clg_tensor *w[4];
+        for (int i = 0; i < 4; i++) w[i] = clg_model_weight(m, 0, i);
+        for (int r = 0; r < 2; r++) {
+            const int len = r ? lb : la;
+            clg_tensor *t = clg_tensor_from_host(ctx, CLG_INT32, 2, (int64_t[]){1, len}, r ? b : a);
+            clg_tensor *e = clg_embedding(w[0], t), *h_last = NULL;
+            clg_tensor *seq = clg_lstm(e, w[1], w[2], w[3], NULL, NULL, NULL, 0, &h_last, NULL);
+            assert_non_null(seq), assert_non_null(h_last);
+            float want[H];
+            assert_int_equal(clg_tensor_to_host(h_last, want, sizeof want), CLG_OK);
+            for (int i = 0; i < H; i++)
+                if (fabsf(got[r * H + i] - want[i]) > 1e-6f)
+                    fail_msg("%s padding, row %d [%d]: %g vs %g", post ? "post" : "pre", r, i,
+                             (double)got[r * H + i], (double)want[i]);
+            clg_tensor_free(t), clg_tensor_free(e), clg_tensor_free(seq), clg_tensor_free(h_last);
+        }
+        clg_model_free(m);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_residual_forward), cmocka_unit_test(test_shared_layer_concat),
@@ -512,7 +552,7 @@ int main(void) {
         cmocka_unit_test(test_embedding_conv1d),  cmocka_unit_test(test_binary_crossentropy),
         cmocka_unit_test(test_sample_weight_loss), cmocka_unit_test(test_class_weight_equals_sample_weight),
         cmocka_unit_test(test_same_seed_same_bits), cmocka_unit_test(test_recurrent_layers),
-        cmocka_unit_test(test_lstm_trains),
+        cmocka_unit_test(test_lstm_trains),        cmocka_unit_test(test_masked_lstm),
     };
     return CLG_RUN_GROUP(tests);
 }

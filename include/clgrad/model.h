@@ -99,6 +99,11 @@ CLG_API clg_layer *clg_layer_conv1d(int filters, int kernel_size, int stride, in
  * indices: (None, ...) -> (None, ..., output_dim). Its input is int32 (the
  * model's input becomes int32 when an Embedding reads it). */
 CLG_API clg_layer *clg_layer_embedding(int input_dim, int output_dim);
+/** Keras's Embedding(..., mask_zero=True): id 0 is padding. The mask goes with
+ * the values: Dropout, Activation, LeakyReLU and the normalisations pass it on,
+ * recurrent layers skip masked steps (their states carry over) and pass it on
+ * with return_sequences, other layers drop it. input_dim counts the padding id. */
+CLG_API clg_layer *clg_layer_embedding_ex(int input_dim, int output_dim, int mask_zero);
 /** Merge layers for functional models (two or more inputs, clg_call_n): Add
  * sums equal shapes; Concatenate joins along axis (counted with the batch axis
  * as Keras: -1 the last, 0 is refused). */

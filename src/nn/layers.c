@@ -9,6 +9,7 @@
 #include "clgrad/autograd.h"
 #include "clgrad/ops.h"
 #include "common/error.h"
+#include "graph/graph.h"
 #include "nn/model_internal.h"
 #include "tensor/tensor_impl.h"
 
@@ -269,6 +270,12 @@ clg_layer *clg_layer_gru(int units, int return_sequences, int go_backwards) {
     return recurrent(L_GRU, "clg_layer_gru", units, return_sequences, go_backwards);
 }
 
+clg_layer *clg_layer_embedding_ex(int input_dim, int output_dim, int mask_zero) {
+    clg_layer *l = clg_layer_embedding(input_dim, output_dim);
+    if (l) l->mask_zero = mask_zero != 0;
+    return l;
+}
+
 clg_layer *clg_layer_add(void) { return layer_new(L_ADD, CLG_ACT_LINEAR); }
 
 clg_layer *clg_layer_concatenate(int axis) {
@@ -316,6 +323,7 @@ clg_status clg_layer_set_l2(clg_layer *l, float l2) {
 void clg_layer_free(clg_layer *l) {
     if (!l) return;
     for (int i = 0; i < l->nweights; i++) clg_tensor_free(l->w[i]);
+    clg_tensor_free(l->mask_table);
     free(l);
 }
 static void add_weight(clg_layer *l, const char *name, int trainable, int ndim, const int64_t *shape) {
@@ -621,7 +629,22 @@ done:
 /* (Re)creates the layer's weights: Glorot-uniform kernels (Keras's fan_in and
  * fan_out), Embedding uniform +-0.05, zero biases and betas, unit gammas and
  * moving variances. */
+/* Embedding's mask table: looking ids up in it gives the mask (no gradient). */
+static clg_status make_mask_table(clg_context *ctx, clg_layer *l) {
+    clg_tensor_free(l->mask_table);
+    l->mask_table = NULL;
+    if (l->kind != L_EMBEDDING || !l->mask_zero) return CLG_OK;
+    float *t = malloc(sizeof *t * (size_t)l->vocab + 1);
+    if (!t) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "layer %s: out of host memory", l->name);
+    for (int i = 0; i < l->vocab; i++) t[i] = i != 0;
+    l->mask_table = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){l->vocab, 1}, t);
+    free(t);
+    return l->mask_table ? CLG_OK : clg_fail_wrap(clg_last_status(), "layer %s: mask table", l->name);
+}
+
 clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed) {
+    clg_status mst = make_mask_table(ctx, l);
+    if (mst != CLG_OK) return mst;
     for (int j = 0; j < l->nweights; j++) {
         clg_tensor_free(l->w[j]);
         l->w[j] = NULL;
@@ -711,9 +734,36 @@ static clg_pool2d_params pool_params(const clg_layer *l) {
     return p;
 }
 
-clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *const *in, int training) {
+clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *const *in, const clg_tensor *mask_in,
+                              clg_tensor **mask_out, int training) {
     const clg_layer *l = nd->layer;
     clg_tensor *h = in[0], *y = NULL;
+    *mask_out = NULL;
+    switch (l->kind) { /* the mask of the output (Keras's compute_mask) */
+    case L_EMBEDDING:
+        if (l->mask_zero) {
+            clg_tensor *m3 = clg_embedding(l->mask_table, h); /* [..., 1] */
+            if (!m3) return NULL;
+            *mask_out = clg_tensor_reshape(m3, clg_tensor_ndim(h), clg_tensor_shape(h));
+            clg_tensor_free(m3);
+            if (!*mask_out) return NULL;
+        }
+        break;
+    case L_DROPOUT:
+    case L_ACTIVATION:
+    case L_LEAKYRELU:
+    case L_LAYERNORM:
+    case L_BATCHNORM:
+        if (mask_in) *mask_out = clg_tensor_retain(mask_in);
+        break;
+    case L_SIMPLE_RNN:
+    case L_LSTM:
+    case L_GRU:
+        if (mask_in && l->return_sequences) *mask_out = clg_tensor_retain(mask_in);
+        break;
+    default:
+        break;
+    }
     /* A frozen BatchNormalization runs in inference mode (Keras 2.1+). */
     const int bn_training = training && l->trainable;
     switch (l->kind) {
@@ -810,10 +860,10 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
     case L_LSTM:
     case L_GRU: {
         clg_tensor *seq = l->kind == L_LSTM
-                              ? clg_lstm(h, l->w[0], l->w[1], l->w[2], NULL, NULL, NULL, l->go_backwards, NULL, NULL)
+                              ? clg_lstm(h, l->w[0], l->w[1], l->w[2], NULL, NULL, mask_in, l->go_backwards, NULL, NULL)
                           : l->kind == L_GRU
-                              ? clg_gru(h, l->w[0], l->w[1], l->w[2], NULL, NULL, l->go_backwards, NULL)
-                              : clg_simple_rnn(h, l->w[0], l->w[1], l->w[2], NULL, NULL, l->go_backwards, NULL);
+                              ? clg_gru(h, l->w[0], l->w[1], l->w[2], NULL, mask_in, l->go_backwards, NULL)
+                              : clg_simple_rnn(h, l->w[0], l->w[1], l->w[2], NULL, mask_in, l->go_backwards, NULL);
         if (seq && !l->return_sequences) { /* the last step processed */
             const int64_t *sh = clg_tensor_shape(seq);
             clg_tensor *last = clg_tensor_slice(seq, 1, sh[1] - 1, sh[1], 1);
@@ -842,6 +892,10 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
         break;
     }
     clg_tensor *r = y ? activate(y, l->act) : NULL;
-    if (!r) clg_fail_wrap(clg_last_status(), "layer %s (%s)", l->name, clg_kind_type[l->kind]);
+    if (!r) {
+        clg_fail_wrap(clg_last_status(), "layer %s (%s)", l->name, clg_kind_type[l->kind]);
+        clg_tensor_free(*mask_out);
+        *mask_out = NULL;
+    }
     return r;
 }

@@ -275,8 +275,11 @@ clg_status clg_model_add(clg_model *m, clg_layer *l) {
 clg_status clg_model_run(clg_model *m, const clg_tensor *const *inputs, int training, clg_tensor **outputs) {
     const char *api = "clg_model_call";
     for (int i = 0; i < m->noutputs; i++) outputs[i] = NULL;
-    clg_tensor **val = calloc((size_t)m->nnodes, sizeof *val);
-    if (!val) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+    clg_tensor **val = calloc((size_t)m->nnodes, sizeof *val), **msk = calloc((size_t)m->nnodes, sizeof *msk);
+    if (!val || !msk) {
+        free(val), free(msk);
+        return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+    }
     /* the last reader of each node, so its value is dropped as early as possible */
     for (int i = 0; i < m->nnodes; i++) m->nodes[i]->last_use = -1;
     for (int i = 0; i < m->nnodes; i++)
@@ -298,20 +301,21 @@ clg_status clg_model_run(clg_model *m, const clg_tensor *const *inputs, int trai
         }
         int ok = 1;
         for (int k = 0; k < n->nin; k++) ok &= (in[k] = val[n->in[k]->id]) != NULL;
-        val[i] = ok ? clg_layer_forward(m, n, in, training) : NULL;
+        val[i] = ok ? clg_layer_forward(m, n, in, msk[n->in[0]->id], &msk[i], training) : NULL;
         if (in != ins) free(in);
         if (!val[i]) st = ok ? clg_last_status() : clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: an input of layer %s is missing", api, n->layer->name);
         for (int k = 0; k < n->nin; k++) {
             clg_node *src = n->in[k];
             if (src->last_use == i && val[src->id]) clg_tensor_free(val[src->id]), val[src->id] = NULL;
+            if (src->last_use == i && msk[src->id]) clg_tensor_free(msk[src->id]), msk[src->id] = NULL;
         }
     }
     for (int i = 0; st == CLG_OK && i < m->noutputs; i++) {
         outputs[i] = val[m->outputs[i]->id] ? clg_tensor_retain(val[m->outputs[i]->id]) : NULL;
         if (!outputs[i]) st = clg_last_status();
     }
-    for (int i = 0; i < m->nnodes; i++) clg_tensor_free(val[i]);
-    free(val);
+    for (int i = 0; i < m->nnodes; i++) clg_tensor_free(val[i]), clg_tensor_free(msk[i]);
+    free(val), free(msk);
     if (st != CLG_OK)
         for (int i = 0; i < m->noutputs; i++) clg_tensor_free(outputs[i]), outputs[i] = NULL;
     return st;

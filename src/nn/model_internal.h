@@ -70,6 +70,8 @@ struct clg_layer {
     float l2;                   /* L2 regularisation factor of the kernel (0: none) */
     int return_sequences;       /* recurrent layers: the whole sequence, or the last step */
     int go_backwards;           /* recurrent layers: time reversed (Keras) */
+    int mask_zero;              /* embedding: id 0 is padding, masked downstream */
+    clg_tensor *mask_table;     /* embedding with mask_zero: [V, 1], 0 for id 0, else 1 */
     int trainable;              /* Keras's layer.trainable; default 1 */
     int applied;                /* weight shapes fixed by a first application */
     clg_model *owner;           /* the model that took the layer */
@@ -139,8 +141,14 @@ char *clg_keras_shape(int n, const int64_t *s, char *buf, size_t cap);
 clg_status clg_layer_infer(clg_node *n);
 /* Creates the layer's weights with Keras's initialisers from seed. */
 clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed);
-/* The node's output from its inputs' values (a new reference), or NULL. */
-clg_tensor *clg_layer_forward(clg_model *m, const clg_node *n, clg_tensor *const *in, int training);
+/* The node's output from its inputs' values (a new reference), or NULL.
+ * mask_in is the first input's mask ([B, T] float32, 1 = keep) or NULL;
+ * *mask_out gets the output's mask (a new reference) or NULL, as Keras
+ * propagates masks: an Embedding with mask_zero makes one, recurrent layers
+ * consume it (and pass it on with return_sequences), per-step layers pass it
+ * through, the others drop it. */
+clg_tensor *clg_layer_forward(clg_model *m, const clg_node *n, clg_tensor *const *in, const clg_tensor *mask_in,
+                              clg_tensor **mask_out, int training);
 /* The layer's L2 penalty sum(l2 * kernel^2) as a rank-0 tensor, or NULL with no
  * regulariser (check clg_last_status only when l2 > 0). */
 clg_tensor *clg_layer_penalty(const clg_layer *l);

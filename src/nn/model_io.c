@@ -415,7 +415,10 @@ static void write_layer_config(clg_strbuf *b, const clg_layer *l) {
         clg_strbuf_str(b, ", \"epsilon\": ");
         sb_float(b, NORM_EPSILON);
         break;
-    case L_EMBEDDING: clg_strbuf_printf(b, ", \"input_dim\": %d, \"output_dim\": %d", l->vocab, l->units); break;
+    case L_EMBEDDING:
+        clg_strbuf_printf(b, ", \"input_dim\": %d, \"output_dim\": %d, \"mask_zero\": %s", l->vocab, l->units,
+                          l->mask_zero ? "true" : "false");
+        break;
     case L_SIMPLE_RNN:
     case L_LSTM:
     case L_GRU:
@@ -834,7 +837,7 @@ static const char *const *kind_fields(layer_kind k) {
     static const char *const leaky[] = {"alpha", NULL};
     static const char *const bn[] = {"momentum", "epsilon", NULL};
     static const char *const ln[] = {"epsilon", NULL};
-    static const char *const emb[] = {"input_dim", "output_dim", NULL};
+    static const char *const emb[] = {"input_dim", "output_dim", "mask_zero", NULL};
     static const char *const cat[] = {"axis", NULL};
     static const char *const rnn[] = {"units", "return_sequences", "go_backwards", NULL};
     switch (k) {
@@ -981,7 +984,9 @@ static clg_layer *layer_from_config(const loader *L, const lentry *e) {
         int dim = 0;
         st = field_int(L, cfg, "input_dim", who, 1, 1, INT_MAX, &units);
         if (st == CLG_OK) st = field_int(L, cfg, "output_dim", who, 1, 1, INT_MAX, &dim);
-        if (st == CLG_OK) l = clg_layer_embedding(units, dim);
+        int mask_zero = 0;
+        if (st == CLG_OK) st = field_bool(L, cfg, "mask_zero", who, &mask_zero);
+        if (st == CLG_OK) l = clg_layer_embedding_ex(units, dim, mask_zero);
         break;
     }
     case L_CONCAT: {
