@@ -169,15 +169,17 @@ static void test_graph_errors(void **state) {
     CLG_EXPECT_ERROR(clg_call(clg_layer_embedding(5, 2), a) == NULL, CLG_STATUS_INVALID_ARGUMENT, "embedding",
                      "int32");
     CLG_EXPECT_ERROR(clg_layer_concatenate(0) == NULL, CLG_STATUS_INVALID_ARGUMENT, "batch axis");
-    CLG_EXPECT_ERROR(clg_model_input(clg_sequential_new(ctx, 1, (int64_t[]){2}), 1, (int64_t[]){2}) == NULL,
-                     CLG_STATUS_INVALID_ARGUMENT, "Sequential");
+    clg_model *seq = clg_sequential_new(ctx, 1, (int64_t[]){2});
+    CLG_EXPECT_ERROR(clg_model_input(seq, 1, (int64_t[]){2}) == NULL, CLG_STATUS_INVALID_ARGUMENT, "Sequential");
+    clg_model_free(seq);
     /* two outputs: compile refuses and points at clg_model_call */
     assert_int_equal(clg_model_set_outputs(m, 2, (clg_node *[]){a, b}), CLG_OK);
     CLG_EXPECT_ERROR(clg_model_compile(m, "adam", "mse", NULL) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
                      "clg_model_compile", "clg_model_call");
     CLG_EXPECT_ERROR(clg_model_add(m, clg_layer_flatten()) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT, "functional");
-    CLG_EXPECT_ERROR(clg_layer_set_l2(clg_layer_flatten(), 0.01f) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
-                     "no kernel");
+    clg_layer *flat = clg_layer_flatten();
+    CLG_EXPECT_ERROR(clg_layer_set_l2(flat, 0.01f) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT, "no kernel");
+    clg_layer_free(flat);
     clg_model_free(m);
     clg_model_free(other);
 }
