@@ -61,6 +61,11 @@ char *clg_test_tempdir(const char *tag);
 /* Removes a directory tree made by clg_test_tempdir. */
 void clg_test_rmtree(const char *path);
 
+/* dir + "/" + name; the caller frees it. */
+char *clg_test_path_in(const char *dir, const char *name);
+/* Writes n bytes to path (creating or truncating it); fails the test on error. */
+void clg_test_write_file(const char *path, const void *data, size_t n);
+
 /* A clg_host_array over data (not copied). */
 clg_host_array clg_test_host_array(const void *data, clg_dtype dtype, int ndim, const int64_t *shape);
 /* Everything written so far to stream f (a tmpfile), NUL-terminated; the

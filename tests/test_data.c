@@ -52,21 +52,6 @@ static void idx_header(bytes *b, int type, int rank, const uint32_t *dims) {
     for (int i = 0; i < rank; i++) put_be(b, dims[i], 4);
 }
 
-static char *path_in(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    assert_non_null(p);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static void write_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void write_gz(const char *path, const void *data, size_t n) {
     gzFile g = gzopen(path, "wb");
     assert_non_null(g);
@@ -130,8 +115,8 @@ static void test_idx_round_trip_every_type(void **state) {
         }
         char name[32];
         snprintf(name, sizeof name, "t%02x.idx", types[t]);
-        char *p = path_in(dir, name);
-        write_file(p, b.p, b.n);
+        char *p = clg_test_path_in(dir, name);
+        clg_test_write_file(p, b.p, b.n);
         clg_idx *idx = NULL;
         if (clg_idx_read(p, &idx) != CLG_OK) fail_msg("%s: %s", p, clg_last_error());
         assert_int_equal(idx->type, types[t]);
@@ -167,8 +152,8 @@ static void test_idx_round_trip_every_type(void **state) {
     bytes e = {0};
     uint32_t dims[2] = {0, 28};
     idx_header(&e, 0x08, 2, dims);
-    char *p = path_in(dir, "empty.idx");
-    write_file(p, e.p, e.n);
+    char *p = clg_test_path_in(dir, "empty.idx");
+    clg_test_write_file(p, e.p, e.n);
     clg_idx *idx = NULL;
     assert_int_equal(clg_idx_read(p, &idx), CLG_OK);
     assert_int_equal(idx->count, 0);
@@ -186,10 +171,10 @@ static void test_idx_gzip(void **state) {
     char *dir = clg_test_tempdir("data-gz");
     bytes b = small_ubyte_idx();
     /* Detected by content: a gzip file without .gz and a plain file named .gz. */
-    char *gz = path_in(dir, "images-no-suffix");
-    char *plain = path_in(dir, "plain.gz");
+    char *gz = clg_test_path_in(dir, "images-no-suffix");
+    char *plain = clg_test_path_in(dir, "plain.gz");
     write_gz(gz, b.p, b.n);
-    write_file(plain, b.p, b.n);
+    clg_test_write_file(plain, b.p, b.n);
     for (int k = 0; k < 2; k++) {
         clg_idx *idx = NULL;
         if (clg_idx_read(k ? plain : gz, &idx) != CLG_OK) fail_msg("%s", clg_last_error());
@@ -204,7 +189,7 @@ static void test_idx_gzip(void **state) {
     uint32_t dims[1] = {300000};
     idx_header(&big, 0x0C, 1, dims);
     for (uint32_t i = 0; i < dims[0]; i++) put_be(&big, i * 7u, 4);
-    char *bigp = path_in(dir, "big.gz");
+    char *bigp = clg_test_path_in(dir, "big.gz");
     write_gz(bigp, big.p, big.n);
     clg_idx *idx = NULL;
     if (clg_idx_read(bigp, &idx) != CLG_OK) fail_msg("%s", clg_last_error());
@@ -225,11 +210,11 @@ static void test_idx_gzip(void **state) {
  * status and a message containing the path and `what`. */
 static void expect_idx_error(const char *dir, const char *name, const void *data, size_t n, int gz,
                              clg_status status, const char *what) {
-    char *p = path_in(dir, name);
+    char *p = clg_test_path_in(dir, name);
     if (gz)
         write_gz(p, data, n);
     else
-        write_file(p, data, n);
+        clg_test_write_file(p, data, n);
     clg_idx *idx = (clg_idx *)&idx; /* must be reset to NULL */
     CLG_EXPECT_ERROR(clg_idx_read(p, &idx) != CLG_OK, status, "clg_idx_read", p, what);
     assert_null(idx);
@@ -284,7 +269,7 @@ static void test_idx_rejections(void **state) {
         free(c2.p);
     }
     /* Damaged gzip: cut short, and a flipped byte inside the deflate data. */
-    char *gp = path_in(dir, "ok.gz");
+    char *gp = clg_test_path_in(dir, "ok.gz");
     write_gz(gp, good.p, good.n);
     size_t gn = 0;
     unsigned char *g = slurp(gp, &gn);
@@ -299,8 +284,8 @@ static void test_idx_rejections(void **state) {
     expect_idx_error(dir, "crc.gz", bad, gn, 0, CLG_STATUS_CORRUPT_DATA, "gzip");
     memcpy(bad, g, gn);
     bad[12] ^= 0xFF; /* deflate data */
-    char *bp = path_in(dir, "flip.gz");
-    write_file(bp, bad, gn);
+    char *bp = clg_test_path_in(dir, "flip.gz");
+    clg_test_write_file(bp, bad, gn);
     clg_idx *idx = NULL;
     assert_int_not_equal(clg_idx_read(bp, &idx), CLG_OK);
     assert_int_equal(clg_last_status(), CLG_STATUS_CORRUPT_DATA);
@@ -310,7 +295,7 @@ static void test_idx_rejections(void **state) {
     free(g);
     free(gp);
 
-    char *missing = path_in(dir, "missing.idx");
+    char *missing = clg_test_path_in(dir, "missing.idx");
     idx = NULL;
     CLG_EXPECT_ERROR(clg_idx_read(missing, &idx) != CLG_OK, CLG_STATUS_NOT_FOUND, missing);
     free(missing);
@@ -333,9 +318,9 @@ static void test_idx_huge_claim_fails_fast(void **state) {
     uint32_t dims[1] = {1u << 29};
     idx_header(&b, 0x0E, 1, dims);
     put_be(&b, 0, 4);
-    char *plain = path_in(dir, "huge.idx");
-    char *gz = path_in(dir, "huge.idx.gz");
-    write_file(plain, b.p, b.n);
+    char *plain = clg_test_path_in(dir, "huge.idx");
+    char *gz = clg_test_path_in(dir, "huge.idx.gz");
+    clg_test_write_file(plain, b.p, b.n);
     write_gz(gz, b.p, b.n);
     fflush(NULL);
     pid_t pid = fork();
@@ -408,8 +393,8 @@ static void test_idx_fuzz(void **state) {
     uint32_t dims[2] = {4, 3};
     idx_header(&b, 0x0B, 2, dims);
     for (int i = 0; i < 12; i++) put_be(&b, (uint64_t)(i * 1000), 2);
-    char *p = path_in(dir, "f.idx");
-    char *gp = path_in(dir, "f.gz");
+    char *p = clg_test_path_in(dir, "f.idx");
+    char *gp = clg_test_path_in(dir, "f.gz");
     write_gz(gp, b.p, b.n);
     size_t gn = 0;
     unsigned char *g = slurp(gp, &gn);
@@ -418,7 +403,7 @@ static void test_idx_fuzz(void **state) {
         const unsigned char *src = gz ? g : b.p;
         size_t n = gz ? gn : b.n;
         for (size_t cut = 0; cut <= n; cut++) {
-            write_file(p, src, cut);
+            clg_test_write_file(p, src, cut);
             check_fuzz_case(p);
         }
         unsigned char *m = malloc(n);
@@ -427,7 +412,7 @@ static void test_idx_fuzz(void **state) {
             for (int f = 0; f < 3; f++) {
                 memcpy(m, src, n);
                 m[pos] ^= flips[f];
-                write_file(p, m, n);
+                clg_test_write_file(p, m, n);
                 clg_idx *idx = NULL;
                 if (clg_idx_read(p, &idx) == CLG_OK) successes++;
                 clg_idx_free(idx);
@@ -450,8 +435,8 @@ static void test_idx_conversions_and_tensors(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     char *dir = clg_test_tempdir("data-conv");
     bytes b = small_ubyte_idx();
-    char *p = path_in(dir, "imgs.idx");
-    write_file(p, b.p, b.n);
+    char *p = clg_test_path_in(dir, "imgs.idx");
+    clg_test_write_file(p, b.p, b.n);
     clg_idx *idx = NULL;
     assert_int_equal(clg_idx_read(p, &idx), CLG_OK);
     float f[12];
@@ -497,8 +482,8 @@ static void test_idx_conversions_and_tensors(void **state) {
     uint32_t ld[1] = {3};
     idx_header(&lb, 0x08, 1, ld);
     for (int i = 0; i < 3; i++) put_be(&lb, (uint64_t)(2 - i), 1);
-    char *lp = path_in(dir, "labels.idx");
-    write_file(lp, lb.p, lb.n);
+    char *lp = clg_test_path_in(dir, "labels.idx");
+    clg_test_write_file(lp, lb.p, lb.n);
     clg_idx *labels = NULL;
     assert_int_equal(clg_idx_read(lp, &labels), CLG_OK);
     clg_dataset *ds = clg_dataset_from_idx(idx, 1.0 / 255, labels);
@@ -528,8 +513,8 @@ static void test_idx_conversions_and_tensors(void **state) {
 /* --- CSV --------------------------------------------------------------------------- */
 
 static char *write_text(const char *dir, const char *name, const char *text) {
-    char *p = path_in(dir, name);
-    write_file(p, text, strlen(text));
+    char *p = clg_test_path_in(dir, name);
+    clg_test_write_file(p, text, strlen(text));
     return p;
 }
 
@@ -640,7 +625,7 @@ static void test_csv_errors(void **state) {
     clg_csv_options q = clg_csv_options_default();
     q.delimiter = '"';
     expect_csv_error(dir, "1\n", &q, CLG_STATUS_INVALID_ARGUMENT, "delimiter", "");
-    char *missing = path_in(dir, "missing.csv");
+    char *missing = clg_test_path_in(dir, "missing.csv");
     clg_csv *csv = NULL;
     CLG_EXPECT_ERROR(clg_csv_read(missing, NULL, &csv) != CLG_OK, CLG_STATUS_NOT_FOUND,
                      "clg_csv_read", missing);

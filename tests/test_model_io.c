@@ -24,14 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *path_in(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    assert_non_null(p);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 /* A metadata value of the file (a copy), or NULL. */
 static char *metadata_of(const char *path, const char *key) {
     clg_safetensors *f = NULL;
@@ -146,7 +138,7 @@ static void expect_same_model(clg_model *a, clg_model *b) {
 /* Saves m, loads it back, and saves the loaded model: both files carry the same
  * model_config, compile_config and training_state. Returns the loaded model. */
 static clg_model *round_trip(clg_context *ctx, clg_model *m, const char *dir) {
-    char *p1 = path_in(dir, "a.safetensors"), *p2 = path_in(dir, "b.safetensors");
+    char *p1 = clg_test_path_in(dir, "a.safetensors"), *p2 = clg_test_path_in(dir, "b.safetensors");
     assert_int_equal(clg_model_save(m, p1), CLG_OK);
     clg_model *r = clg_model_load(ctx, p1);
     if (!r) fail_msg("clg_model_load: %s", clg_last_error());
@@ -298,7 +290,7 @@ static void test_functional_shared(void **state) {
     assert_memory_equal(a2, b2, sizeof a2);
 
     /* The same file is a weights file for the model built in code. */
-    char *p = path_in(dir, "a.safetensors");
+    char *p = clg_test_path_in(dir, "a.safetensors");
     clg_model *code = func_model(ctx);
     if (clg_model_load_weights(code, p) != CLG_OK) fail_msg("clg_model_load_weights: %s", clg_last_error());
     func_outputs(code, (const clg_tensor *const *)in, b1, b2);
@@ -513,7 +505,7 @@ static void expect_bad(clg_context *ctx, const char *good, const char *bad, cons
 static void test_broken_files(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     char *dir = clg_test_tempdir("model_io");
-    char *good = path_in(dir, "good.safetensors"), *bad = path_in(dir, "bad.safetensors");
+    char *good = clg_test_path_in(dir, "good.safetensors"), *bad = clg_test_path_in(dir, "bad.safetensors");
     clg_model *m = clg_model_new(ctx);
     clg_node *in = clg_model_input(m, 1, (int64_t[]){3});
     clg_node *o = clg_call(clg_layer_dense(2, CLG_ACT_RELU), in);
@@ -529,7 +521,7 @@ static void test_broken_files(void **state) {
     CLG_EXPECT_ERROR(clg_model_load(ctx, bad) == NULL, CLG_STATUS_INVALID_ARGUMENT, bad, "weights only",
                      "clg_model_load_weights");
     /* no such file, NULL arguments */
-    char *none = path_in(dir, "none.safetensors");
+    char *none = clg_test_path_in(dir, "none.safetensors");
     CLG_EXPECT_ERROR(clg_model_load(ctx, none) == NULL, CLG_STATUS_NOT_FOUND, "clg_model_load", none);
     free(none);
     CLG_EXPECT_ERROR(clg_model_load(NULL, good) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_model_load");
@@ -727,8 +719,8 @@ static clg_model *opt_model(clg_context *ctx, clg_optimizer *opt) {
 static void test_optimizer_configs(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     char *dir = clg_test_tempdir("model_io");
-    char *p = path_in(dir, "a.safetensors"), *q = path_in(dir, "q.safetensors");
-    char *q2 = path_in(dir, "q2.safetensors");
+    char *p = clg_test_path_in(dir, "a.safetensors"), *q = clg_test_path_in(dir, "q.safetensors");
+    char *q2 = clg_test_path_in(dir, "q2.safetensors");
     float x[ON * OF];
     int32_t y[ON];
     clg_test_random_floats(x, ON * OF, 17);
@@ -815,7 +807,7 @@ static void test_optimizer_configs(void **state) {
 static void test_bad_training_state(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     char *dir = clg_test_tempdir("model_io");
-    char *good = path_in(dir, "good.safetensors"), *bad = path_in(dir, "bad.safetensors");
+    char *good = clg_test_path_in(dir, "good.safetensors"), *bad = clg_test_path_in(dir, "bad.safetensors");
     float x[ON * OF];
     int32_t y[ON];
     clg_test_random_floats(x, ON * OF, 5);
@@ -901,7 +893,7 @@ static void test_bad_training_state(void **state) {
     free(v), free(mc);
 
     /* without any training state the model loads with a fresh optimizer */
-    char *plain = path_in(dir, "plain.safetensors");
+    char *plain = clg_test_path_in(dir, "plain.safetensors");
     write_file(good, bad, "optimizer.", NULL, (const char *[]){"training_state", NULL, NULL});
     write_file(bad, plain, "training.", NULL, NULL);
     clg_model *r = clg_model_load(ctx, plain);
@@ -974,8 +966,8 @@ static int same_weights(clg_model *a, clg_model *b) {
 static void test_resume(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     char *dir = clg_test_tempdir("model_io");
-    char *p = path_in(dir, "resume.safetensors"), *ck = path_in(dir, "checkpoint.safetensors");
-    char *q = path_in(dir, "edited.safetensors");
+    char *p = clg_test_path_in(dir, "resume.safetensors"), *ck = clg_test_path_in(dir, "checkpoint.safetensors");
+    char *q = clg_test_path_in(dir, "edited.safetensors");
     float x[RN * RF];
     int32_t y[RN];
     clg_test_random_floats(x, RN * RF, 77);
@@ -1049,7 +1041,7 @@ static void test_resume(void **state) {
 static void test_plain_safetensors(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     char *dir = clg_test_tempdir("model_io");
-    char *p = path_in(dir, "m.safetensors");
+    char *p = clg_test_path_in(dir, "m.safetensors");
     clg_model *m = func_model(ctx);
     assert_int_equal(clg_model_save(m, p), CLG_OK);
     assert_int_equal(clg_model_save(m, p), CLG_OK); /* over the old file, atomically */

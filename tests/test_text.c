@@ -13,22 +13,7 @@
 
 /* --- helpers ----------------------------------------------------------------- */
 
-static char *path_in(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    assert_non_null(p);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static void write_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    if (n) assert_int_equal(fwrite(data, 1, n, f), n);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void write_str(const char *path, const char *s) { write_file(path, s, strlen(s)); }
+static void write_str(const char *path, const char *s) { clg_test_write_file(path, s, strlen(s)); }
 
 static void expect_items(const clg_text_list *l, const char *const *want, int64_t n) {
     assert_non_null(l);
@@ -94,7 +79,7 @@ static int64_t encode(const clg_vocab *v, const char *s, size_t n, int32_t *ids,
 static void test_read_lines(void **state) {
     (void)state;
     char *dir = clg_test_tempdir("text-lines");
-    char *p = path_in(dir, "words");
+    char *p = clg_test_path_in(dir, "words");
     write_str(p, "apple\r\n\nBäume\n\r\nzoo");   /* CRLF, blank lines, no final LF */
     clg_text_list *l = NULL;
     if (clg_text_read_lines(p, NULL, &l) != CLG_OK) fail_msg("%s", clg_last_error());
@@ -125,12 +110,12 @@ static void test_read_lines(void **state) {
     assert_non_null(buf);
     memset(buf, 'a', big);
     memcpy(buf + big - 1, "\r\n", 2);
-    write_file(p, buf, big + 1);
+    clg_test_write_file(p, buf, big + 1);
     assert_int_equal(clg_text_read_lines(p, NULL, &l), CLG_OK);   /* exactly 1 MiB of text */
     assert_int_equal(l->lengths[0], CLG_TEXT_MAX_LINE_BYTES);
     clg_text_list_free(l);
     buf[big - 1] = 'a';
-    write_file(p, buf, big);
+    clg_test_write_file(p, buf, big);
     CLG_EXPECT_ERROR(clg_text_read_lines(p, NULL, &l) != CLG_OK, CLG_STATUS_CORRUPT_DATA, "line 1",
                      "1048577 bytes");
     free(buf);
@@ -140,7 +125,7 @@ static void test_read_lines(void **state) {
     lim.max_file_bytes = 10;
     CLG_EXPECT_ERROR(clg_text_read_lines(p, &lim, &l) != CLG_OK, CLG_STATUS_CORRUPT_DATA,
                      "clg_text_read_lines", p);
-    char *missing = path_in(dir, "missing");
+    char *missing = clg_test_path_in(dir, "missing");
     CLG_EXPECT_ERROR(clg_text_read_lines(missing, NULL, &l) != CLG_OK, CLG_STATUS_NOT_FOUND, missing);
     CLG_EXPECT_ERROR(clg_text_read_lines(dir, NULL, &l) != CLG_OK, CLG_STATUS_IO_ERROR, dir);
     CLG_EXPECT_ERROR(clg_text_read_lines(p, NULL, NULL) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT, "out");
@@ -154,7 +139,7 @@ static void test_read_lines(void **state) {
 static void test_read_fortunes(void **state) {
     (void)state;
     char *dir = clg_test_tempdir("text-fortunes");
-    char *p = path_in(dir, "f");
+    char *p = clg_test_path_in(dir, "f");
     /* Leading separator, CRLF, an empty fortune, blank lines at the end of one,
      * a "%" inside a line, "%%" (not a separator) and a trailing separator. */
     write_str(p, "%\nOne line.\r\n%\r\nTwo\r\n  lines 50%\n%\n%\n\n\nThree\n\n\n%\n%%\nend\n%\n");
@@ -186,11 +171,11 @@ static void test_list_dir(void **state) {
     char *dir = clg_test_tempdir("text-dir");
     const char *files[] = {"zeta", "art", "art.dat", "Beta", ".hidden", "cookie.u8x", "cookie"};
     for (int i = 0; i < 7; i++) {
-        char *p = path_in(dir, files[i]);
+        char *p = clg_test_path_in(dir, files[i]);
         write_str(p, "x\n");
         free(p);
     }
-    char *l1 = path_in(dir, "art.u8"), *l2 = path_in(dir, "words"), *sub = path_in(dir, "subdir");
+    char *l1 = clg_test_path_in(dir, "art.u8"), *l2 = clg_test_path_in(dir, "words"), *sub = clg_test_path_in(dir, "subdir");
     assert_int_equal(symlink("art", l1), 0);
     assert_int_equal(symlink("/nonexistent/target", l2), 0);   /* dangling, still skipped */
     assert_int_equal(mkdir(sub, 0755), 0);
@@ -200,7 +185,7 @@ static void test_list_dir(void **state) {
     const char *names[] = {"Beta", "art", "cookie", "cookie.u8x", "zeta"};   /* byte order */
     assert_int_equal(l->count, 5);
     for (int i = 0; i < 5; i++) {
-        char *want = path_in(dir, names[i]);
+        char *want = clg_test_path_in(dir, names[i]);
         assert_string_equal(l->items[i], want);
         assert_int_equal(l->lengths[i], strlen(want));
         free(want);
@@ -214,14 +199,14 @@ static void test_list_dir(void **state) {
     snprintf(slashed, dl + 2, "%s/", dir);
     assert_int_equal(clg_text_list_dir(slashed, NULL, &l), CLG_OK);
     assert_int_equal(l->count, 6);
-    char *want = path_in(dir, "art.dat");
+    char *want = clg_test_path_in(dir, "art.dat");
     assert_string_equal(l->items[2], want);
     free(want);
     clg_text_list_free(l);
     free(slashed);
-    char *missing = path_in(dir, "nope");
+    char *missing = clg_test_path_in(dir, "nope");
     CLG_EXPECT_ERROR(clg_text_list_dir(missing, skip, &l) != CLG_OK, CLG_STATUS_NOT_FOUND, missing);
-    char *file = path_in(dir, "art");
+    char *file = clg_test_path_in(dir, "art");
     CLG_EXPECT_ERROR(clg_text_list_dir(file, skip, &l) != CLG_OK, CLG_STATUS_IO_ERROR, file);
     assert_null(l);
     free(file);
@@ -469,7 +454,7 @@ static void test_vocab_encode_decode(void **state) {
 static void test_vocab_files(void **state) {
     (void)state;
     char *dir = clg_test_tempdir("text-vocab");
-    char *p = path_in(dir, "sub/v.vocab");
+    char *p = clg_test_path_in(dir, "sub/v.vocab");
     /* Characters including the ones that need escapes: line end, CR, TAB,
      * backslash, NUL and DEL. */
     clg_tokenizer t = clg_tokenizer_default(CLG_TOKENIZE_CHARS);
@@ -520,7 +505,7 @@ static void test_vocab_files(void **state) {
     assert_int_equal(clg_vocab_id(w, "aA", 2), 4);
     clg_vocab_free(w);
     for (size_t cut = 0; cut < gl; cut++) {
-        write_file(p, good, cut);
+        clg_test_write_file(p, good, cut);
         w = (clg_vocab *)p;
         if (clg_vocab_load(p, &w) == CLG_OK) fail_msg("truncated at %zu bytes: loaded", cut);
         assert_int_equal(clg_last_status(), CLG_STATUS_CORRUPT_DATA);
@@ -572,7 +557,7 @@ static void test_vocab_files(void **state) {
     assert_int_equal(clg_vocab_size(w), 2);
     assert_int_equal(clg_vocab_id(w, "a", 1), CLG_VOCAB_OOV);
     clg_vocab_free(w);
-    char *missing = path_in(dir, "none.vocab");
+    char *missing = clg_test_path_in(dir, "none.vocab");
     CLG_EXPECT_ERROR(clg_vocab_load(missing, &w) != CLG_OK, CLG_STATUS_NOT_FOUND, missing);
     CLG_EXPECT_ERROR(clg_vocab_save(NULL, p) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT, "vocab");
     free(missing);
