@@ -546,6 +546,54 @@ static void test_masked_lstm(void **state) {
     }
 }
 
+/* Bidirectional(GRU / LSTM): the forward copy's output next to the backward
+ * copy's (time reversed, then put back in time order), with and without
+ * return_sequences; the backward weights are drawn apart from the forward ones. */
+static void test_bidirectional(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[QN * QT * QF];
+    clg_test_random_floats(x, QN * QT * QF, 71);
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 3, (int64_t[]){QN, QT, QF});
+    clg_tensor *xt = clg_tensor_from_host(ctx, CLG_FLOAT32, 3, (int64_t[]){QN, QT, QF}, x);
+    for (int seqs = 0; seqs < 2; seqs++) {
+        const int lstm = seqs; /* GRU for the last step, LSTM for whole sequences */
+        clg_model *m = clg_sequential_new(ctx, 2, (int64_t[]){QT, QF});
+        clg_layer *cell = lstm ? clg_layer_lstm(QH, seqs, 0) : clg_layer_gru(QH, seqs, 0);
+        assert_int_equal(clg_model_add(m, clg_layer_bidirectional(cell)), CLG_OK);
+        assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
+        assert_int_equal(clg_model_weight_count(m, 0), 6);
+        float *k0 = weight_host(m, 0), *k1 = weight_host(m, 3);
+        assert_true(memcmp(k0, k1, sizeof(float) * QF) != 0);
+        free(k0), free(k1);
+        const int orow = seqs ? QT * 2 * QH : 2 * QH;
+        float got[QN * QT * 2 * QH];
+        assert_int_equal(clg_model_predict(m, &xa, QN, got, (size_t)(QN * orow)), CLG_OK);
+        clg_tensor *w[6];
+        for (int i = 0; i < 6; i++) w[i] = clg_model_weight(m, 0, i);
+        clg_tensor *f = lstm ? clg_lstm(xt, w[0], w[1], w[2], NULL, NULL, NULL, 0, NULL, NULL)
+                             : clg_gru(xt, w[0], w[1], w[2], NULL, NULL, 0, NULL);
+        clg_tensor *b = lstm ? clg_lstm(xt, w[3], w[4], w[5], NULL, NULL, NULL, 1, NULL, NULL)
+                             : clg_gru(xt, w[3], w[4], w[5], NULL, NULL, 1, NULL);
+        float fs[QN * QT * QH], bs[QN * QT * QH];
+        assert_int_equal(clg_tensor_to_host(f, fs, sizeof fs), CLG_OK);
+        assert_int_equal(clg_tensor_to_host(b, bs, sizeof bs), CLG_OK);
+        for (int n = 0; n < QN; n++)
+            for (int t = 0; t < (seqs ? QT : 1); t++)
+                for (int i = 0; i < 2 * QH; i++) {
+                    /* forward at time t (last: T-1); backward: its step for time t is T-1-t (last: T-1) */
+                    int tf = seqs ? t : QT - 1, tb = seqs ? QT - 1 - t : QT - 1;
+                    float want = i < QH ? fs[(n * QT + tf) * QH + i] : bs[(n * QT + tb) * QH + i - QH];
+                    float have = got[n * orow + t * 2 * QH + i];
+                    if (have != want) fail_msg("seqs %d [%d][%d][%d]: %g vs %g", seqs, n, t, i, (double)have, (double)want);
+                }
+        clg_tensor_free(f), clg_tensor_free(b);
+        clg_model_free(m);
+    }
+    clg_tensor_free(xt);
+    CLG_EXPECT_ERROR(clg_layer_bidirectional(clg_layer_dense(2, CLG_ACT_LINEAR)) == NULL,
+                     CLG_STATUS_INVALID_ARGUMENT, "clg_layer_bidirectional", "Dense");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_residual_forward), cmocka_unit_test(test_shared_layer_concat),
@@ -555,6 +603,7 @@ int main(void) {
         cmocka_unit_test(test_sample_weight_loss), cmocka_unit_test(test_class_weight_equals_sample_weight),
         cmocka_unit_test(test_same_seed_same_bits), cmocka_unit_test(test_recurrent_layers),
         cmocka_unit_test(test_lstm_trains),        cmocka_unit_test(test_masked_lstm),
+        cmocka_unit_test(test_bidirectional),
     };
     return CLG_RUN_GROUP(tests);
 }

@@ -368,7 +368,8 @@ static void test_every_kind(void **state) {
     clg_model *m = kinds_model(ctx);
     for (int k = 0; k < L_KIND_COUNT; k++)
         /* Conv1D and Embedding: test_functional_shared; the recurrent layers: the Sequential model below */
-        if (k != L_CONV1D && k != L_EMBEDDING && k != L_SIMPLE_RNN && k != L_LSTM && k != L_GRU && !m->kind_count[k])
+        if (k != L_CONV1D && k != L_EMBEDDING && k != L_SIMPLE_RNN && k != L_LSTM && k != L_GRU &&
+            k != L_BIDIRECTIONAL && !m->kind_count[k])
             fail_msg("kinds_model lacks %s", clg_kind_type[k]);
     assert_int_equal(clg_model_set_seed(m, 11), CLG_OK);
     assert_int_equal(clg_model_compile(m, "rmsprop", "categorical_crossentropy", NULL), CLG_OK);
@@ -405,6 +406,7 @@ static void test_every_kind(void **state) {
     assert_int_equal(clg_model_add(m, clg_layer_lstm(4, 1, 0)), CLG_OK);
     assert_int_equal(clg_model_add(m, clg_layer_conv1d(2, 3, 1, 0, CLG_ACT_SIGMOID)), CLG_OK);
     assert_int_equal(clg_model_add(m, clg_layer_gru(3, 1, 1)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_bidirectional(clg_layer_lstm(2, 1, 0))), CLG_OK);
     assert_int_equal(clg_model_add(m, clg_layer_simple_rnn(2, 0, 1)), CLG_OK);
     assert_int_equal(clg_model_add(m, clg_layer_dense(2, CLG_ACT_LINEAR)), CLG_OK);
     r = round_trip(ctx, m, dir);

@@ -128,6 +128,13 @@ CLG_API clg_status clg_layer_set_l2(clg_layer *layer, float l2);
 CLG_API clg_layer *clg_layer_simple_rnn(int units, int return_sequences, int go_backwards);
 CLG_API clg_layer *clg_layer_lstm(int units, int return_sequences, int go_backwards);
 CLG_API clg_layer *clg_layer_gru(int units, int return_sequences, int go_backwards);
+/** Keras's Bidirectional(layer) with merge_mode 'concat': a forward and a
+ * time-reversed copy of the recurrent layer (whose settings it takes; the
+ * layer object is consumed, also on failure), outputs concatenated on the last
+ * axis (2*units), the backward sequence put back in time order. Weights
+ * forward_kernel, forward_recurrent_kernel, forward_bias and the backward_
+ * three, laid out as the layer's. */
+CLG_API clg_layer *clg_layer_bidirectional(clg_layer *layer);
 /** The name the model gave it ("dense_1"); "" before it is in a model. */
 CLG_API const char *clg_layer_name(const clg_layer *layer);
 CLG_API void clg_layer_free(clg_layer *layer);          /**< for layers never added */

@@ -17,12 +17,12 @@ const char *const clg_kind_base[L_KIND_COUNT] = {
     "dense", "conv2d", "max_pooling2d", "flatten", "dropout", "activation", "batch_normalization",
     "average_pooling2d", "global_average_pooling2d", "global_max_pooling2d", "zero_padding2d",
     "up_sampling2d", "reshape", "leaky_re_lu", "layer_normalization", "depthwise_conv2d",
-    "conv2d_transpose", "conv1d", "embedding", "add", "concatenate", "simple_rnn", "lstm", "gru"};
+    "conv2d_transpose", "conv1d", "embedding", "add", "concatenate", "simple_rnn", "lstm", "gru", "bidirectional"};
 const char *const clg_kind_type[L_KIND_COUNT] = {
     "Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Activation", "BatchNormalization",
     "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D",
     "UpSampling2D", "Reshape", "LeakyReLU", "LayerNormalization", "DepthwiseConv2D",
-    "Conv2DTranspose", "Conv1D", "Embedding", "Add", "Concatenate", "SimpleRNN", "LSTM", "GRU"};
+    "Conv2DTranspose", "Conv1D", "Embedding", "Add", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional"};
 
 /* --- small helpers --------------------------------------------------------------- */
 
@@ -276,6 +276,23 @@ clg_layer *clg_layer_embedding_ex(int input_dim, int output_dim, int mask_zero) 
     return l;
 }
 
+clg_layer *clg_layer_bidirectional(clg_layer *inner) {
+    const char *api = "clg_layer_bidirectional";
+    if (!inner || inner->owner || (inner->kind != L_SIMPLE_RNN && inner->kind != L_LSTM && inner->kind != L_GRU)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: needs a new SimpleRNN, LSTM or GRU layer (got %s)", api,
+                 !inner ? "NULL" : inner->owner ? "a layer already in a model" : clg_kind_type[inner->kind]);
+        if (inner && !inner->owner) clg_layer_free(inner);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_BIDIRECTIONAL, CLG_ACT_LINEAR);
+    if (l) {
+        l->cell = inner->kind, l->units = inner->units;
+        l->return_sequences = inner->return_sequences, l->go_backwards = inner->go_backwards;
+    }
+    clg_layer_free(inner);
+    return l;
+}
+
 clg_layer *clg_layer_add(void) { return layer_new(L_ADD, CLG_ACT_LINEAR); }
 
 clg_layer *clg_layer_concatenate(int axis) {
@@ -485,17 +502,25 @@ static clg_status infer_one(clg_layer *l, int n, const int64_t *s, int *on, int6
     }
     case L_SIMPLE_RNN:
     case L_LSTM:
-    case L_GRU: {
+    case L_GRU:
+    case L_BIDIRECTIONAL: {
         if (n != 2)
             return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "layer %s (%s) needs input (None, timesteps, features), got %s",
                             l->name, clg_kind_type[l->kind], clg_keras_shape(n, s, b, sizeof b));
-        const int64_t g = l->kind == L_LSTM ? 4 : l->kind == L_GRU ? 3 : 1, h = l->units;
+        const layer_kind cell = l->kind == L_BIDIRECTIONAL ? l->cell : l->kind;
+        const int64_t g = cell == L_LSTM ? 4 : cell == L_GRU ? 3 : 1, h = l->units;
+        const int dirs = l->kind == L_BIDIRECTIONAL ? 2 : 1; /* merge_mode 'concat' */
         *on = l->return_sequences ? 2 : 1;
-        os[0] = l->return_sequences ? s[0] : h, os[1] = h;
-        add_weight(l, "kernel", 1, 2, (int64_t[]){s[1], g * h});
-        add_weight(l, "recurrent_kernel", 1, 2, (int64_t[]){h, g * h});
-        if (l->kind == L_GRU) add_weight(l, "bias", 1, 2, (int64_t[]){2, g * h}); /* reset_after: two rows */
-        else add_weight(l, "bias", 1, 1, (int64_t[]){g * h});
+        os[0] = l->return_sequences ? s[0] : dirs * h, os[1] = dirs * h;
+        static const char *const names[2][3] = {{"forward_kernel", "forward_recurrent_kernel", "forward_bias"},
+                                                {"backward_kernel", "backward_recurrent_kernel", "backward_bias"}};
+        for (int d = 0; d < dirs; d++) {
+            const char *const *nm = dirs == 2 ? names[d] : (const char *const[]){"kernel", "recurrent_kernel", "bias"};
+            add_weight(l, nm[0], 1, 2, (int64_t[]){s[1], g * h});
+            add_weight(l, nm[1], 1, 2, (int64_t[]){h, g * h});
+            if (cell == L_GRU) add_weight(l, nm[2], 1, 2, (int64_t[]){2, g * h}); /* reset_after: two rows */
+            else add_weight(l, nm[2], 1, 1, (int64_t[]){g * h});
+        }
         return CLG_OK;
     }
     case L_EMBEDDING:
@@ -651,9 +676,13 @@ clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed)
         const char *wn = l->wname[j];
         const int64_t *ws = l->wshape[j];
         clg_tensor *t;
-        if (!strcmp(wn, "recurrent_kernel")) {
-            t = orthogonal(ctx, ws[0], ws[1], clg_mix64(seed ^ 0x0a7f0ULL));
-        } else if (!strcmp(wn, "bias") && l->kind == L_LSTM) { /* unit_forget_bias: f's block is 1 */
+        const layer_kind cell = l->kind == L_BIDIRECTIONAL ? l->cell : l->kind;
+        const size_t wl = strlen(wn);
+        const int recurrent = wl >= 16 && !strcmp(wn + wl - 16, "recurrent_kernel");
+        const int bias = wl >= 4 && !strcmp(wn + wl - 4, "bias");
+        if (recurrent) {
+            t = orthogonal(ctx, ws[0], ws[1], clg_mix64(seed ^ (0x0a7f0ULL + (uint64_t)j)));
+        } else if (bias && cell == L_LSTM) { /* unit_forget_bias: f's block is 1 */
             int64_t h = ws[0] / 4;
             float *b = calloc((size_t)ws[0] + 1, sizeof *b);
             if (b)
@@ -661,9 +690,10 @@ clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed)
             t = b ? clg_tensor_from_host(ctx, CLG_FLOAT32, 1, ws, b) : NULL;
             if (!b) clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "lstm bias: out of host memory");
             free(b);
-        } else if (!strcmp(wn, "kernel") || !strcmp(wn, "depthwise_kernel")) {
+        } else if ((wl >= 6 && !strcmp(wn + wl - 6, "kernel")) || !strcmp(wn, "depthwise_kernel")) {
             double fan_in, fan_out;
-            if (l->kind == L_DENSE || l->kind == L_SIMPLE_RNN || l->kind == L_LSTM || l->kind == L_GRU)
+            if (l->kind == L_DENSE || l->kind == L_SIMPLE_RNN || l->kind == L_LSTM || l->kind == L_GRU ||
+                l->kind == L_BIDIRECTIONAL)
                 fan_in = (double)ws[0], fan_out = (double)ws[1];
             else if (l->kind == L_CONV1D) /* Keras's [K, C, O] */
                 fan_in = (double)(ws[1] * ws[2]), fan_out = (double)(ws[0] * ws[2]);
@@ -675,7 +705,8 @@ clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed)
                 fan_in = (double)ws[1] * rf, fan_out = (double)ws[0] * rf;
             }
             float lim = (float)sqrt(6.0 / (fan_in + fan_out));
-            t = clg_tensor_rand_uniform(ctx, l->wndim[j], ws, -lim, lim, seed, 0);
+            /* a second kernel (Bidirectional's backward one) draws its own numbers */
+            t = clg_tensor_rand_uniform(ctx, l->wndim[j], ws, -lim, lim, j ? clg_mix64(seed ^ (uint64_t)j) : seed, 0);
         } else if (!strcmp(wn, "embeddings")) {
             t = clg_tensor_rand_uniform(ctx, l->wndim[j], ws, -0.05f, 0.05f, seed, 0);
         } else if (!strcmp(wn, "gamma") || !strcmp(wn, "moving_variance")) {
@@ -734,6 +765,21 @@ static clg_pool2d_params pool_params(const clg_layer *l) {
     return p;
 }
 
+/* A recurrent cell's output for x with weights w[0..2]: the whole sequence
+ * with return_sequences, else the last step processed. */
+static clg_tensor *recurrent_forward(const clg_layer *l, layer_kind cell, clg_tensor *const *w, const clg_tensor *x,
+                                     const clg_tensor *mask, int backwards) {
+    clg_tensor *seq = cell == L_LSTM ? clg_lstm(x, w[0], w[1], w[2], NULL, NULL, mask, backwards, NULL, NULL)
+                      : cell == L_GRU ? clg_gru(x, w[0], w[1], w[2], NULL, mask, backwards, NULL)
+                                      : clg_simple_rnn(x, w[0], w[1], w[2], NULL, mask, backwards, NULL);
+    if (!seq || l->return_sequences) return seq;
+    const int64_t *sh = clg_tensor_shape(seq);
+    clg_tensor *last = clg_tensor_slice(seq, 1, sh[1] - 1, sh[1], 1);
+    clg_tensor *y = last ? clg_tensor_reshape(last, 2, (int64_t[]){sh[0], sh[2]}) : NULL;
+    clg_tensor_free(last), clg_tensor_free(seq);
+    return y;
+}
+
 clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *const *in, const clg_tensor *mask_in,
                               clg_tensor **mask_out, int training) {
     const clg_layer *l = nd->layer;
@@ -759,6 +805,7 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
     case L_SIMPLE_RNN:
     case L_LSTM:
     case L_GRU:
+    case L_BIDIRECTIONAL:
         if (mask_in && l->return_sequences) *mask_out = clg_tensor_retain(mask_in);
         break;
     default:
@@ -858,20 +905,30 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
         break;
     case L_SIMPLE_RNN:
     case L_LSTM:
-    case L_GRU: {
-        clg_tensor *seq = l->kind == L_LSTM
-                              ? clg_lstm(h, l->w[0], l->w[1], l->w[2], NULL, NULL, mask_in, l->go_backwards, NULL, NULL)
-                          : l->kind == L_GRU
-                              ? clg_gru(h, l->w[0], l->w[1], l->w[2], NULL, mask_in, l->go_backwards, NULL)
-                              : clg_simple_rnn(h, l->w[0], l->w[1], l->w[2], NULL, mask_in, l->go_backwards, NULL);
-        if (seq && !l->return_sequences) { /* the last step processed */
-            const int64_t *sh = clg_tensor_shape(seq);
-            clg_tensor *last = clg_tensor_slice(seq, 1, sh[1] - 1, sh[1], 1);
-            y = last ? clg_tensor_reshape(last, 2, (int64_t[]){sh[0], sh[2]}) : NULL;
-            clg_tensor_free(last), clg_tensor_free(seq);
-        } else {
-            y = seq;
+    case L_GRU:
+        y = recurrent_forward(l, l->kind, l->w, h, mask_in, l->go_backwards);
+        break;
+    case L_BIDIRECTIONAL: {
+        /* Keras's Bidirectional, merge_mode 'concat': the backward copy runs
+         * time reversed and its sequence is put back in time order. */
+        clg_tensor *f = recurrent_forward(l, l->cell, l->w, h, mask_in, l->go_backwards);
+        clg_tensor *b = f ? recurrent_forward(l, l->cell, l->w + 3, h, mask_in, !l->go_backwards) : NULL;
+        if (b && l->return_sequences) {
+            const int64_t t = clg_tensor_shape(b)[1];
+            int32_t *rev = malloc(sizeof *rev * (size_t)t + 1);
+            clg_tensor *idx = NULL, *br = NULL;
+            if (rev) {
+                for (int64_t i = 0; i < t; i++) rev[i] = (int32_t)(t - 1 - i);
+                idx = clg_tensor_from_host(clg_tensor_context(b), CLG_INT32, 1, &t, rev);
+            } else {
+                clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "layer %s: out of host memory", l->name);
+            }
+            br = idx ? clg_index_select(b, 1, idx) : NULL;
+            free(rev), clg_tensor_free(idx), clg_tensor_free(b);
+            b = br;
         }
+        y = f && b ? clg_concat(2, (const clg_tensor *[]){f, b}, -1) : NULL;
+        clg_tensor_free(f), clg_tensor_free(b);
         break;
     }
     case L_ADD: {

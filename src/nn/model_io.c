@@ -422,8 +422,11 @@ static void write_layer_config(clg_strbuf *b, const clg_layer *l) {
     case L_SIMPLE_RNN:
     case L_LSTM:
     case L_GRU:
+    case L_BIDIRECTIONAL:
         clg_strbuf_printf(b, ", \"units\": %d, \"return_sequences\": %s, \"go_backwards\": %s", l->units,
                   l->return_sequences ? "true" : "false", l->go_backwards ? "true" : "false");
+        if (l->kind == L_BIDIRECTIONAL)
+            clg_strbuf_printf(b, ", \"layer\": \"%s\", \"merge_mode\": \"concat\"", clg_kind_type[l->cell]);
         break;
     case L_CONCAT: clg_strbuf_printf(b, ", \"axis\": %d", l->axis); break;
     default: break;
@@ -840,6 +843,7 @@ static const char *const *kind_fields(layer_kind k) {
     static const char *const emb[] = {"input_dim", "output_dim", "mask_zero", NULL};
     static const char *const cat[] = {"axis", NULL};
     static const char *const rnn[] = {"units", "return_sequences", "go_backwards", NULL};
+    static const char *const bidir[] = {"units", "return_sequences", "go_backwards", "layer", "merge_mode", NULL};
     switch (k) {
     case L_DENSE: return dense;
     case L_CONV2D:
@@ -860,6 +864,7 @@ static const char *const *kind_fields(layer_kind k) {
     case L_SIMPLE_RNN:
     case L_LSTM:
     case L_GRU: return rnn;
+    case L_BIDIRECTIONAL: return bidir;
     default: return none;
     }
 }
@@ -996,15 +1001,26 @@ static clg_layer *layer_from_config(const loader *L, const lentry *e) {
     }
     case L_SIMPLE_RNN:
     case L_LSTM:
-    case L_GRU: {
+    case L_GRU:
+    case L_BIDIRECTIONAL: {
         int seqs = 0, back = 0;
+        layer_kind cell = k;
         st = field_int(L, cfg, "units", who, 1, 1, INT_MAX, &units);
-        if (st == CLG_OK && jget(L, cfg, "return_sequences") >= 0)
-            st = field_bool(L, cfg, "return_sequences", who, &seqs);
-        if (st == CLG_OK && jget(L, cfg, "go_backwards") >= 0) st = field_bool(L, cfg, "go_backwards", who, &back);
-        if (st == CLG_OK)
-            l = k == L_LSTM ? clg_layer_lstm(units, seqs, back)
-                : k == L_GRU ? clg_layer_gru(units, seqs, back) : clg_layer_simple_rnn(units, seqs, back);
+        if (st == CLG_OK) st = field_bool(L, cfg, "return_sequences", who, &seqs);
+        if (st == CLG_OK) st = field_bool(L, cfg, "go_backwards", who, &back);
+        if (st == CLG_OK && k == L_BIDIRECTIONAL) {
+            static const char *const cells[] = {"SimpleRNN", "LSTM", "GRU"};
+            static const char *const merges[] = {"concat"};
+            int which = 0, merge = 0;
+            st = field_choice(L, cfg, "layer", who, 1, cells, 3, &which);
+            if (st == CLG_OK) st = field_choice(L, cfg, "merge_mode", who, 0, merges, 1, &merge);
+            cell = which == 1 ? L_LSTM : which == 2 ? L_GRU : L_SIMPLE_RNN;
+        }
+        if (st == CLG_OK) {
+            l = cell == L_LSTM ? clg_layer_lstm(units, seqs, back)
+                : cell == L_GRU ? clg_layer_gru(units, seqs, back) : clg_layer_simple_rnn(units, seqs, back);
+            if (l && k == L_BIDIRECTIONAL) l = clg_layer_bidirectional(l);
+        }
         break;
     }
     case L_FLATTEN: l = clg_layer_flatten(); break;
