@@ -6,6 +6,7 @@
  * Everything is host-side and exact; no tolerances, no device work. */
 #include "fixture.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -747,6 +748,50 @@ static void test_debian_text_smoke(void **state) {
     clg_text_list_free(files);
 }
 
+/* Sampling: greedy is the argmax, top_k 1 is greedy at any temperature, top_k
+ * never leaves the k best, draws repeat with the seed, and 30,000 draws follow
+ * the distribution (each frequency within 1.5 points of softmax(log p / T)). */
+static void test_sample_token(void **state) {
+    (void)state;
+    const float p[4] = {0.1f, 0.2f, 0.6f, 0.1f};
+    const float z[4] = {1.0f, -2.0f, 0.5f, 3.0f};
+    int id = -1;
+    assert_int_equal(clg_sample_token(p, 4, 0, 0.0f, 0, 1, 0, &id), CLG_OK);
+    assert_int_equal(id, 2);
+    assert_int_equal(clg_sample_token(z, 4, 1, 0.0f, 0, 1, 0, &id), CLG_OK);
+    assert_int_equal(id, 3);
+    for (uint64_t c = 0; c < 50; c++) {
+        assert_int_equal(clg_sample_token(p, 4, 0, 5.0f, 1, 9, c, &id), CLG_OK);
+        assert_int_equal(id, 2);
+        assert_int_equal(clg_sample_token(p, 4, 0, 5.0f, 2, 9, c, &id), CLG_OK);
+        assert_true(id == 2 || id == 1);
+        int again = -1;
+        assert_int_equal(clg_sample_token(p, 4, 0, 5.0f, 2, 9, c, &again), CLG_OK);
+        assert_int_equal(id, again);
+    }
+    for (int t = 0; t < 2; t++) {
+        const double temp = t ? 0.5 : 1.0;
+        int hist[4] = {0};
+        enum { DRAWS = 30000 };
+        for (uint64_t c = 0; c < DRAWS; c++) {
+            assert_int_equal(clg_sample_token(p, 4, 0, (float)temp, 0, 77, c, &id), CLG_OK);
+            hist[id]++;
+        }
+        double want[4], sum = 0;
+        for (int i = 0; i < 4; i++) sum += want[i] = pow(p[i], 1.0 / temp);
+        for (int i = 0; i < 4; i++)
+            if (fabs(hist[i] / (double)DRAWS - want[i] / sum) > 0.015)
+                fail_msg("T %g: id %d drawn %.4f, want %.4f", temp, i, hist[i] / (double)DRAWS, want[i] / sum);
+    }
+    const float bad[3] = {0.5f, -0.1f, 0.6f};
+    CLG_EXPECT_ERROR(clg_sample_token(bad, 3, 0, 1.0f, 0, 1, 0, &id) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_sample_token", "entry 1");
+    CLG_EXPECT_ERROR(clg_sample_token(p, 0, 0, 1.0f, 0, 1, 0, &id) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT, "n 0");
+    const float zero[2] = {0.0f, 0.0f};
+    CLG_EXPECT_ERROR(clg_sample_token(zero, 2, 0, 1.0f, 0, 1, 0, &id) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "probability 0");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_lines),
@@ -760,6 +805,7 @@ int main(void) {
         cmocka_unit_test(test_pad_sequences),
         cmocka_unit_test(test_shuffled_sequence_batches),
         cmocka_unit_test(test_debian_text_smoke),
+        cmocka_unit_test(test_sample_token),
     };
     return CLG_RUN_GROUP(tests);
 }

@@ -339,6 +339,24 @@ CLG_API clg_status clg_pad_sequences(const clg_sequences *seqs, const int64_t *i
                                      int64_t capacity);
 /** @} */
 
+/** \defgroup text_sampling Sampling from a language model
+ * @{ */
+
+/** Picks the next token id from one output row of a language model (n
+ * entries): with temperature <= 0 the greedy choice (the first largest entry);
+ * else a draw from softmax(log(p) / temperature) (probabilities, as a softmax
+ * layer gives them; with `logits` 1, the row holds logits: softmax(z /
+ * temperature)), restricted to the top_k largest entries when top_k > 0 (ties
+ * at the cut keep the lower ids). The uniform number comes from the Philox
+ * stream (seed, counter), so a generation repeats draw for draw with the same
+ * seed and counters. Errors: n <= 0, a non-finite entry, a negative
+ * probability, or a row whose kept probabilities sum to 0, each naming the
+ * entry. */
+CLG_API clg_status clg_sample_token(const float *row, int n, int logits, float temperature, int top_k,
+                                    uint64_t seed, uint64_t counter, int *out);
+
+/** @} */
+
 CLG_END_DECLS
 
 #endif

@@ -5,6 +5,7 @@
  * allocation from a claimed count). */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
+#include <math.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -18,6 +19,7 @@
 #include "common/error.h"
 #include "common/file.h"
 #include "common/hash.h"
+#include "tensor/tensor_impl.h"
 
 /* --- text lists ------------------------------------------------------------------ */
 
@@ -1205,3 +1207,60 @@ clg_status clg_text_list_dir(const char *dir, const char *const *skip_suffixes, 
     if (!*out) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_text_list_dir: '%s': out of host memory", dir);
     return CLG_OK;
 }
+
+/* --- sampling --------------------------------------------------------------------------------- */
+
+clg_status clg_sample_token(const float *row, int n, int logits, float temperature, int top_k, uint64_t seed,
+                            uint64_t counter, int *out) {
+    const char *api = "clg_sample_token";
+    if (!row || !out || n <= 0)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: need a row of n > 0 entries and an output (n %d)", api, n);
+    int best = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isfinite(row[i]) || (!logits && row[i] < 0))
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: entry %d is %g (%s)", api, i, (double)row[i],
+                            logits ? "logits must be finite" : "probabilities must be finite and >= 0");
+        if (row[i] > row[best]) best = i;
+    }
+    if (!(temperature > 0.0f)) {
+        *out = best;
+        return CLG_OK;
+    }
+    /* scores z / T (logits) or log(p) / T; the top_k cut-off by score */
+    double *score = malloc(sizeof *score * (size_t)n + 1);
+    if (!score) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+    double top = -INFINITY;
+    for (int i = 0; i < n; i++) {
+        score[i] = logits ? (double)row[i] / temperature : (row[i] > 0 ? log((double)row[i]) / temperature : -INFINITY);
+        if (score[i] > top) top = score[i];
+    }
+    if (top_k > 0 && top_k < n) { /* keep the top_k largest: ids ranked by (score, lower id first) */
+        for (int i = 0; i < n; i++) {
+            int rank = 0;
+            for (int j = 0; j < n && rank < top_k; j++)
+                rank += score[j] > score[i] || (score[j] == score[i] && j < i);
+            if (rank >= top_k) score[i] = -INFINITY;
+        }
+    }
+    double total = 0;
+    for (int i = 0; i < n; i++) total += score[i] == -INFINITY ? 0 : exp(score[i] - top);
+    clg_status st = CLG_OK;
+    if (!(total > 0)) {
+        st = clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: the kept entries have probability 0", api);
+    } else {
+        /* a uniform in [0, 1) from 53 bits of the stream */
+        uint64_t bits = ((uint64_t)clg_philox_bits(seed, 2 * counter) << 21) ^ clg_philox_bits(seed, 2 * counter + 1);
+        double u = (double)(bits & ((1ULL << 53) - 1)) / 9007199254740992.0 * total, acc = 0;
+        int pick = -1;
+        for (int i = 0; i < n; i++) {
+            if (score[i] == -INFINITY) continue;
+            acc += exp(score[i] - top);
+            pick = i;
+            if (u < acc) break;
+        }
+        *out = pick;
+    }
+    free(score);
+    return st;
+}
+
