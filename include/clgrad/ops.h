@@ -342,6 +342,55 @@ CLG_API clg_tensor *clg_simple_rnn(const clg_tensor *x, const clg_tensor *kernel
                                    clg_tensor **h_last);
 /** @} */
 
+/** \defgroup ops_attention Attention
+ * The operations under attention layers: scaled dot-product attention over
+ * heads, causal masks and sinusoidal position tables. All float32.
+ *
+ *     // q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,Dv]
+ *     clg_tensor *w = NULL;
+ *     clg_tensor *o = clg_scaled_dot_product_attention(q, k, v, NULL, 1, 0.0f, 0.0f, 0, &w);
+ *     // o [B,H,Tq,Dv]; w [B,H,Tq,Tk], each row sums to 1 over the attended keys
+ * @{ */
+/** softmax(mask(scale q k^T)) v for q [B,H,Tq,D], k [B,H,Tk,D], v [B,H,Tk,Dv];
+ * returns [B,H,Tq,Dv], a new tensor owned by the caller, or NULL with the
+ * reason in clg_last_error() (errors name the op and the tensor at fault: rank,
+ * dtype, differing B, H, D or Tk, a mask that does not broadcast).
+ *
+ * - mask: NULL, or float32 broadcastable to [B,H,Tq,Tk] (any view; lazy is
+ *   fine), nonzero = attend. causal (nonzero): query i attends keys
+ *   j <= i + (Tk - Tq), so the last query sees every key (Tq < Tk: the queries
+ *   are the last Tq positions). Both apply when both are given.
+ * - Masked keys get -inf before the softmax, so their weight is exactly 0. A
+ *   query with every key masked gets all-zero weights (not NaN) and so a zero
+ *   output row and zero gradients.
+ * - scale: 0 means 1/sqrt(D); any other finite value is used as it is.
+ * - dropout_rate in [0, 1): inverted dropout on the weights before they
+ *   multiply v (Keras's MultiHeadAttention; pass 0 outside training). The mask
+ *   comes from clg_dropout(weights, rate, dropout_seed, 0): a captured step
+ *   replays the same dropout mask, so vary the seed between eager calls.
+ * - weights_out (may be NULL): receives the attention weights [B,H,Tq,Tk]
+ *   before dropout, a new tensor owned by the caller (NULL on failure); they
+ *   are in the graph, so a loss on them also reaches q and k.
+ *
+ * q k^T and the product with v are strided-batched GEMMs over B*H; scale, masks
+ * and softmax are one kernel, with a one-kernel backward rule. Gradients reach
+ * q, k and v (not the mask). Nothing is read back to the host, so it works
+ * inside captured steps. */
+CLG_API clg_tensor *clg_scaled_dot_product_attention(const clg_tensor *q, const clg_tensor *k,
+                                                     const clg_tensor *v, const clg_tensor *mask,
+                                                     int causal, float scale, float dropout_rate,
+                                                     uint64_t dropout_seed, clg_tensor **weights_out);
+/** float32 [tq, tk] with 1 where key j may be attended by query i
+ * (j <= i + tk - tq, as the causal flag above) and 0 elsewhere; no gradient.
+ * A new tensor owned by the caller, or NULL (negative sizes). */
+CLG_API clg_tensor *clg_causal_mask(clg_context *ctx, int64_t tq, int64_t tk);
+/** The transformer paper's position table, float32 [length, dim], no gradient:
+ * column 2i holds sin(pos / 10000^(2i/dim)), column 2i+1 cos of the same angle
+ * (an odd dim ends with a sine column). Computed in double and rounded once.
+ * A new tensor owned by the caller, or NULL (negative sizes). */
+CLG_API clg_tensor *clg_sinusoidal_positions(clg_context *ctx, int64_t length, int64_t dim);
+/** @} */
+
 CLG_END_DECLS
 
 #endif

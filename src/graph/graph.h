@@ -64,7 +64,9 @@ typedef clg_status (*clg_backward_fn)(struct clg_gnode *node, const clg_tensor *
     X(DROPOUT, "dropout", clg_bw_dropout)                                               \
     /* recurrent layers */                                                              \
     X(LSTM, "lstm", clg_bw_lstm) X(GRU, "gru", clg_bw_gru)                              \
-    X(SIMPLE_RNN, "simple_rnn", clg_bw_simple_rnn)
+    X(SIMPLE_RNN, "simple_rnn", clg_bw_simple_rnn)                                      \
+    /* attention */                                                                     \
+    X(ATTENTION_SOFTMAX, "attention_softmax", clg_bw_attention_softmax)
 
 typedef enum clg_op {
 #define CLG_OP_ENUM_(id, name, bw) CLG_OP_##id,
