@@ -47,9 +47,13 @@ static void test_summary(void **state) {
 
 static void test_shape_errors(void **state) {
     clg_context *ctx = clg_test_ctx(state);
+    /* Dense acts on the last axis (Keras): a forgotten Flatten shows at compile */
     clg_model *m = clg_sequential_new(ctx, 3, (int64_t[]){28, 28, 1});
-    CLG_EXPECT_ERROR(clg_model_add(m, clg_layer_dense(4, CLG_ACT_RELU)) != CLG_OK, CLG_STATUS_SHAPE_MISMATCH,
-                     "dense", "(None, 28, 28, 1)", "Flatten");
+    assert_int_equal(clg_model_add(m, clg_layer_dense(4, CLG_ACT_SOFTMAX)), CLG_OK);
+    CLG_EXPECT_ERROR(clg_model_compile(m, "adam", "sparse_categorical_crossentropy", NULL) != CLG_OK,
+                     CLG_STATUS_SHAPE_MISMATCH, "dense", "(None, 28, 28, 4)", "Flatten");
+    clg_model_free(m);
+    m = clg_sequential_new(ctx, 3, (int64_t[]){28, 28, 1});
     assert_int_equal(clg_model_add(m, clg_layer_conv2d(2, 3, 3, CLG_ACT_RELU)), CLG_OK);
     assert_int_equal(clg_model_add(m, clg_layer_flatten()), CLG_OK);
     CLG_EXPECT_ERROR(clg_model_add(m, clg_layer_conv2d(2, 3, 3, CLG_ACT_RELU)) != CLG_OK,

@@ -135,6 +135,20 @@ CLG_API clg_layer *clg_layer_gru(int units, int return_sequences, int go_backwar
  * forward_kernel, forward_recurrent_kernel, forward_bias and the backward_
  * three, laid out as the layer's. */
 CLG_API clg_layer *clg_layer_bidirectional(clg_layer *layer);
+/** Keras's MultiHeadAttention(num_heads, key_dim) for functional models:
+ * clg_call(layer, x) is self-attention, clg_call_n with (query, value) or
+ * (query, value, key) cross-attention, all (None, T, features). causal: each
+ * query position sees the keys up to its own (Keras's use_causal_mask). In
+ * self-attention the input's mask (Embedding mask_zero) masks the keys. Output
+ * (None, Tq, query features). Weights as Keras: query_kernel [D, heads,
+ * key_dim], query_bias [heads, key_dim], key_ and value_ likewise,
+ * output_kernel [heads, key_dim, D], output_bias [D]; Glorot-uniform with
+ * Keras's fans, zero biases. No attention dropout (use a Dropout layer). */
+CLG_API clg_layer *clg_layer_multi_head_attention(int num_heads, int key_dim, int causal);
+/** A learned position embedding (keras_hub's PositionEmbedding): adds row t of
+ * embeddings [sequence_length, features] (Glorot-uniform) to step t of its
+ * input (None, T <= sequence_length, features). */
+CLG_API clg_layer *clg_layer_position_embedding(int sequence_length);
 /** The name the model gave it ("dense_1"); "" before it is in a model. */
 CLG_API const char *clg_layer_name(const clg_layer *layer);
 CLG_API void clg_layer_free(clg_layer *layer);          /**< for layers never added */
@@ -172,6 +186,14 @@ CLG_API clg_node *clg_model_input_indices(clg_model *model, int ndim, const int6
 CLG_API clg_node *clg_call(clg_layer *layer, clg_node *input);
 CLG_API clg_node *clg_call_n(clg_layer *layer, int n, clg_node *const *inputs);
 CLG_API clg_status clg_model_set_outputs(clg_model *model, int n, clg_node *const *outputs);
+/** Adds a pre-norm transformer block to x's model and returns its output node:
+ * y = x + Dropout(MultiHeadAttention(LayerNorm(x))), then
+ * y + Dropout(Dense(D)(Dense(ff_dim, gelu)(LayerNorm(y)))), where D is x's
+ * feature size, with num_heads heads of key_dim each (causal for a
+ * decoder-only language model). NULL (with the reason) if x is NULL or a
+ * layer fails. */
+CLG_API clg_node *clg_transformer_block(clg_node *x, int num_heads, int key_dim, int ff_dim, float dropout,
+                                        int causal);
 
 /** Runs the model on device tensors, one per input ([B, ...input shape]), and
  * writes one new tensor per output (the caller frees them). With training 1,

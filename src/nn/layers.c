@@ -17,12 +17,14 @@ const char *const clg_kind_base[L_KIND_COUNT] = {
     "dense", "conv2d", "max_pooling2d", "flatten", "dropout", "activation", "batch_normalization",
     "average_pooling2d", "global_average_pooling2d", "global_max_pooling2d", "zero_padding2d",
     "up_sampling2d", "reshape", "leaky_re_lu", "layer_normalization", "depthwise_conv2d",
-    "conv2d_transpose", "conv1d", "embedding", "add", "concatenate", "simple_rnn", "lstm", "gru", "bidirectional"};
+    "conv2d_transpose", "conv1d", "embedding", "add", "concatenate", "simple_rnn", "lstm", "gru", "bidirectional", "multi_head_attention",
+    "position_embedding"};
 const char *const clg_kind_type[L_KIND_COUNT] = {
     "Dense", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Activation", "BatchNormalization",
     "AveragePooling2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "ZeroPadding2D",
     "UpSampling2D", "Reshape", "LeakyReLU", "LayerNormalization", "DepthwiseConv2D",
-    "Conv2DTranspose", "Conv1D", "Embedding", "Add", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional"};
+    "Conv2DTranspose", "Conv1D", "Embedding", "Add", "Concatenate", "SimpleRNN", "LSTM", "GRU", "Bidirectional", "MultiHeadAttention",
+    "PositionEmbedding"};
 
 /* --- small helpers --------------------------------------------------------------- */
 
@@ -293,6 +295,28 @@ clg_layer *clg_layer_bidirectional(clg_layer *inner) {
     return l;
 }
 
+clg_layer *clg_layer_multi_head_attention(int num_heads, int key_dim, int causal) {
+    if (num_heads <= 0 || key_dim <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_layer_multi_head_attention: num_heads %d and key_dim %d must be > 0", num_heads, key_dim);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_MHA, CLG_ACT_LINEAR);
+    if (l) l->heads = num_heads, l->key_dim = key_dim, l->units = key_dim, l->causal = causal != 0;
+    return l;
+}
+
+clg_layer *clg_layer_position_embedding(int sequence_length) {
+    if (sequence_length <= 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_position_embedding: sequence_length %d must be > 0",
+                 sequence_length);
+        return NULL;
+    }
+    clg_layer *l = layer_new(L_POSEMB, CLG_ACT_LINEAR);
+    if (l) l->units = sequence_length;
+    return l;
+}
+
 clg_layer *clg_layer_add(void) { return layer_new(L_ADD, CLG_ACT_LINEAR); }
 
 clg_layer *clg_layer_concatenate(int axis) {
@@ -358,14 +382,17 @@ static clg_status infer_one(clg_layer *l, int n, const int64_t *s, int *on, int6
     *on = n;
     memcpy(os, s, (size_t)n * sizeof *s);
     switch (l->kind) {
-    case L_DENSE:
-        if (n != 1)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "layer %s (Dense) needs flat input (None, features), got %s; "
-                            "add a Flatten layer first", l->name, clg_keras_shape(n, s, b, sizeof b));
-        os[0] = l->units;
-        add_weight(l, "kernel", 1, 2, (int64_t[]){s[0], l->units});
+    case L_DENSE: /* on the last axis, as Keras */
+        os[n - 1] = l->units;
+        add_weight(l, "kernel", 1, 2, (int64_t[]){s[n - 1], l->units});
         add_weight(l, "bias", 1, 1, (int64_t[]){l->units});
+        return CLG_OK;
+    case L_POSEMB:
+        if (n != 2 || s[0] > l->units)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (PositionEmbedding) for sequences of up to %d needs input (None, timesteps "
+                            "<= %d, features), got %s", l->name, l->units, l->units, clg_keras_shape(n, s, b, sizeof b));
+        add_weight(l, "embeddings", 1, 2, (int64_t[]){l->units, s[1]});
         return CLG_OK;
     case L_CONV2D: {
         if (n != 3)
@@ -566,10 +593,61 @@ static clg_status infer_merge(clg_node *nd, int *on, int64_t *os) {
     return CLG_OK;
 }
 
+/* MultiHeadAttention on query (None, Tq, D) and value (None, Tv, Dv) (key =
+ * value unless a third input is given; one input: self-attention). Keras's
+ * weights: query/key/value kernels [D, heads, key_dim] with biases [heads,
+ * key_dim], the output kernel [heads, key_dim, D] and bias [D]. */
+static clg_status infer_attention(clg_node *nd) {
+    clg_layer *l = nd->layer;
+    char b1[160], b2[160];
+    if (nd->nin < 1 || nd->nin > 3)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "layer %s (MultiHeadAttention) takes 1 to 3 inputs (query, "
+                        "value, key), got %d", l->name, nd->nin);
+    const clg_node *q = nd->in[0], *v = nd->in[nd->nin > 1 ? 1 : 0], *k = nd->in[nd->nin > 2 ? 2 : nd->nin - 1];
+    for (int i = 0; i < nd->nin; i++)
+        if (nd->in[i]->ndim != 2 || nd->in[i]->dtype != CLG_FLOAT32)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                            "layer %s (MultiHeadAttention) input %d must be float32 (None, timesteps, features), got %s",
+                            l->name, i, clg_keras_shape(nd->in[i]->ndim, nd->in[i]->shape, b1, sizeof b1));
+    if (k->shape[0] != v->shape[0])
+        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "layer %s (MultiHeadAttention): key %s and value %s differ in length",
+                        l->name, clg_keras_shape(2, k->shape, b1, sizeof b1), clg_keras_shape(2, v->shape, b2, sizeof b2));
+    const int64_t hd[2] = {l->heads, l->key_dim};
+    clg_layer tmp = *l;
+    tmp.nweights = 0;
+    add_weight(&tmp, "query_kernel", 1, 3, (int64_t[]){q->shape[1], hd[0], hd[1]});
+    add_weight(&tmp, "query_bias", 1, 2, hd);
+    add_weight(&tmp, "key_kernel", 1, 3, (int64_t[]){k->shape[1], hd[0], hd[1]});
+    add_weight(&tmp, "key_bias", 1, 2, hd);
+    add_weight(&tmp, "value_kernel", 1, 3, (int64_t[]){v->shape[1], hd[0], hd[1]});
+    add_weight(&tmp, "value_bias", 1, 2, hd);
+    add_weight(&tmp, "output_kernel", 1, 3, (int64_t[]){hd[0], hd[1], q->shape[1]});
+    add_weight(&tmp, "output_bias", 1, 1, &q->shape[1]);
+    if (l->applied) {
+        int same = 1;
+        for (int j = 0; same && j < l->nweights; j++)
+            same = !memcmp(tmp.wshape[j], l->wshape[j], sizeof l->wshape[j]);
+        if (!same)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "shared layer %s (MultiHeadAttention) applied to inputs of other "
+                            "feature sizes than its first application", l->name);
+    } else {
+        l->nweights = tmp.nweights;
+        memcpy(l->wname, tmp.wname, sizeof l->wname);
+        memcpy(l->wtrainable, tmp.wtrainable, sizeof l->wtrainable);
+        memcpy(l->wndim, tmp.wndim, sizeof l->wndim);
+        memcpy(l->wshape, tmp.wshape, sizeof l->wshape);
+    }
+    nd->ndim = 2;
+    memcpy(nd->shape, q->shape, 2 * sizeof *q->shape);
+    nd->dtype = CLG_FLOAT32;
+    return CLG_OK;
+}
+
 clg_status clg_layer_infer(clg_node *nd) {
     clg_layer *l = nd->layer;
     const int merge = l->kind == L_ADD || l->kind == L_CONCAT;
     char b[160];
+    if (l->kind == L_MHA) return infer_attention(nd);
     if (merge ? nd->nin < 2 : nd->nin != 1)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "layer %s (%s) takes %s input%s, got %d", l->name,
                         clg_kind_type[l->kind], merge ? "2 or more" : "one", merge ? "s" : "", nd->nin);
@@ -692,8 +770,10 @@ clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed)
             free(b);
         } else if ((wl >= 6 && !strcmp(wn + wl - 6, "kernel")) || !strcmp(wn, "depthwise_kernel")) {
             double fan_in, fan_out;
-            if (l->kind == L_DENSE || l->kind == L_SIMPLE_RNN || l->kind == L_LSTM || l->kind == L_GRU ||
-                l->kind == L_BIDIRECTIONAL)
+            if (l->kind == L_MHA) { /* Keras's fans for a rank-3 kernel: receptive field = the first extent */
+                fan_in = (double)(ws[0] * ws[1]), fan_out = (double)(ws[0] * ws[2]);
+            } else if (l->kind == L_DENSE || l->kind == L_SIMPLE_RNN || l->kind == L_LSTM || l->kind == L_GRU ||
+                       l->kind == L_BIDIRECTIONAL)
                 fan_in = (double)ws[0], fan_out = (double)ws[1];
             else if (l->kind == L_CONV1D) /* Keras's [K, C, O] */
                 fan_in = (double)(ws[1] * ws[2]), fan_out = (double)(ws[0] * ws[2]);
@@ -707,6 +787,9 @@ clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed)
             float lim = (float)sqrt(6.0 / (fan_in + fan_out));
             /* a second kernel (Bidirectional's backward one) draws its own numbers */
             t = clg_tensor_rand_uniform(ctx, l->wndim[j], ws, -lim, lim, j ? clg_mix64(seed ^ (uint64_t)j) : seed, 0);
+        } else if (l->kind == L_POSEMB) { /* keras_hub's PositionEmbedding: glorot_uniform */
+            float lim = (float)sqrt(6.0 / (double)(ws[0] + ws[1]));
+            t = clg_tensor_rand_uniform(ctx, l->wndim[j], ws, -lim, lim, seed, 0);
         } else if (!strcmp(wn, "embeddings")) {
             t = clg_tensor_rand_uniform(ctx, l->wndim[j], ws, -0.05f, 0.05f, seed, 0);
         } else if (!strcmp(wn, "gamma") || !strcmp(wn, "moving_variance")) {
@@ -765,6 +848,58 @@ static clg_pool2d_params pool_params(const clg_layer *l) {
     return p;
 }
 
+/* x [..., F] @ w [F, U] + b on the last axis, as Keras's Dense. */
+static clg_tensor *dense_forward(const clg_tensor *x, const clg_tensor *w, const clg_tensor *b) {
+    const int nd = clg_tensor_ndim(x);
+    if (nd == 2) return clg_linear(x, w, b);
+    const int64_t f = clg_tensor_shape(x)[nd - 1];
+    clg_tensor *x2 = clg_tensor_reshape(x, 2, (int64_t[]){clg_tensor_numel(x) / (f > 0 ? f : 1), f});
+    clg_tensor *y2 = x2 ? clg_linear(x2, w, b) : NULL;
+    int64_t shape[CLG_MAX_DIMS];
+    memcpy(shape, clg_tensor_shape(x), (size_t)nd * sizeof *shape);
+    shape[nd - 1] = clg_tensor_shape(w)[1];
+    clg_tensor *y = y2 ? clg_tensor_reshape(y2, nd, shape) : NULL;
+    clg_tensor_free(x2), clg_tensor_free(y2);
+    return y;
+}
+
+/* x [N, T, D] projected by kernel [D, H, K] + bias [H, K] into [N, H, T, K]. */
+static clg_tensor *project_heads(const clg_tensor *x, const clg_tensor *kernel, const clg_tensor *bias) {
+    const int64_t *ks = clg_tensor_shape(kernel), n = clg_tensor_shape(x)[0], t = clg_tensor_shape(x)[1];
+    clg_tensor *w = clg_tensor_reshape(kernel, 2, (int64_t[]){ks[0], ks[1] * ks[2]});
+    clg_tensor *b = w ? clg_tensor_reshape(bias, 1, (int64_t[]){ks[1] * ks[2]}) : NULL;
+    clg_tensor *y = b ? dense_forward(x, w, b) : NULL; /* [N, T, H*K] */
+    clg_tensor *y4 = y ? clg_tensor_reshape(y, 4, (int64_t[]){n, t, ks[1], ks[2]}) : NULL;
+    clg_tensor *r = y4 ? clg_tensor_permute(y4, (const int[]){0, 2, 1, 3}) : NULL;
+    clg_tensor_free(w), clg_tensor_free(b), clg_tensor_free(y), clg_tensor_free(y4);
+    return r;
+}
+
+/* Keras's MultiHeadAttention: project query, key and value per head, scaled
+ * dot-product attention (causal if asked; keys masked by the query's mask in
+ * self-attention), heads joined and projected back to the query's features. */
+static clg_tensor *attention_forward(const clg_layer *l, const clg_node *nd, clg_tensor *const *in,
+                                     const clg_tensor *mask_in) {
+    const clg_tensor *qx = in[0], *vx = in[nd->nin > 1 ? 1 : 0], *kx = in[nd->nin > 2 ? 2 : nd->nin - 1];
+    clg_tensor *q = project_heads(qx, l->w[0], l->w[1]);
+    clg_tensor *k = q ? project_heads(kx, l->w[2], l->w[3]) : NULL;
+    clg_tensor *v = k ? project_heads(vx, l->w[4], l->w[5]) : NULL;
+    clg_tensor *kmask = NULL;
+    const int64_t n = clg_tensor_shape(qx)[0], tq = clg_tensor_shape(qx)[1], d = clg_tensor_shape(qx)[2];
+    if (v && mask_in && nd->nin == 1) /* [N, Tk] -> [N, 1, 1, Tk] */
+        kmask = clg_tensor_reshape(mask_in, 4, (int64_t[]){n, 1, 1, clg_tensor_shape(mask_in)[1]});
+    clg_tensor *o = v && (kmask || !mask_in || nd->nin != 1)
+                        ? clg_scaled_dot_product_attention(q, k, v, kmask, l->causal, 0.0f, 0.0f, 0, NULL)
+                        : NULL; /* [N, H, Tq, K] */
+    clg_tensor *ot = o ? clg_tensor_permute(o, (const int[]){0, 2, 1, 3}) : NULL;
+    clg_tensor *o3 = ot ? clg_tensor_reshape(ot, 3, (int64_t[]){n, tq, (int64_t)l->heads * l->key_dim}) : NULL;
+    clg_tensor *wo = o3 ? clg_tensor_reshape(l->w[6], 2, (int64_t[]){(int64_t)l->heads * l->key_dim, d}) : NULL;
+    clg_tensor *y = wo ? dense_forward(o3, wo, l->w[7]) : NULL;
+    clg_tensor *list[] = {q, k, v, kmask, o, ot, o3, wo};
+    for (size_t i = 0; i < sizeof list / sizeof *list; i++) clg_tensor_free(list[i]);
+    return y;
+}
+
 /* A recurrent cell's output for x with weights w[0..2]: the whole sequence
  * with return_sequences, else the last step processed. */
 static clg_tensor *recurrent_forward(const clg_layer *l, layer_kind cell, clg_tensor *const *w, const clg_tensor *x,
@@ -800,6 +935,10 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
     case L_LEAKYRELU:
     case L_LAYERNORM:
     case L_BATCHNORM:
+    case L_DENSE:
+    case L_POSEMB:
+    case L_ADD:
+    case L_MHA: /* the query's / first input's mask */
         if (mask_in) *mask_out = clg_tensor_retain(mask_in);
         break;
     case L_SIMPLE_RNN:
@@ -815,7 +954,17 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
     const int bn_training = training && l->trainable;
     switch (l->kind) {
     case L_DENSE:
-        y = clg_linear(h, l->w[0], l->w[1]);
+        y = dense_forward(h, l->w[0], l->w[1]);
+        break;
+    case L_POSEMB: {
+        const int64_t t = clg_tensor_shape(h)[1];
+        clg_tensor *rows = clg_tensor_slice(l->w[0], 0, 0, t, 1);
+        y = rows ? clg_add(h, rows) : NULL;
+        clg_tensor_free(rows);
+        break;
+    }
+    case L_MHA:
+        y = attention_forward(l, nd, in, mask_in);
         break;
     case L_CONV2D: {
         clg_conv2d_params p = clg_conv2d_params_default();

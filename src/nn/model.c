@@ -240,6 +240,26 @@ clg_node *clg_call_n(clg_layer *layer, int n, clg_node *const *inputs) {
     return apply(layer, n, inputs, 1, "clg_call_n");
 }
 
+clg_node *clg_transformer_block(clg_node *x, int num_heads, int key_dim, int ff_dim, float dropout, int causal) {
+    if (!x || x->ndim != 2) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_transformer_block: x must be a node (None, T, features)%s",
+                 x ? "" : " (NULL: an earlier call failed?)");
+        return NULL;
+    }
+    const int d = (int)x->shape[1];
+    clg_node *h = clg_call(clg_layer_layer_normalization(), x);
+    h = clg_call(clg_layer_multi_head_attention(num_heads, key_dim, causal), h);
+    h = clg_call(clg_layer_dropout(dropout), h);
+    clg_node *y = clg_call_n(clg_layer_add(), 2, (clg_node *[]){x, h});
+    h = clg_call(clg_layer_layer_normalization(), y);
+    h = clg_call(clg_layer_dense(ff_dim, CLG_ACT_GELU), h);
+    h = clg_call(clg_layer_dense(d, CLG_ACT_LINEAR), h);
+    h = clg_call(clg_layer_dropout(dropout), h);
+    clg_node *out = clg_call_n(clg_layer_add(), 2, (clg_node *[]){y, h});
+    if (!out) clg_fail_wrap(clg_last_status(), "clg_transformer_block");
+    return out;
+}
+
 clg_status clg_model_set_outputs(clg_model *m, int n, clg_node *const *outputs) {
     const char *api = "clg_model_set_outputs";
     if (!m || n < 1 || !outputs) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: need a model and 1 or more outputs", api);
@@ -534,10 +554,11 @@ clg_status clg_model_compile_optimizer(clg_model *m, clg_optimizer *opt, const c
     if (st == CLG_OK) {
         const clg_node *last = m->outputs[0];
         char b[160];
-        if ((lk == LOSS_SPARSE_CCE || lk == LOSS_CCE) && last->ndim != 1)
-            st = clg_fail(CLG_STATUS_SHAPE_MISMATCH, "%s: loss %s needs an output (None, classes), %s gives %s",
-                          api, loss, last->layer ? last->layer->name : last->name,
-                          keras_shape(last->ndim, last->shape, b, sizeof b));
+        if ((lk == LOSS_SPARSE_CCE || lk == LOSS_CCE) && last->ndim > 2)
+            st = clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                          "%s: loss %s needs an output (None, classes) or (None, steps, classes), %s gives %s%s", api,
+                          loss, last->layer ? last->layer->name : last->name,
+                          keras_shape(last->ndim, last->shape, b, sizeof b), " (a Flatten before the last Dense?)");
     }
     if (st != CLG_OK) {
         clg_optimizer_free(opt);
@@ -588,13 +609,28 @@ clg_status clg_model_set_learning_rate(clg_model *m, float lr) {
 
 /* --- loss, metric, optimizer -------------------------------------------------------------- */
 
+/* A sequence output [B, ..., C] seen as rows [M, C] with labels [M] (sparse)
+ * or targets [M, C]: Keras averages the cross-entropies over every position.
+ * New references to out and y as they are for rank-2 outputs. */
+static void class_rows(const clg_model *m, const clg_tensor *out, const clg_tensor *y, clg_tensor **o2,
+                       clg_tensor **y2) {
+    const int nd = clg_tensor_ndim(out);
+    const int64_t c = clg_tensor_shape(out)[nd - 1], rows = c > 0 ? clg_tensor_numel(out) / c : 0;
+    *o2 = clg_tensor_reshape(out, 2, (int64_t[]){rows, c});
+    *y2 = m->loss == LOSS_SPARSE_CCE ? clg_tensor_reshape(y, 1, &rows) : clg_tensor_reshape(y, 2, (int64_t[]){rows, c});
+}
+
 static clg_tensor *loss_of(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
-    switch (m->loss) {
-    case LOSS_SPARSE_CCE: return clg_sparse_categorical_cross_entropy(out, y);
-    case LOSS_CCE: return clg_categorical_cross_entropy(out, y);
-    case LOSS_BCE: return clg_binary_cross_entropy(out, y);
-    default: return clg_mse(out, y);
+    if (m->loss == LOSS_SPARSE_CCE || m->loss == LOSS_CCE) {
+        clg_tensor *o2, *y2, *r = NULL;
+        class_rows(m, out, y, &o2, &y2);
+        if (o2 && y2)
+            r = m->loss == LOSS_SPARSE_CCE ? clg_sparse_categorical_cross_entropy(o2, y2)
+                                           : clg_categorical_cross_entropy(o2, y2);
+        clg_tensor_free(o2), clg_tensor_free(y2);
+        return r;
     }
+    return m->loss == LOSS_BCE ? clg_binary_cross_entropy(out, y) : clg_mse(out, y);
 }
 
 /* Per-sample losses [B] as Keras's TensorFlow backend computes them on
@@ -675,11 +711,13 @@ static int metric_on(const clg_model *m) {
     const clg_node *last = m->outputs[0];
     if (!m->accuracy) return 0;
     if (m->loss == LOSS_BCE) return 1;
-    return last->ndim == 1 && last->shape[0] > 1 && m->loss != LOSS_MSE;
+    return last->shape[last->ndim - 1] > 1 && m->loss != LOSS_MSE;
 }
 
-/* Number of correct predictions in the batch (rank 0, float32); binary accuracy
- * counts each output's match divided by the outputs per sample. */
+/* Number of correct predictions in the batch (rank 0, float32) in samples:
+ * binary accuracy counts each output's match divided by the outputs per
+ * sample, categorical accuracy on sequences each position's divided by the
+ * positions per sample. */
 static clg_tensor *correct_of(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
     if (m->loss == LOSS_BCE) {
         int64_t per = clg_tensor_numel(out) / (clg_tensor_shape(out)[0] > 0 ? clg_tensor_shape(out)[0] : 1);
@@ -691,15 +729,20 @@ static clg_tensor *correct_of(const clg_model *m, const clg_tensor *out, const c
         clg_tensor_free(half), clg_tensor_free(p), clg_tensor_free(t), clg_tensor_free(eq), clg_tensor_free(sum);
         return r;
     }
-    int classes = (int)clg_tensor_shape(out)[1];
-    clg_tensor *pred = clg_argmax(out, -1, 0);
-    clg_tensor *truth = m->loss == LOSS_SPARSE_CCE ? clg_tensor_reshape(y, 1, clg_tensor_shape(y))
-                                                   : clg_argmax(y, -1, 0);
+    clg_tensor *o2, *y2;
+    class_rows(m, out, y, &o2, &y2);
+    const int64_t batch = clg_tensor_shape(out)[0], rows = o2 ? clg_tensor_shape(o2)[0] : 0;
+    int classes = o2 ? (int)clg_tensor_shape(o2)[1] : 0;
+    clg_tensor *pred = o2 ? clg_argmax(o2, -1, 0) : NULL;
+    clg_tensor *truth = !y2 ? NULL : m->loss == LOSS_SPARSE_CCE ? clg_tensor_retain(y2) : clg_argmax(y2, -1, 0);
     clg_tensor *a = pred ? clg_one_hot(pred, classes) : NULL;
     clg_tensor *b = truth ? clg_one_hot(truth, classes) : NULL;
     clg_tensor *ab = a && b ? clg_mul(a, b) : NULL;
-    clg_tensor *r = ab ? clg_sum(ab, 0, NULL, 0) : NULL;
-    clg_tensor_free(pred), clg_tensor_free(truth), clg_tensor_free(a), clg_tensor_free(b), clg_tensor_free(ab);
+    clg_tensor *sum = ab ? clg_sum(ab, 0, NULL, 0) : NULL;
+    clg_tensor *r = sum && rows != batch && batch > 0 ? clg_mul_scalar(sum, (float)batch / (float)rows) : sum;
+    if (r != sum) clg_tensor_free(sum);
+    clg_tensor_free(o2), clg_tensor_free(y2), clg_tensor_free(pred), clg_tensor_free(truth);
+    clg_tensor_free(a), clg_tensor_free(b), clg_tensor_free(ab);
     return r;
 }
 
@@ -757,11 +800,13 @@ static clg_status check_data(const clg_model *m, const char *api, const clg_host
     if (!y) return CLG_OK;
     const clg_node *last = m->outputs[0];
     int64_t want[CLG_MAX_DIMS];
-    int wnd = m->loss == LOSS_SPARSE_CCE ? 1 : last->ndim + 1;
+    /* sparse labels drop the class axis: [N] (or [N, 1]) for (None, C), [N, T] for (None, T, C) */
+    int wnd = m->loss == LOSS_SPARSE_CCE ? last->ndim : last->ndim + 1;
     want[0] = *n;
     for (int i = 1; i < wnd; i++) want[i] = last->shape[i - 1];
     if (m->loss == LOSS_SPARSE_CCE) {
-        ok = y->dtype == CLG_INT32 && (y->ndim == 1 || (y->ndim == 2 && y->shape[1] == 1));
+        ok = y->dtype == CLG_INT32 && (y->ndim == wnd || (wnd == 1 && y->ndim == 2 && y->shape[1] == 1));
+        for (int i = 1; ok && wnd > 1 && i < wnd; i++) ok = y->shape[i] == want[i];
     } else {
         ok = y->dtype == CLG_FLOAT32 && y->ndim == wnd;
         for (int i = 1; ok && i < wnd; i++) ok = y->shape[i] == want[i];
@@ -792,7 +837,7 @@ static void gather_rows(const clg_host_array *a, int64_t first, const int64_t *i
 static clg_tensor *batch_tensor(clg_context *ctx, const clg_host_array *a, int64_t count, int labels) {
     int64_t s[CLG_MAX_DIMS];
     s[0] = count;
-    int nd = labels ? 1 : a->ndim;
+    int nd = labels && a->ndim == 2 && a->shape[1] == 1 ? 1 : a->ndim; /* labels [N, 1] as [N] */
     for (int i = 1; i < nd; i++) s[i] = a->shape[i];
     return clg_tensor_empty(ctx, a->dtype, nd, s);
 }
@@ -1326,6 +1371,9 @@ static clg_status sample_weights(const clg_model *m, const char *api, const clg_
                                  const clg_host_array *y, int64_t n, float **sw) {
     *sw = NULL;
     if (!o->sample_weight && !o->class_weight) return CLG_OK;
+    if ((m->loss == LOSS_SPARSE_CCE || m->loss == LOSS_CCE) && m->outputs[0]->ndim > 1)
+        return clg_fail(CLG_STATUS_UNSUPPORTED, "%s: sample_weight and class_weight with sequence outputs (per-step "
+                        "weights) are not supported yet", api);
     if (o->sample_weight && o->class_weight)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: give sample_weight or class_weight, not both (as Keras)", api);
     if (o->class_weight && o->num_class_weights <= 0)
@@ -1364,7 +1412,6 @@ static clg_status sample_weights(const clg_model *m, const char *api, const clg_
         }
         w[i] = v;
     }
-    (void)m;
     *sw = w;
     return CLG_OK;
 }

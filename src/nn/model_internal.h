@@ -44,6 +44,8 @@ typedef enum layer_kind {
     L_LSTM,
     L_GRU,
     L_BIDIRECTIONAL,
+    L_MHA,
+    L_POSEMB,
     L_KIND_COUNT
 } layer_kind;
 
@@ -52,7 +54,7 @@ extern const char *const clg_kind_base[L_KIND_COUNT];
 extern const char *const clg_kind_type[L_KIND_COUNT];
 
 /* Weights of a layer, in the order they are saved and optimised. */
-enum { MAX_WEIGHTS = 6 };
+enum { MAX_WEIGHTS = 8 };
 
 struct clg_layer {
     layer_kind kind;
@@ -72,6 +74,7 @@ struct clg_layer {
     int return_sequences;       /* recurrent layers: the whole sequence, or the last step */
     int go_backwards;           /* recurrent layers: time reversed (Keras) */
     layer_kind cell;            /* bidirectional: the wrapped recurrent kind */
+    int heads, key_dim, causal; /* multi-head attention (units: value_dim) */
     int mask_zero;              /* embedding: id 0 is padding, masked downstream */
     clg_tensor *mask_table;     /* embedding with mask_zero: [V, 1], 0 for id 0, else 1 */
     int trainable;              /* Keras's layer.trainable; default 1 */

@@ -419,6 +419,11 @@ static void write_layer_config(clg_strbuf *b, const clg_layer *l) {
         clg_strbuf_printf(b, ", \"input_dim\": %d, \"output_dim\": %d, \"mask_zero\": %s", l->vocab, l->units,
                           l->mask_zero ? "true" : "false");
         break;
+    case L_MHA:
+        clg_strbuf_printf(b, ", \"num_heads\": %d, \"key_dim\": %d, \"use_causal_mask\": %s", l->heads, l->key_dim,
+                          l->causal ? "true" : "false");
+        break;
+    case L_POSEMB: clg_strbuf_printf(b, ", \"sequence_length\": %d", l->units); break;
     case L_SIMPLE_RNN:
     case L_LSTM:
     case L_GRU:
@@ -844,6 +849,8 @@ static const char *const *kind_fields(layer_kind k) {
     static const char *const cat[] = {"axis", NULL};
     static const char *const rnn[] = {"units", "return_sequences", "go_backwards", NULL};
     static const char *const bidir[] = {"units", "return_sequences", "go_backwards", "layer", "merge_mode", NULL};
+    static const char *const mha[] = {"num_heads", "key_dim", "use_causal_mask", NULL};
+    static const char *const posemb[] = {"sequence_length", NULL};
     switch (k) {
     case L_DENSE: return dense;
     case L_CONV2D:
@@ -865,6 +872,8 @@ static const char *const *kind_fields(layer_kind k) {
     case L_LSTM:
     case L_GRU: return rnn;
     case L_BIDIRECTIONAL: return bidir;
+    case L_MHA: return mha;
+    case L_POSEMB: return posemb;
     default: return none;
     }
 }
@@ -1023,6 +1032,18 @@ static clg_layer *layer_from_config(const loader *L, const lentry *e) {
         }
         break;
     }
+    case L_MHA: {
+        int heads = 0, kd = 0, causal = 0;
+        st = field_int(L, cfg, "num_heads", who, 1, 1, 1 << 16, &heads);
+        if (st == CLG_OK) st = field_int(L, cfg, "key_dim", who, 1, 1, 1 << 20, &kd);
+        if (st == CLG_OK) st = field_bool(L, cfg, "use_causal_mask", who, &causal);
+        if (st == CLG_OK) l = clg_layer_multi_head_attention(heads, kd, causal);
+        break;
+    }
+    case L_POSEMB:
+        st = field_int(L, cfg, "sequence_length", who, 1, 1, 1 << 24, &units);
+        if (st == CLG_OK) l = clg_layer_position_embedding(units);
+        break;
     case L_FLATTEN: l = clg_layer_flatten(); break;
     case L_ACTIVATION: l = clg_layer_activation(act); break;
     case L_GAP: l = clg_layer_global_average_pooling2d(); break;
