@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "fashion_mnist.h"
 
 #define DATA_DIR "/usr/share/datasets/fashion-mnist"
@@ -44,85 +45,43 @@ static void usage(FILE *f, const fmnist_example *ex) {
             ex->prog, ex->about, ex->save);
 }
 
-/* Parses a whole decimal number in [lo, hi]. */
-static int parse_int(const char *flag, const char *text, long long lo, long long hi,
-                     long long *out) {
-    char *end = NULL;
-    errno = 0;
-    long long v = text ? strtoll(text, &end, 10) : 0;
-    if (!text || !*text || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "%s: %s needs a whole number in [%lld, %lld], got '%s'\n", prog, flag, lo, hi,
-                text ? text : "");
-        return 0;
-    }
-    *out = v;
-    return 1;
-}
-
 /* 0: run, 1: -h (done), 2: bad command line. */
 static int parse_args(const fmnist_example *ex, int argc, char **argv, options *o) {
     *o = (options){.epochs = 10, .batch = 32, .seed = 0, .train_samples = 0, .save = ex->save, .quiet = 0};
+    static const char *const valued[] = {"--epochs", "--batch", "--seed", "--train-samples", "--save"};
+    static const char *const switches[] = {"--quiet"};
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout, ex);
-            return 1;
-        }
-        if (!strcmp(a, "--quiet")) {
-            o->quiet = 1;
-            continue;
-        }
-        /* Flags with a value: "--flag N" or "--flag=N". */
-        static const char *const valued[] = {"--epochs", "--batch", "--seed", "--train-samples",
-                                             "--save"};
-        const char *flag = NULL, *value = NULL;
-        for (size_t k = 0; k < sizeof valued / sizeof *valued; k++) {
-            size_t n = strlen(valued[k]);
-            if (!strcmp(a, valued[k])) {
-                flag = valued[k];
-                if (i + 1 >= argc) {
-                    fprintf(stderr, "%s: %s needs a value\n", prog, flag);
-                    return 2;
-                }
-                value = argv[++i];
-            } else if (!strncmp(a, valued[k], n) && a[n] == '=') {
-                flag = valued[k];
-                value = a + n + 1;
-            }
-            if (flag) break;
-        }
-        if (!flag) {
-            fprintf(stderr, "%s: unknown option '%s' (try -h)\n", prog, a);
-            return 2;
-        }
+        const char *flag, *value;
+        int r = cli_next(prog, argc, argv, &i, valued, 5, switches, 1, &flag, &value);
+        if (r == CLI_HELP) usage(stdout, ex);
+        if (r != CLI_FLAG) return r;
         long long v = 0;
-        if (!strcmp(flag, "--save")) {
+        if (!strcmp(flag, "--quiet")) {
+            o->quiet = 1;
+        } else if (!strcmp(flag, "--save")) {
             if (!*value) {
                 fprintf(stderr, "%s: --save needs a path\n", prog);
-                return 2;
+                return CLI_BAD;
             }
             o->save = value;
         } else if (!strcmp(flag, "--epochs")) {
-            if (!parse_int(flag, value, 1, 100000, &v)) return 2;
+            if (!cli_int(prog, flag, value, 1, 100000, &v)) return CLI_BAD;
             o->epochs = (int)v;
         } else if (!strcmp(flag, "--batch")) {
-            if (!parse_int(flag, value, 1, 1 << 20, &v)) return 2;
+            if (!cli_int(prog, flag, value, 1, 1 << 20, &v)) return CLI_BAD;
             o->batch = (int)v;
         } else if (!strcmp(flag, "--seed")) {
-            if (!parse_int(flag, value, 0, LLONG_MAX, &v)) return 2;
+            if (!cli_int(prog, flag, value, 0, LLONG_MAX, &v)) return CLI_BAD;
             o->seed = (uint64_t)v;
         } else {
-            if (!parse_int(flag, value, 1, LLONG_MAX, &v)) return 2;
+            if (!cli_int(prog, flag, value, 1, LLONG_MAX, &v)) return CLI_BAD;
             o->train_samples = v;
         }
     }
     return 0;
 }
 
-static int fail(const char *what) {
-    fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, clg_last_error(), clg_status_name(clg_last_status()));
-    return 1;
-}
+static int fail(const char *what) { return cli_fail(prog, what); }
 
 /* Reads one images file and its labels file: x float32 [N,28,28,1] (pixels / 255,
  * NHWC as Keras), y int32 [N]. At most `limit` samples (0: all). */
