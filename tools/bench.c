@@ -33,6 +33,8 @@ typedef struct suite_entry {
 static const suite_entry suites[] = {
     {"ops", bench_suite_ops,
      "device copy bandwidth, elementwise ops, reductions, matmul, an MLP training step"},
+    {"gemm", bench_suite_gemm,
+     "square float32 GEMMs 256..4096 (and A^T B, A B^T): CLGRAD_GEMM's choice against CLBlast"},
     {"conv", bench_suite_conv,
      "convolution layers (seed CNN, LeNet, VGG-16, ResNet-18, 1x1, depthwise, 7x7 stem) per algorithm"},
 };

@@ -96,6 +96,7 @@ void bench_report_error(clg_status status, const char *message);
 /* The suites. */
 void bench_suite_ops(bench *b);
 void bench_suite_conv(bench *b);
+void bench_suite_gemm(bench *b);
 
 /* `clgrad bench ...`: argv[0] is the first argument after "bench". Returns the
  * exit status: 0 success, 1 device or case errors, 2 bad flags. */

@@ -30,6 +30,8 @@
  *     CLGRAD_CACHE=0      disable the disk cache of compiled programs
  *     CLGRAD_CONSTRAINED=1  behave like a small GPU (see constrained below)
  *     CLGRAD_DETERMINISTIC=1  the same results run after run (see deterministic below)
+ *     CLGRAD_GEMM=own|clblast  force the GEMM kernel (default: clgrad's own on CPU
+ *                         devices, CLBlast on the others; read at every product)
  *     CLGRAD_QUIET=1      do not report the chosen device even if asked
  *
  * Thread safety: a context and every object made from it (tensors, ...) may be

@@ -1,5 +1,8 @@
 /* Matrix products through CLBlast: matmul, batched matmul, the dense layer and
- * their backward rules.
+ * their backward rules. On CPU-type OpenCL devices (PoCL), where CLBlast's
+ * GPU-shaped kernels reach a fraction of the machine, the same calls run
+ * clgrad's own kernel instead (gemm_cpu.h); CLGRAD_GEMM=clblast|own|auto
+ * forces either implementation.
  *
  * CLBlast reads a matrix as (buffer, offset, leading dimension) in row-major
  * order, optionally transposed. A view whose last axis has unit stride is passed
@@ -22,6 +25,7 @@
 
 #include "common/error.h"
 #include "graph/graph.h"
+#include "ops/gemm_cpu.h"
 
 /* --- the CLBlast call ------------------------------------------------------------ */
 
@@ -262,7 +266,22 @@ static clg_tensor *matmul_impl(const char *api, const clg_tensor *a, const clg_t
             g.c_stride = (size_t)(m * n);
             snprintf(g.what, sizeof g.what, "%s: %s x %s", api, sa, sb);
         }
-        if (st == CLG_OK && !batched) {
+        /* CPU-like devices take clgrad's own kernel (gemm_cpu.h; CLGRAD_GEMM forces
+         * either implementation), everything else CLBlast. */
+        clg_gemm_impl impl = CLG_GEMM_IMPL_CLBLAST;
+        if (st == CLG_OK) {
+            clg_gemm_desc d = {
+                .m = g.m, .n = g.n, .k = g.k, .batch = g.batch,
+                .trans_a = oa.trans, .trans_b = ob.trans,
+                .a = oa.t->buf, .b = ob.t->buf, .c = out->buf,
+                .a_off = g.a_off, .a_ld = g.a_ld, .a_stride = g.a_stride,
+                .b_off = g.b_off, .b_ld = g.b_ld, .b_stride = g.b_stride,
+                .c_off = g.c_off, .c_ld = g.c_ld, .c_stride = g.c_stride,
+                .what = g.what};
+            st = clg_gemm_choose(ctx, &d, &impl);
+            if (st == CLG_OK && impl == CLG_GEMM_IMPL_OWN) st = clg_gemm_cpu_run(ctx, &d);
+        }
+        if (st == CLG_OK && impl == CLG_GEMM_IMPL_CLBLAST && !batched) {
             size_t temp_bytes = 0;
             st = gemm_check(CLBlastSGemmTempBufferSize(CLBlastLayoutRowMajor, g.ta, g.tb, g.m, g.n,
                                                        g.k, g.a_off, g.a_ld, g.b_off, g.b_ld,
@@ -276,7 +295,7 @@ static clg_tensor *matmul_impl(const char *api, const clg_tensor *a, const clg_t
                 else st = clg_last_status();
             }
         }
-        if (st == CLG_OK) {
+        if (st == CLG_OK && impl == CLG_GEMM_IMPL_CLBLAST) {
             clg_buffer *bufs[4] = {oa.t->buf, ob.t->buf, out->buf, temp};
             st = gemm_run(ctx, &g, bufs, temp ? 4 : 3);
         }
