@@ -270,51 +270,41 @@ clg_tensor *clg_scaled_dot_product_attention(const clg_tensor *q, const clg_tens
 
 /* --- tables ------------------------------------------------------------------------------ */
 
-clg_tensor *clg_causal_mask(clg_context *ctx, int64_t tq, int64_t tk) {
-    const char *api = "clg_causal_mask";
-    if (!ctx) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: context is NULL", api);
-        return NULL;
-    }
-    int64_t shape[2] = {tq, tk}, numel;
-    if (tq < 0 || tk < 0) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: sizes tq %lld and tk %lld must not be negative", api,
-                 (long long)tq, (long long)tk);
-        return NULL;
-    }
-    if (clg_shape_check(api, 2, shape, CLG_FLOAT32, &numel) != CLG_OK) return NULL;
-    float *m = malloc((size_t)(numel ? numel : 1) * sizeof *m);
-    if (!m) {
-        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: host table [%lld,%lld]", api, (long long)tq,
-                 (long long)tk);
-        return NULL;
-    }
-    for (int64_t i = 0; i < tq; i++)
-        for (int64_t j = 0; j < tk; j++) m[i * tk + j] = j <= i + (tk - tq) ? 1.0f : 0.0f;
-    clg_tensor *t = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, shape, m);
-    free(m);
-    return t;
-}
-
-clg_tensor *clg_sinusoidal_positions(clg_context *ctx, int64_t length, int64_t dim) {
-    const char *api = "clg_sinusoidal_positions";
-    if (!ctx) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: context is NULL", api);
-        return NULL;
-    }
-    int64_t shape[2] = {length, dim}, numel;
-    if (length < 0 || dim < 0) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: length %lld and dim %lld must not be negative", api,
-                 (long long)length, (long long)dim);
+/* A host buffer for a [rows, cols] float32 table (the caller fills, uploads and
+ * frees it), or NULL naming the call, its arguments and the failure. */
+static float *host_table(clg_context *ctx, const char *api, const char *names, int64_t rows, int64_t cols) {
+    int64_t shape[2] = {rows, cols}, numel;
+    if (!ctx || rows < 0 || cols < 0) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s%s %lld and %lld must not be negative", api,
+                 ctx ? "" : "context is NULL; ", names, (long long)rows, (long long)cols);
         return NULL;
     }
     if (clg_shape_check(api, 2, shape, CLG_FLOAT32, &numel) != CLG_OK) return NULL;
     float *t = malloc((size_t)(numel ? numel : 1) * sizeof *t);
-    if (!t) {
-        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: host table [%lld,%lld]", api, (long long)length,
-                 (long long)dim);
-        return NULL;
-    }
+    if (!t)
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: host table [%lld,%lld]", api, (long long)rows,
+                 (long long)cols);
+    return t;
+}
+
+/* Uploads the table and frees it. */
+static clg_tensor *upload_table(clg_context *ctx, float *t, int64_t rows, int64_t cols) {
+    clg_tensor *out = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){rows, cols}, t);
+    free(t);
+    return out;
+}
+
+clg_tensor *clg_causal_mask(clg_context *ctx, int64_t tq, int64_t tk) {
+    float *m = host_table(ctx, "clg_causal_mask", "sizes tq and tk", tq, tk);
+    if (!m) return NULL;
+    for (int64_t i = 0; i < tq; i++)
+        for (int64_t j = 0; j < tk; j++) m[i * tk + j] = j <= i + (tk - tq) ? 1.0f : 0.0f;
+    return upload_table(ctx, m, tq, tk);
+}
+
+clg_tensor *clg_sinusoidal_positions(clg_context *ctx, int64_t length, int64_t dim) {
+    float *t = host_table(ctx, "clg_sinusoidal_positions", "length and dim", length, dim);
+    if (!t) return NULL;
     /* In double, rounded once: the angles of late positions are large, and
      * float32 arithmetic would lose their fractional part. */
     for (int64_t c = 0; c < dim; c++) {
@@ -324,7 +314,5 @@ clg_tensor *clg_sinusoidal_positions(clg_context *ctx, int64_t length, int64_t d
             t[pos * dim + c] = (float)(c % 2 ? cos(angle) : sin(angle));
         }
     }
-    clg_tensor *out = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, shape, t);
-    free(t);
-    return out;
+    return upload_table(ctx, t, length, dim);
 }
