@@ -36,7 +36,8 @@ static void usage(FILE *f, const fmnist_example *ex) {
             "  --batch N           batch size (default 32, as Keras)\n"
             "  --seed N            seed of the weights and the shuffling (default 0)\n"
             "  --train-samples N   train on the first N of the 60000 training images\n"
-            "  --save PATH         weights file, safetensors\n"
+            "  --save PATH         the trained model (architecture, weights, training\n"
+            "                      state) as safetensors, loadable by clg_model_load\n"
             "                      (default %s)\n"
             "  --quiet             one line per epoch (Keras's verbose=2)\n"
             "  -h, --help          this text\n"
@@ -245,12 +246,12 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
     printf("Test loss %.4f\n", (double)test_loss);
     printf("Test accuracy: %.4f\n", (double)test_acc);
 
-    /* model.save_weights(...) */
-    if (clg_model_save_weights(model, o.save) != CLG_OK) {
-        rc = fail("saving the weights");
+    /* model.save(...): the whole model, which clg_model_load reads without this program */
+    if (clg_model_save(model, o.save) != CLG_OK) {
+        rc = fail("saving the model");
         goto done;
     }
-    printf("Weights saved to %s\n", o.save);
+    printf("Model saved to %s\n", o.save);
     rc = 0;
 
 done:

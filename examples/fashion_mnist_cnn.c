@@ -13,7 +13,7 @@
  * with Keras's defaults: Adam at 1e-3, batch size 32, pixels / 255, shuffled
  * every epoch, no augmentation, no validation split. The program around the
  * model (data, compile, fit, evaluate on the 10,000 test images, the time per
- * epoch, saving the weights as safetensors) is examples/fashion_mnist.c, which
+ * epoch, saving the model as safetensors) is examples/fashion_mnist.c, which
  * the second example shares.
  *
  *   ./fashion_mnist_cnn [--epochs N] [--batch N] [--seed N] [--train-samples N]
