@@ -21,7 +21,7 @@
  * Data: samples are host arrays, features float32 [N, ...input_shape] (NHWC for
  * images, as Keras), targets int32 [N] for sparse losses or float32 [N, ...] for
  * the others (clg_host_array below describes one). Layers keep Keras's layout
- * (NHWC) and read it through strides; Dense takes rank-1 samples (Flatten first).
+ * (NHWC) and read it through strides; Dense acts on the last axis (as Keras).
  *
  * Keras's defaults, exactly: Glorot-uniform kernels and zero biases; Adam with
  * learning rate 1e-3, beta 0.9 / 0.999, epsilon 1e-7; fit with batch size 32.
