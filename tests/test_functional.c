@@ -710,6 +710,35 @@ static void test_tiny_transformer(void **state) {
     free(dir), free(path);
 }
 
+/* Adding a layer to a trained model keeps the trained weights (Keras too); a
+ * new seed redraws them. */
+static void test_add_keeps_weights(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[RN * RF], y[RN * 2];
+    clg_test_random_floats(x, RN * RF, 91), clg_test_random_floats(y, RN * 2, 92);
+    clg_host_array xa = clg_test_host_array(x, CLG_FLOAT32, 2, (int64_t[]){RN, RF});
+    clg_host_array ya = clg_test_host_array(y, CLG_FLOAT32, 2, (int64_t[]){RN, 2});
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){RF});
+    assert_int_equal(clg_model_add(m, clg_layer_dense(2, CLG_ACT_LINEAR)), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 2, o.verbose = 0;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    assert_non_null(h);
+    clg_history_free(h);
+    float *trained = weight_host(m, 0);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(2, CLG_ACT_LINEAR)), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
+    float *kept = weight_host(m, 0);
+    assert_memory_equal(trained, kept, RF * 2 * sizeof(float));
+    assert_int_equal(clg_model_set_seed(m, 5), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "adam", "mse", NULL), CLG_OK);
+    float *redrawn = weight_host(m, 0);
+    assert_true(memcmp(trained, redrawn, RF * 2 * sizeof(float)) != 0);
+    free(trained), free(kept), free(redrawn);
+    clg_model_free(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_residual_forward), cmocka_unit_test(test_shared_layer_concat),
@@ -720,7 +749,7 @@ int main(void) {
         cmocka_unit_test(test_same_seed_same_bits), cmocka_unit_test(test_recurrent_layers),
         cmocka_unit_test(test_lstm_trains),        cmocka_unit_test(test_masked_lstm),
         cmocka_unit_test(test_bidirectional),     cmocka_unit_test(test_multi_head_attention),
-        cmocka_unit_test(test_tiny_transformer),
+        cmocka_unit_test(test_tiny_transformer),   cmocka_unit_test(test_add_keeps_weights),
     };
     return CLG_RUN_GROUP(tests);
 }

@@ -159,13 +159,21 @@ clg_status clg_read_file(const char *path, size_t max_bytes, char **data, size_t
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "reading '%s' (%zu bytes)", path, n);
     }
     size_t got = 0;
+    int err = 0;
     while (got < n) {
         ssize_t r = read(fd, buf + got, n - got);
         if (r < 0 && errno == EINTR) continue;
+        if (r < 0) err = errno;
         if (r <= 0) break;
         got += (size_t)r;
     }
     close(fd);
+    if (got < n) { /* a read error, or the file shrank while it was read: never a silent short buffer */
+        free(buf);
+        return err ? clg_fail(CLG_STATUS_IO_ERROR, "reading '%s': %s", path, strerror(err))
+                   : clg_fail(CLG_STATUS_IO_ERROR, "'%s' shrank while it was read (%zu of %zu bytes)", path,
+                              got, n);
+    }
     buf[got] = '\0';
     *data = buf;
     *len = got;

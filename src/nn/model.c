@@ -503,18 +503,24 @@ static clg_status ensure_built(clg_model *m, const char *api) {
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: the model has no %s", api,
                         m->nlayers == 0 ? "layers" : "outputs (clg_model_set_outputs)");
     if (m->built) return CLG_OK;
+    /* Layers added to a model that has weights keep theirs (Keras too); a new
+     * seed (clg_model_set_seed) redraws every layer. */
     for (int i = 0; i < m->nlayers; i++) {
-        clg_status st = clg_layer_init_weights(m->ctx, m->layers[i], mix64(m->seed ^ mix64((uint64_t)i + 1)));
+        clg_layer *l = m->layers[i];
+        int have = !m->reseed && l->nweights > 0;
+        for (int j = 0; have && j < l->nweights; j++) have = l->w[j] != NULL;
+        if (have) continue;
+        clg_status st = clg_layer_init_weights(m->ctx, l, mix64(m->seed ^ mix64((uint64_t)i + 1)));
         if (st != CLG_OK) return clg_fail_wrap(st, "%s", api);
     }
-    m->built = 1;
+    m->built = 1, m->reseed = 0;
     return CLG_OK;
 }
 
 clg_status clg_model_set_seed(clg_model *m, uint64_t seed) {
     if (!m) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_set_seed: model is NULL");
     m->seed = seed;
-    m->built = 0; /* the next compile draws the weights from this seed */
+    m->built = 0, m->reseed = 1; /* the next compile draws every weight from this seed */
     return CLG_OK;
 }
 

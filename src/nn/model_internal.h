@@ -118,6 +118,7 @@ struct clg_model {
     int input_count;
     uint64_t seed;
     int built, compiled;
+    int reseed;                 /* clg_model_set_seed since the weights were made: redraw them all */
     loss_kind loss;
     int accuracy;
     /* The optimizer (owned; its state lives on the device) and the trainable
