@@ -578,40 +578,45 @@ clg_status clg_tensor_to_host(const clg_tensor *t, void *host, size_t bytes) {
     return st;
 }
 
-clg_status clg_tensor_write(clg_tensor *t, const void *host, size_t bytes) {
-    const char *op = "clg_tensor_write";
+/* The checks and the flush before a host write into t (both write calls):
+ * *need gets the byte count (0: nothing to write) and `what` the message
+ * context for the OpenCL call. */
+static clg_status write_prepare(clg_tensor *t, const void *host, size_t bytes, const char *op, size_t *need,
+                                char *what, size_t cap) {
     if (!t) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", op);
-    char d[220], what[400];
+    char d[220];
     clg_tensor_describe(t, d, sizeof d);
-    size_t need = (size_t)clg_tensor_numel(t) * clg_dtype_size(t->dtype);
-    if (bytes != need)
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s holds %zu bytes, %zu given", op, d,
-                        need, bytes);
-    if (need == 0) return CLG_OK;
+    *need = (size_t)clg_tensor_numel(t) * clg_dtype_size(t->dtype);
+    if (bytes != *need)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s holds %zu bytes, %zu given", op, d, *need, bytes);
+    if (*need == 0) return CLG_OK;
     if (!host) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: host data is NULL for %s", op, d);
     /* Pending lazy results may read this buffer: evaluate them before it changes. */
     clg_status fs = clg_flush(t->ctx);
     if (fs != CLG_OK) return fs;
     if (!clg_tensor_is_contiguous(t))
         return clg_fail(CLG_STATUS_UNSUPPORTED, "%s: %s is a non-contiguous view", op, d);
-    snprintf(what, sizeof what, "%s: writing %s on %s", op, d, t->ctx->label);
+    snprintf(what, cap, "%s: writing %s on %s", op, d, t->ctx->label);
+    return CLG_OK;
+}
+
+clg_status clg_tensor_write(clg_tensor *t, const void *host, size_t bytes) {
+    char what[400];
+    size_t need = 0;
+    clg_status st = write_prepare(t, host, bytes, "clg_tensor_write", &need, what, sizeof what);
+    if (st != CLG_OK || need == 0) return st;
     return write_bytes(t->ctx, t->buf, (size_t)t->offset * clg_dtype_size(t->dtype), host, need, what);
 }
 
 clg_status clg_tensor_write_nonblocking(clg_tensor *t, const void *host, size_t bytes, cl_event *done) {
     const char *op = "clg_tensor_write_nonblocking";
     *done = NULL;
-    char d[220];
-    clg_tensor_describe(t, d, sizeof d);
-    size_t need = (size_t)clg_tensor_numel(t) * clg_dtype_size(t->dtype);
-    if (bytes != need || !host || !clg_tensor_is_contiguous(t) || t->ctx->capture)
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                        "%s: %s needs %zu bytes from host, contiguous, outside a capture (got %zu)", op, d, need,
-                        bytes);
-    clg_status fs = clg_flush(t->ctx); /* pending lazy results may read this buffer */
-    if (fs != CLG_OK) return fs;
+    if (t && t->ctx->capture) /* a captured write must own its bytes (write_bytes copies them) */
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: not inside a step capture", op);
     char what[400];
-    snprintf(what, sizeof what, "%s: writing %s on %s", op, d, t->ctx->label);
+    size_t need = 0;
+    clg_status st = write_prepare(t, host, bytes, op, &need, what, sizeof what);
+    if (st != CLG_OK || need == 0) return st;
     return CLG_CL(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_FALSE,
                                        (size_t)t->offset * clg_dtype_size(t->dtype), need, host, 0, NULL, done),
                   what);
