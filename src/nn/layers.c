@@ -884,11 +884,12 @@ static clg_tensor *attention_forward(const clg_layer *l, const clg_node *nd, clg
     clg_tensor *q = project_heads(qx, l->w[0], l->w[1]);
     clg_tensor *k = q ? project_heads(kx, l->w[2], l->w[3]) : NULL;
     clg_tensor *v = k ? project_heads(vx, l->w[4], l->w[5]) : NULL;
-    clg_tensor *kmask = NULL;
     const int64_t n = clg_tensor_shape(qx)[0], tq = clg_tensor_shape(qx)[1], d = clg_tensor_shape(qx)[2];
-    if (v && mask_in && nd->nin == 1) /* [N, Tk] -> [N, 1, 1, Tk] */
-        kmask = clg_tensor_reshape(mask_in, 4, (int64_t[]){n, 1, 1, clg_tensor_shape(mask_in)[1]});
-    clg_tensor *o = v && (kmask || !mask_in || nd->nin != 1)
+    const int key_mask = mask_in && nd->nin == 1; /* self-attention: the input's mask masks the keys */
+    clg_tensor *kmask = v && key_mask /* [N, Tk] -> [N, 1, 1, Tk] */
+                            ? clg_tensor_reshape(mask_in, 4, (int64_t[]){n, 1, 1, clg_tensor_shape(mask_in)[1]})
+                            : NULL;
+    clg_tensor *o = v && (kmask || !key_mask)
                         ? clg_scaled_dot_product_attention(q, k, v, kmask, l->causal, 0.0f, 0.0f, 0, NULL)
                         : NULL; /* [N, H, Tq, K] */
     clg_tensor *ot = o ? clg_tensor_permute(o, (const int[]){0, 2, 1, 3}) : NULL;

@@ -365,13 +365,20 @@ clg_status clg_model_call(clg_model *m, const clg_tensor *const *inputs, int tra
     return st == CLG_OK ? st : clg_fail_wrap(st, "%s", api);
 }
 
-int clg_model_weight_count(const clg_model *m, int trainable_only) {
+/* The model's weights in layer order (all, or the trainable ones) into out
+ * (may be NULL to count them); returns the count. */
+static int list_weights(const clg_model *m, int trainable_only, clg_tensor **out) {
     int n = 0;
     for (int i = 0; m && i < m->nlayers; i++)
-        for (int j = 0; j < m->layers[i]->nweights; j++)
-            n += !trainable_only || (m->layers[i]->wtrainable[j] && m->layers[i]->trainable);
+        for (int j = 0; j < m->layers[i]->nweights; j++) {
+            if (trainable_only && !(m->layers[i]->wtrainable[j] && m->layers[i]->trainable)) continue;
+            if (out) out[n] = m->layers[i]->w[j];
+            n++;
+        }
     return n;
 }
+
+int clg_model_weight_count(const clg_model *m, int trainable_only) { return list_weights(m, trainable_only, NULL); }
 
 clg_tensor *clg_model_weight(clg_model *m, int trainable_only, int index) {
     if (!m || ensure_built(m, "clg_model_weight") != CLG_OK) return NULL;
@@ -575,14 +582,14 @@ clg_status clg_model_compile_optimizer(clg_model *m, clg_optimizer *opt, const c
     st = ensure_built(m, api);
     if (st != CLG_OK) return st;
     m->loss = lk, m->accuracy = metrics != NULL;
-    int np = clg_model_weight_count(m, 1);
+    int np = list_weights(m, 1, NULL);
     m->params = calloc((size_t)np + 1, sizeof *m->params);
     if (!m->params) {
         free_state(m);
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
     }
     m->nparams = np;
-    for (int i = 0; i < np; i++) m->params[i] = clg_model_weight(m, 1, i);
+    list_weights(m, 1, m->params); /* one pass, not one lookup per weight */
     if ((np > 0 && clg_optimizer_attach(opt, m->ctx, np, m->params) != CLG_OK) ||
         !(m->rng_counter = clg_tensor_zeros(m->ctx, CLG_INT32, 1, (int64_t[]){2}))) {
         st = clg_last_status();
