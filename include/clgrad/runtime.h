@@ -33,6 +33,8 @@
  *     CLGRAD_GEMM=own|clblast  force the GEMM kernel (default: clgrad's own on CPU
  *                         devices, CLBlast on the others; read at every product)
  *     CLGRAD_QUIET=1      do not report the chosen device even if asked
+ *     CLGRAD_PROFILE=1    profile every kernel from the start and print the
+ *                         per-kernel table to stderr when the context is freed
  *
  * Thread safety: a context and every object made from it (tensors, ...) may be
  * used by one thread at a time; guard it yourself to share it. Different contexts
@@ -115,6 +117,10 @@ typedef struct clg_context_options {
                               without atomics); -1 (default): CLGRAD_DETERMINISTIC */
     int report_device;     /**< 1: print the chosen device once to report_stream */
     FILE *report_stream;   /**< NULL: stderr */
+    int profiling;         /**< 1: make the queue with OpenCL profiling, so that
+                              clg_profile_start works; -1 (default): CLGRAD_PROFILE,
+                              which also starts a profile at once and prints it to
+                              stderr when the context is freed */
 } clg_context_options;
 
 CLG_API clg_context_options clg_context_options_default(void);
@@ -159,6 +165,43 @@ typedef struct clg_context_stats {
     uint64_t peak_bytes_in_use;
 } clg_context_stats;
 CLG_API clg_context_stats clg_context_get_stats(const clg_context *ctx);
+
+/** \name Kernel profiling
+ * Device time per kernel, from OpenCL profiling events, for finding what
+ * dominates a training step. The context must be made with options.profiling = 1
+ * (or CLGRAD_PROFILE=1): profiling is a property of the queue.
+ *
+ *     clg_profile_start(ctx);
+ *     ... the work to profile, e.g. clg_model_fit for a few steps ...
+ *     clg_profile_entry *rows = NULL; size_t n = 0;
+ *     if (clg_profile_stop(ctx, &rows, &n) == CLG_OK) clg_profile_print(stdout, rows, n, steps);
+ *     free(rows);
+ *
+ * Every kernel launch is counted (direct, replayed from a captured step,
+ * CLBlast's GEMMs as "clblast:sgemm", clFFT transforms as "clfft:transform"),
+ * and non-blocking host writes and device copies ("host write", "device copy").
+ * A row is named by the kernel's function name; generated elementwise kernels by
+ * their structure, e.g. "ew:v0=L0;v1=relu(v0);" (cut at 127 bytes). Lazy
+ * elementwise work is counted when it is queued: read a result (or call
+ * clg_tensor_eval) before clg_profile_stop so that it is. While a profile runs,
+ * events are waited on in batches of a few thousand, so the host may block
+ * where it otherwise would not; the device times stay right, wall times do not.
+ * @{ */
+typedef struct clg_profile_entry {
+    char name[128];  /**< kernel or command, as above */
+    uint64_t count;  /**< times it ran */
+    double total_ms, min_ms, max_ms; /**< device time (end minus start), summed and per run */
+} clg_profile_entry;
+/** Starts counting (and forgets what an earlier profile counted).
+ * CLG_STATUS_UNSUPPORTED when the queue was made without profiling. */
+CLG_API clg_status clg_profile_start(clg_context *ctx);
+/** Waits for the queue, stops counting and returns the rows, largest total first,
+ * in a malloc'd array the caller frees (NULL and 0 when nothing ran). */
+CLG_API clg_status clg_profile_stop(clg_context *ctx, clg_profile_entry **entries, size_t *count);
+/** Prints rows as a table: share of the device time, calls, ms and calls per
+ * `steps` (pass 1 for totals), mean, min and max ms per call, name; then the sum. */
+CLG_API void clg_profile_print(FILE *f, const clg_profile_entry *entries, size_t count, double steps);
+/** @} */
 
 /** Returns the pool's cached (unused) device memory to the driver. */
 CLG_API void clg_context_release_cached_memory(clg_context *ctx);

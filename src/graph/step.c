@@ -181,10 +181,12 @@ clg_status clg_step_replay(clg_step *s) {
                         "clg_step_replay");
             off += c->sizes[a];
         }
-        if (st == CLG_OK)
-            st = CLG_CL(clEnqueueNDRangeKernel(ctx->queue, c->kernel, 1, NULL, &c->global, &c->local,
-                                               0, NULL, NULL),
-                        "clg_step_replay");
+        if (st != CLG_OK) break;
+        cl_event ev = NULL;
+        st = CLG_CL(clEnqueueNDRangeKernel(ctx->queue, c->kernel, 1, NULL, &c->global, &c->local, 0, NULL,
+                                           CLG_PROFILE_EVENT(ctx, ev)),
+                    "clg_step_replay");
+        clg_profile_record(ctx, c->kernel, NULL, ev);
     }
     return st;
 }

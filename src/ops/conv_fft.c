@@ -229,9 +229,12 @@ typedef struct fft_call {
 
 static clg_status fft_enqueue(clg_context *ctx, const fft_call *c) {
     cl_mem in = c->in, out = c->out;
-    return fft_check(clfftEnqueueTransform(c->plan, c->dir, 1, &ctx->queue, 0, NULL, NULL, &in,
-                                           &out, c->tmp),
-                     "clfftEnqueueTransform", c->what);
+    cl_event ev = NULL;
+    clg_status st = fft_check(clfftEnqueueTransform(c->plan, c->dir, 1, &ctx->queue, 0, NULL,
+                                                    CLG_PROFILE_EVENT(ctx, ev), &in, &out, c->tmp),
+                              "clfftEnqueueTransform", c->what);
+    clg_profile_record(ctx, NULL, "clfft:transform", ev);
+    return st;
 }
 
 static clg_status fft_replay(clg_context *ctx, const void *payload) {

@@ -99,16 +99,20 @@ static clg_status gemm_check(CLBlastStatusCode code, const gemm_call *g, const c
 
 static clg_status gemm_enqueue(clg_context *ctx, const gemm_call *g) {
     CLBlastStatusCode code;
+    cl_event ev = NULL;
     if (g->batched) {
         code = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, g->ta, g->tb, g->m, g->n, g->k,
                                           1.0f, g->a, g->a_off, g->a_ld, g->a_stride, g->b,
                                           g->b_off, g->b_ld, g->b_stride, 0.0f, g->c, g->c_off,
-                                          g->c_ld, g->c_stride, g->batch, &ctx->queue, NULL);
+                                          g->c_ld, g->c_stride, g->batch, &ctx->queue,
+                                          CLG_PROFILE_EVENT(ctx, ev));
+        clg_profile_record(ctx, NULL, "clblast:sgemm_strided_batched", ev);
         return gemm_check(code, g, "CLBlastSgemmStridedBatched");
     }
     code = CLBlastSgemmWithTempBuffer(CLBlastLayoutRowMajor, g->ta, g->tb, g->m, g->n, g->k, 1.0f,
                                       g->a, g->a_off, g->a_ld, g->b, g->b_off, g->b_ld, 0.0f, g->c,
-                                      g->c_off, g->c_ld, &ctx->queue, NULL, g->temp);
+                                      g->c_off, g->c_ld, &ctx->queue, CLG_PROFILE_EVENT(ctx, ev), g->temp);
+    clg_profile_record(ctx, NULL, "clblast:sgemm", ev);
     return gemm_check(code, g, "CLBlastSgemmWithTempBuffer");
 }
 

@@ -17,6 +17,7 @@ clg_context_options clg_context_options_default(void) {
     o.disk_cache = 1;
     o.constrained = -1;
     o.deterministic = -1;
+    o.profiling = -1;
     return o;
 }
 
@@ -96,7 +97,8 @@ static clg_status open_device(clg_context *ctx) {
     ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
     if ((st = CLG_CL_ERR(err, "clCreateContext", what)) != CLG_OK) return st;
     snprintf(what, sizeof what, "creating a command queue on %s", ctx->label);
-    ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, 0, &err);
+    cl_command_queue_properties qp = ctx->profile.enabled ? CL_QUEUE_PROFILING_ENABLE : 0;
+    ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, qp, &err);
     return CLG_CL_ERR(err, "clCreateCommandQueue", what);
 }
 
@@ -137,6 +139,8 @@ clg_context *clg_context_new(const clg_context_options *options) {
     set_limits(ctx, constrained);
     ctx->deterministic = o.deterministic < 0 ? env_flag("CLGRAD_DETERMINISTIC", 0) : o.deterministic != 0;
     set_build_options(ctx);
+    if (o.profiling < 0) ctx->profile.report_at_exit = env_flag("CLGRAD_PROFILE", 0);
+    ctx->profile.enabled = o.profiling > 0 || ctx->profile.report_at_exit;
 
     resolve_cache_dir(&o, ctx->cache_dir, sizeof ctx->cache_dir);
     ctx->disk_cache = o.disk_cache && env_flag("CLGRAD_CACHE", 1) && ctx->cache_dir[0];
@@ -163,11 +167,30 @@ clg_context *clg_context_new(const clg_context_options *options) {
                 clg_format_bytes(ctx->info.global_mem_bytes, mem, sizeof mem),
                 ctx->limits.constrained ? " [constrained]" : "");
     }
+    if (ctx->profile.report_at_exit && clg_profile_start(ctx) != CLG_OK) {
+        clg_context_free(ctx);
+        return NULL;
+    }
     return ctx;
+}
+
+/* CLGRAD_PROFILE: the whole life of the context, printed when it ends. */
+static void report_profile(clg_context *ctx) {
+    clg_profile_entry *rows = NULL;
+    size_t n = 0;
+    if (clg_profile_stop(ctx, &rows, &n) != CLG_OK) {
+        fprintf(stderr, "clgrad: CLGRAD_PROFILE: %s\n", clg_last_error());
+        return;
+    }
+    fprintf(stderr, "clgrad: CLGRAD_PROFILE: device time per kernel on %s\n", ctx->label);
+    clg_profile_print(stderr, rows, n, 1);
+    free(rows);
 }
 
 void clg_context_free(clg_context *ctx) {
     if (!ctx) return;
+    if (ctx->queue && ctx->profile.active && ctx->profile.report_at_exit) report_profile(ctx);
+    clg_profile_state_free(ctx);
     if (ctx->queue) clFinish(ctx->queue);
     if (ctx->fft_state_free) ctx->fft_state_free(ctx);
     for (size_t i = 0; i < ctx->kernel_count; i++) {

@@ -307,43 +307,51 @@ clg_status clg_program_kernel(clg_context *ctx, cl_program prog, const char *ker
     return CLG_OK;
 }
 
-clg_status clg_enqueue_1d(clg_context *ctx, cl_kernel kernel, size_t n, const char *what) {
-    if (n == 0) return CLG_OK;
-    size_t local = 64;
-    if (local > ctx->limits.max_work_group_size) local = (size_t)ctx->limits.max_work_group_size;
-    if (local == 0) local = 1;
-    size_t global = (n + local - 1) / local * local;
-    return CLG_CL(clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, NULL),
-                  what);
+/* The one clEnqueueNDRangeKernel of direct launches (replays have their own). */
+static clg_status enqueue(clg_context *ctx, cl_kernel kernel, size_t global, size_t local, const char *what) {
+    cl_event ev = NULL;
+    clg_status st = CLG_CL(
+        clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, CLG_PROFILE_EVENT(ctx, ev)),
+        what);
+    clg_profile_record(ctx, kernel, NULL, ev);
+    return st;
 }
 
-clg_status clg_launch(clg_context *ctx, cl_kernel kernel, size_t n, int nargs, const clg_arg *args,
-                      const char *what) {
+static size_t local_1d(const clg_context *ctx) {
+    size_t local = 64;
+    if (local > ctx->limits.max_work_group_size) local = (size_t)ctx->limits.max_work_group_size;
+    return local ? local : 1;
+}
+
+clg_status clg_enqueue_1d(clg_context *ctx, cl_kernel kernel, size_t n, const char *what) {
+    if (n == 0) return CLG_OK;
+    size_t local = local_1d(ctx);
+    return enqueue(ctx, kernel, (n + local - 1) / local * local, local, what);
+}
+
+static clg_status set_args(cl_kernel kernel, int nargs, const clg_arg *args, const char *what) {
     for (int i = 0; i < nargs; i++) {
         clg_status st = CLG_CL(clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value), what);
         if (st != CLG_OK) return st;
     }
-    if (n == 0) return CLG_OK;
-    size_t local = 64;
-    if (local > ctx->limits.max_work_group_size) local = (size_t)ctx->limits.max_work_group_size;
-    if (local == 0) local = 1;
-    size_t global = (n + local - 1) / local * local;
-    clg_status st = CLG_CL(
-        clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, NULL), what);
+    return CLG_OK;
+}
+
+clg_status clg_launch(clg_context *ctx, cl_kernel kernel, size_t n, int nargs, const clg_arg *args,
+                      const char *what) {
+    clg_status st = set_args(kernel, nargs, args, what);
+    if (st != CLG_OK || n == 0) return st;
+    size_t local = local_1d(ctx), global = (n + local - 1) / local * local;
+    st = enqueue(ctx, kernel, global, local, what);
     if (st == CLG_OK && ctx->capture) st = clg_capture_kernel(ctx, kernel, global, local, nargs, args);
     return st;
 }
 
 clg_status clg_launch_wg(clg_context *ctx, cl_kernel kernel, size_t groups, size_t local, int nargs,
                          const clg_arg *args, const char *what) {
-    for (int i = 0; i < nargs; i++) {
-        clg_status st = CLG_CL(clSetKernelArg(kernel, (cl_uint)i, args[i].size, args[i].value), what);
-        if (st != CLG_OK) return st;
-    }
-    if (groups == 0) return CLG_OK;
-    size_t global = groups * local;
-    clg_status st = CLG_CL(
-        clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, NULL), what);
-    if (st == CLG_OK && ctx->capture) st = clg_capture_kernel(ctx, kernel, global, local, nargs, args);
+    clg_status st = set_args(kernel, nargs, args, what);
+    if (st != CLG_OK || groups == 0) return st;
+    st = enqueue(ctx, kernel, groups * local, local, what);
+    if (st == CLG_OK && ctx->capture) st = clg_capture_kernel(ctx, kernel, groups * local, local, nargs, args);
     return st;
 }

@@ -135,6 +135,32 @@ typedef struct clg_store {
 
 void clg_store_clear(clg_store *store);
 
+/* --- kernel profiling (runtime/profile.c) ------------------------------------ */
+
+typedef struct clg_profile_pending {
+    cl_event event;
+    const char *label; /* lives as long as the context (kernel or program name) or static */
+} clg_profile_pending;
+
+typedef struct clg_profile_state {
+    int enabled; /* the queue was made with CL_QUEUE_PROFILING_ENABLE */
+    int active;  /* between clg_profile_start and clg_profile_stop */
+    int report_at_exit; /* CLGRAD_PROFILE: print the table when the context is freed */
+    clg_profile_pending *pending;
+    size_t pending_count, pending_cap;
+    clg_profile_entry *rows;
+    size_t row_count, row_cap;
+    uint64_t dropped; /* events not recorded (out of host memory) */
+} clg_profile_state;
+
+/* The event argument for an enqueue: &ev while profiling, else NULL. */
+#define CLG_PROFILE_EVENT(ctx, ev) ((ctx)->profile.active ? &(ev) : NULL)
+/* Takes ev (NULL: nothing was recorded) labelled by label or, when NULL, by kernel. */
+void clg_profile_record(struct clg_context *ctx, cl_kernel kernel, const char *label, cl_event ev);
+/* Waits for the pending events and adds their times to the rows. */
+clg_status clg_profile_fold(struct clg_context *ctx);
+void clg_profile_state_free(struct clg_context *ctx);
+
 /* --- the context -------------------------------------------------------------- */
 
 struct clg_context {
@@ -166,6 +192,8 @@ struct clg_context {
     struct clg_tensor *lazy_head;   /* pending lazy elementwise results */
     unsigned visit_epoch;           /* traversal marks for backward */
     struct clg_step *capture;       /* the step being captured, if any */
+
+    clg_profile_state profile;
 
     /* Per-context state of optional modules (e.g. clFFT plans), freed with it. */
     void *fft_state;
