@@ -62,24 +62,38 @@ inline float optim_clip(float g, int clip, float c, __global const float *norms,
     return g;
 }
 
+/* This step's scalars, computed once by one work-item before the updates (the
+ * update kernels run one work-item per element, and pow per element costs more
+ * than the update itself on a CPU device): coef[0] = the scheduled rate of step
+ * `it`, coef[1] = Adam's rate with the bias corrections,
+ * lr * sqrt(1 - beta_2^t) / (1 - beta_1^t) with t = it + 1. */
+__kernel void optim_prepare(__global const float *lr_buf, __global const int *iters, int sched, float4 sp,
+                            float4 hp, __global float *coef) {
+    if (get_global_id(0) != 0) return;
+    int it = iters[0];
+    float lr = optim_rate(lr_buf[0], it, sched, sp);
+    float b1 = hp.x, b2 = hp.y;
+    float t = (float)(it + 1);
+    coef[0] = lr;
+    coef[1] = lr * sqrt(1.0f - pow(b2, t)) / (1.0f - pow(b1, t));
+}
+
 /* Arguments shared by the update kernels: the parameter and its gradient (with
  * offsets in elements), n elements, up to three slot buffers (contiguous, as
- * the parameter), the base rate and step count, the schedule, the clipping,
- * the weight decay, the optimizer's constants hp and its FLAG_ bits. */
+ * the parameter), the step's scalars from optim_prepare, the clipping, the
+ * weight decay, the optimizer's constants hp and its FLAG_ bits. */
 #define OPTIM_ARGS                                                                          \
     __global float *p, ulong p_off, __global const float *g, ulong g_off, ulong n,          \
         __global float *s0, __global float *s1, __global float *s2,                         \
-        __global const float *lr_buf, __global const int *iters, int sched, float4 sp,      \
-        int clip, float clipv, __global const float *norms, int slot, float wd, float4 hp,  \
-        int flags
+        __global const float *coef, int clip, float clipv, __global const float *norms,     \
+        int slot, float wd, float4 hp, int flags
 
 /* Common start: element i, this step's rate, the clipped gradient and the
  * parameter after weight decay (Keras: p - p * wd * lr, before the update). */
 #define OPTIM_BEGIN                                                         \
     ulong i = get_global_id(0);                                             \
     if (i >= n) return;                                                     \
-    int it = iters[0];                                                      \
-    float lr = optim_rate(lr_buf[0], it, sched, sp);                        \
+    float lr = coef[0];                                                     \
     float gr = optim_clip(g[g_off + i], clip, clipv, norms, slot);          \
     float w = p[p_off + i];                                                 \
     if (wd != 0.0f) w = w - w * wd * lr;
@@ -103,8 +117,7 @@ __kernel void optim_sgd(OPTIM_ARGS) {
 __kernel void optim_adam(OPTIM_ARGS) {
     OPTIM_BEGIN
     float b1 = hp.x, b2 = hp.y, eps = hp.z;
-    float t = (float)(it + 1);
-    float alpha = lr * sqrt(1.0f - pow(b2, t)) / (1.0f - pow(b1, t));
+    float alpha = coef[1];
     float m = s0[i];
     m = m + (gr - m) * (1.0f - b1);
     s0[i] = m;

@@ -71,6 +71,7 @@ struct clg_optimizer {
     clg_tensor *iterations;     /* int32, rank 0 */
     clg_tensor *learning_rate;  /* float32, rank 0 */
     clg_tensor *norms;          /* float32 [nparams + 1]: sums of squares, global scale */
+    clg_tensor *coef;           /* float32 [2]: the step's rate and Adam's corrected rate */
     int nstate;
     clg_tensor **state;         /* borrowed, checkpoint order */
     char **state_names;
@@ -229,7 +230,8 @@ static void detach(clg_optimizer *o) {
     clg_tensor_free(o->iterations);
     clg_tensor_free(o->learning_rate);
     clg_tensor_free(o->norms);
-    o->iterations = o->learning_rate = o->norms = NULL;
+    clg_tensor_free(o->coef);
+    o->iterations = o->learning_rate = o->norms = o->coef = NULL;
     o->nparams = 0;
     o->ctx = NULL;
 }
@@ -431,7 +433,8 @@ static clg_status build_state(clg_optimizer *o, const char *api) {
     o->iterations = clg_tensor_zeros(ctx, CLG_INT32, 0, NULL);
     o->learning_rate = clg_tensor_full(ctx, CLG_FLOAT32, 0, NULL, (double)o->lr);
     o->norms = clg_tensor_zeros(ctx, CLG_FLOAT32, 1, (int64_t[]){(int64_t)o->nparams + 1});
-    if (!o->iterations || !o->learning_rate || !o->norms) return clg_last_status();
+    o->coef = clg_tensor_zeros(ctx, CLG_FLOAT32, 1, (int64_t[]){2});
+    if (!o->iterations || !o->learning_rate || !o->norms || !o->coef) return clg_last_status();
     clg_status st = add_state(o, o->iterations, "optimizer.iterations", api);
     if (st == CLG_OK) st = add_state(o, o->learning_rate, "optimizer.learning_rate", api);
 
@@ -501,16 +504,9 @@ clg_status clg_optimizer_attach(clg_optimizer *o, clg_context *ctx, int nparams,
 
 /* --- the step ---------------------------------------------------------------------------- */
 
-static clg_status launch_update(clg_optimizer *o, cl_kernel k, int i, const clg_tensor *g, int slot,
-                                const char *what) {
-    clg_tensor *p = o->params[i];
-    clg_buffer *dummy = o->norms->buf; /* stands in for unused slots; never written */
-    clg_buffer *s[ROLES];
-    for (int r = 0; r < ROLES; r++) s[r] = o->slots[r] ? o->slots[r][i]->buf : dummy;
-    cl_ulong p_off = (cl_ulong)p->offset, g_off = (cl_ulong)g->offset;
-    cl_ulong n = (cl_ulong)clg_tensor_numel(p);
-    cl_int sched = o->sched, clip = o->clip, cslot = slot, flags = 0;
-    cl_float clipv = o->clip_value, wd = o->weight_decay;
+/* The kernels' constants: the schedule's sp, the optimizer's hp and its FLAG_ bits. */
+static void kernel_constants(const clg_optimizer *o, cl_float4 *sp_out, cl_float4 *hp_out, cl_int *flags_out) {
+    cl_int flags = 0;
     cl_float4 sp, hp;
     memset(&sp, 0, sizeof sp);
     memset(&hp, 0, sizeof hp);
@@ -538,6 +534,31 @@ static clg_status launch_update(clg_optimizer *o, cl_kernel k, int i, const clg_
         hp.s[2] = o->epsilon;
         break;
     }
+    *sp_out = sp, *hp_out = hp, *flags_out = flags;
+}
+
+static clg_status launch_prepare(clg_optimizer *o, cl_kernel k) {
+    cl_int sched = o->sched, flags;
+    cl_float4 sp, hp;
+    kernel_constants(o, &sp, &hp, &flags);
+    clg_arg args[] = {CLG_ARG_BUF(o->learning_rate->buf), CLG_ARG_BUF(o->iterations->buf), CLG_ARG(sched),
+                      CLG_ARG(sp), CLG_ARG(hp), CLG_ARG_BUF(o->coef->buf)};
+    return clg_launch(o->ctx, k, 1, (int)(sizeof args / sizeof args[0]), args,
+                      "clg_optimizer_step: the step's learning rate");
+}
+
+static clg_status launch_update(clg_optimizer *o, cl_kernel k, int i, const clg_tensor *g, int slot,
+                                const char *what) {
+    clg_tensor *p = o->params[i];
+    clg_buffer *dummy = o->norms->buf; /* stands in for unused slots; never written */
+    clg_buffer *s[ROLES];
+    for (int r = 0; r < ROLES; r++) s[r] = o->slots[r] ? o->slots[r][i]->buf : dummy;
+    cl_ulong p_off = (cl_ulong)p->offset, g_off = (cl_ulong)g->offset;
+    cl_ulong n = (cl_ulong)clg_tensor_numel(p);
+    cl_int clip = o->clip, cslot = slot, flags;
+    cl_float clipv = o->clip_value, wd = o->weight_decay;
+    cl_float4 sp, hp;
+    kernel_constants(o, &sp, &hp, &flags);
     clg_arg args[] = {CLG_ARG_BUF(p->buf),
                       CLG_ARG(p_off),
                       CLG_ARG_BUF(g->buf),
@@ -546,10 +567,7 @@ static clg_status launch_update(clg_optimizer *o, cl_kernel k, int i, const clg_
                       CLG_ARG_BUF(s[0]),
                       CLG_ARG_BUF(s[1]),
                       CLG_ARG_BUF(s[2]),
-                      CLG_ARG_BUF(o->learning_rate->buf),
-                      CLG_ARG_BUF(o->iterations->buf),
-                      CLG_ARG(sched),
-                      CLG_ARG(sp),
+                      CLG_ARG_BUF(o->coef->buf),
                       CLG_ARG(clip),
                       CLG_ARG(clipv),
                       CLG_ARG_BUF(o->norms->buf),
@@ -571,8 +589,9 @@ clg_status clg_optimizer_step(clg_optimizer *o) {
     while (wg > ctx->limits.max_work_group_size) wg /= 2;
     char options[32], what[300];
     snprintf(options, sizeof options, "-DWG=%llu", (unsigned long long)wg);
-    cl_kernel k_update, k_increment, k_sumsq = NULL, k_global = NULL;
+    cl_kernel k_update, k_prepare, k_increment, k_sumsq = NULL, k_global = NULL;
     clg_status st = clg_kernel_get(ctx, "optim", options, algos[o->algo].kernel, &k_update);
+    if (st == CLG_OK) st = clg_kernel_get(ctx, "optim", options, "optim_prepare", &k_prepare);
     if (st == CLG_OK) st = clg_kernel_get(ctx, "optim", options, "optim_increment", &k_increment);
     if (st == CLG_OK && (o->clip == CLIP_NORM || o->clip == CLIP_GLOBAL))
         st = clg_kernel_get(ctx, "optim", options, "optim_sumsq", &k_sumsq);
@@ -638,6 +657,7 @@ clg_status clg_optimizer_step(clg_optimizer *o) {
             st = clg_launch(ctx, k_global, 1, 3, args, "clg_optimizer_step: global gradient norm");
         }
     }
+    if (st == CLG_OK) st = launch_prepare(o, k_prepare);
     int k = 0;
     for (int i = 0; st == CLG_OK && i < o->nparams; i++) {
         if (!grads[i]) continue;
