@@ -20,9 +20,21 @@
 /* Shapes and strides of up to 8 dimensions travel as ulong8/long8 arguments. */
 #define CLG_MAX_DIMS 8
 
-/* Offset in elements of the i-th element (row-major over shape) of a strided view. */
-inline ulong clg_strided_offset(ulong i, int ndim, const ulong *shape, const long *strides) {
+/* Offset in elements of the i-th element (row-major over shape) of a strided
+ * view of n elements. Below 2^32 elements the index arithmetic is 32-bit: a
+ * 64-bit division costs several times more on CPUs, and it runs per element. */
+inline ulong clg_strided_offset_n(ulong i, ulong n, int ndim, const ulong *shape, const long *strides) {
     long off = 0;
+    if (n <= 0xFFFFFFFFul) {
+        uint r = (uint)i;
+        for (int d = ndim - 1; d >= 0; --d) {
+            uint extent = (uint)shape[d];
+            uint idx = r % extent;
+            r /= extent;
+            off += (long)idx * strides[d];
+        }
+        return (ulong)off;
+    }
     for (int d = ndim - 1; d >= 0; --d) {
         ulong extent = shape[d];
         ulong idx = i % extent;

@@ -159,5 +159,5 @@ __kernel void one_hot(__global const int *labels, ulong l_off, long8 l_strides, 
     vstore8(l_strides, 0, st);
     ulong pos = i / (ulong)classes;
     int c = (int)(i % (ulong)classes);
-    out[i] = labels[l_off + clg_strided_offset(pos, ndim, sh, st)] == c ? 1.0f : 0.0f;
+    out[i] = labels[l_off + clg_strided_offset_n(pos, n, ndim, sh, st)] == c ? 1.0f : 0.0f;
 }

@@ -19,7 +19,7 @@ __kernel void gather(__global const E *src, ulong src_offset, __global E *dst, u
     long st[CLG_MAX_DIMS];
     vstore8(shape, 0, sh);
     vstore8(strides, 0, st);
-    dst[dst_offset + i] = src[src_offset + clg_strided_offset(i, ndim, sh, st)];
+    dst[dst_offset + i] = src[src_offset + clg_strided_offset_n(i, n, ndim, sh, st)];
 }
 
 #pragma OPENCL FP_CONTRACT OFF
@@ -44,12 +44,5 @@ __kernel void copy_strided(__global const E *src, ulong src_offset, long8 src_st
     vstore8(shape, 0, sh);
     vstore8(src_strides, 0, ss);
     vstore8(dst_strides, 0, ds);
-    long so = 0, dof = 0;
-    for (int d = ndim - 1; d >= 0; --d) {
-        ulong idx = i % sh[d];
-        i /= sh[d];
-        so += (long)idx * ss[d];
-        dof += (long)idx * ds[d];
-    }
-    dst[dst_offset + dof] = src[src_offset + so];
+    dst[dst_offset + clg_strided_offset_n(i, n, ndim, sh, ds)] = src[src_offset + clg_strided_offset_n(i, n, ndim, sh, ss)];
 }

@@ -275,8 +275,14 @@ static char *generate_source(const ew_program *p) {
     for (int s = 0; s < p->nscalars; s++) emit(&b, ", float s%d", s);
     emit(&b, ") {\n    ulong i = get_global_id(0);\n    if (i >= n) return;\n");
     emit(&b, "    ulong idx[CLG_MAX_DIMS];\n    if (mask) {\n        ulong sh[CLG_MAX_DIMS];\n"
-             "        vstore8(shape_v, 0, sh);\n        ulong r = i;\n"
-             "        for (int d = ndim - 1; d >= 0; --d) { idx[d] = r %% sh[d]; r /= sh[d]; }\n"
+             "        vstore8(shape_v, 0, sh);\n"
+             /* 32-bit index arithmetic below 2^32 elements: a 64-bit division per
+              * dimension and element is what strided kernels spend on CPUs */
+             "        if (n <= 0xFFFFFFFFul) {\n            uint r = (uint)i;\n"
+             "            for (int d = ndim - 1; d >= 0; --d) { uint e = (uint)sh[d]; idx[d] = r %% e; r /= e; }\n"
+             "        } else {\n            ulong r = i;\n"
+             "            for (int d = ndim - 1; d >= 0; --d) { idx[d] = r %% sh[d]; r /= sh[d]; }\n"
+             "        }\n"
              "    }\n");
     for (int l = 0; l < p->nleaves; l++) {
         emit(&b, "    float x%d;\n    if (mask & %uu) {\n        long s[CLG_MAX_DIMS];\n", l, 1u << l);
@@ -366,13 +372,28 @@ static clg_status run_program(clg_tensor *t, const ew_program *p) {
             enum { MAX_ARGS = 5 + 3 * EW_MAX_LEAVES + EW_MAX_SCALARS };
             clg_arg args[MAX_ARGS];
             cl_ulong cnt = (cl_ulong)numel;
-            cl_int nd = t->ndim;
             cl_ulong8 shape;
             cl_uint mask = 0;
             cl_ulong offs[EW_MAX_LEAVES];
             cl_long8 strides[EW_MAX_LEAVES];
+            /* The strided leaves' iteration space, coalesced (fewer index divisions). */
+            int64_t sh[CLG_MAX_DIMS], lst[EW_MAX_LEAVES][CLG_MAX_DIMS], *arrays[EW_MAX_LEAVES];
+            int narrays = 0;
+            memcpy(sh, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+            for (int l = 0; l < p->nleaves; l++) {
+                if (leaf_strides(p->leaves[l], t, &strides[l])) continue;
+                mask |= 1u << l;
+                for (int d = 0; d < t->ndim; d++) lst[l][d] = strides[l].s[d];
+                arrays[narrays++] = lst[l];
+            }
+            cl_int nd = mask ? clg_coalesce_dims(t->ndim, sh, narrays, arrays) : t->ndim;
             memset(&shape, 0, sizeof shape);
-            for (int d = 0; d < t->ndim; d++) shape.s[d] = (cl_ulong)t->shape[d];
+            for (int d = 0; d < nd; d++) shape.s[d] = (cl_ulong)sh[d];
+            for (int l = 0; l < p->nleaves; l++) {
+                if (!(mask & (1u << l))) continue;
+                memset(&strides[l], 0, sizeof strides[l]);
+                for (int d = 0; d < nd; d++) strides[l].s[d] = lst[l][d];
+            }
             int na = 0;
             args[na++] = CLG_ARG_BUF(buf);
             args[na++] = CLG_ARG(cnt);
@@ -381,7 +402,6 @@ static clg_status run_program(clg_tensor *t, const ew_program *p) {
             args[na++] = CLG_ARG(mask);
             for (int l = 0; l < p->nleaves; l++) {
                 const clg_tensor *leaf = p->leaves[l];
-                if (!leaf_strides(leaf, t, &strides[l])) mask |= 1u << l;
                 offs[l] = (cl_ulong)leaf->offset;
                 args[na++] = CLG_ARG_BUF(leaf->buf);
                 args[na++] = CLG_ARG(offs[l]);

@@ -167,6 +167,29 @@ static clg_status fill_bits(clg_context *ctx, clg_buffer *buf, size_t esize, uin
     return clg_launch(ctx, k, (size_t)n, 4, args, what);
 }
 
+int clg_coalesce_dims(int ndim, int64_t *shape, int narrays, int64_t *const *strides) {
+    int64_t rshape[CLG_MAX_DIMS], rst[CLG_MAX_DIMS][CLG_MAX_DIMS]; /* innermost first */
+    int out = 0;
+    for (int d = ndim - 1; d >= 0; d--) {
+        if (shape[d] == 1) continue;
+        int merge = out > 0;
+        for (int k = 0; merge && k < narrays; k++)
+            merge = strides[k][d] == rst[k][out - 1] * rshape[out - 1];
+        if (merge) {
+            rshape[out - 1] *= shape[d];
+            continue;
+        }
+        rshape[out] = shape[d];
+        for (int k = 0; k < narrays; k++) rst[k][out] = strides[k][d];
+        out++;
+    }
+    for (int d = 0; d < out; d++) {
+        shape[d] = rshape[out - 1 - d];
+        for (int k = 0; k < narrays; k++) strides[k][d] = rst[k][out - 1 - d];
+    }
+    return out;
+}
+
 /* Gathers the strided view t into dst (contiguous, dst_offset in elements). */
 static clg_status gather(const clg_tensor *t, clg_buffer *dst, uint64_t dst_offset, const char *what) {
     int64_t numel = clg_tensor_numel(t);
@@ -176,14 +199,18 @@ static clg_status gather(const clg_tensor *t, clg_buffer *dst, uint64_t dst_offs
                                    "gather", &k);
     if (st != CLG_OK) return st;
     cl_ulong src_off = (cl_ulong)t->offset, dst_off = dst_offset, n = (cl_ulong)numel;
-    cl_int nd = t->ndim;
+    int64_t sh[CLG_MAX_DIMS], ss[CLG_MAX_DIMS];
+    memcpy(sh, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+    memcpy(ss, t->strides, sizeof(int64_t) * (size_t)t->ndim);
+    int64_t *arrays[1] = {ss};
+    cl_int nd = clg_coalesce_dims(t->ndim, sh, 1, arrays);
     cl_ulong8 shape;
     cl_long8 strides;
     memset(&shape, 0, sizeof shape);
     memset(&strides, 0, sizeof strides);
-    for (int i = 0; i < t->ndim; i++) {
-        shape.s[i] = (cl_ulong)t->shape[i];
-        strides.s[i] = t->strides[i];
+    for (int i = 0; i < nd; i++) {
+        shape.s[i] = (cl_ulong)sh[i];
+        strides.s[i] = ss[i];
     }
     clg_arg args[] = {CLG_ARG_BUF(t->buf), CLG_ARG(src_off), CLG_ARG_BUF(dst), CLG_ARG(dst_off),
                       CLG_ARG(n), CLG_ARG(nd), CLG_ARG(shape), CLG_ARG(strides)};
@@ -201,16 +228,21 @@ clg_status clg_copy_into(clg_tensor *dst, const clg_tensor *src, const char *wha
     st = clg_kernel_get(dst->ctx, "tensor", element_options(clg_dtype_size(dst->dtype)), "copy_strided", &k);
     if (st != CLG_OK) return st;
     cl_ulong src_off = (cl_ulong)src->offset, dst_off = (cl_ulong)dst->offset, n = (cl_ulong)numel;
-    cl_int nd = dst->ndim;
+    int64_t sh[CLG_MAX_DIMS], ss[CLG_MAX_DIMS], ds[CLG_MAX_DIMS];
+    memcpy(sh, dst->shape, sizeof(int64_t) * (size_t)dst->ndim);
+    memcpy(ss, src->strides, sizeof(int64_t) * (size_t)dst->ndim);
+    memcpy(ds, dst->strides, sizeof(int64_t) * (size_t)dst->ndim);
+    int64_t *arrays[2] = {ss, ds};
+    cl_int nd = clg_coalesce_dims(dst->ndim, sh, 2, arrays);
     cl_ulong8 shape;
     cl_long8 sst, dstr;
     memset(&shape, 0, sizeof shape);
     memset(&sst, 0, sizeof sst);
     memset(&dstr, 0, sizeof dstr);
-    for (int i = 0; i < dst->ndim; i++) {
-        shape.s[i] = (cl_ulong)dst->shape[i];
-        sst.s[i] = src->strides[i];
-        dstr.s[i] = dst->strides[i];
+    for (int i = 0; i < nd; i++) {
+        shape.s[i] = (cl_ulong)sh[i];
+        sst.s[i] = ss[i];
+        dstr.s[i] = ds[i];
     }
     clg_arg args[] = {CLG_ARG_BUF(src->buf), CLG_ARG(src_off), CLG_ARG(sst), CLG_ARG_BUF(dst->buf),
                       CLG_ARG(dst_off), CLG_ARG(dstr), CLG_ARG(n), CLG_ARG(nd), CLG_ARG(shape)};
@@ -225,9 +257,12 @@ typedef struct host_write {
 
 static clg_status replay_write(clg_context *ctx, const void *payload) {
     const host_write *w = payload;
-    return CLG_CL(clEnqueueWriteBuffer(ctx->queue, w->mem, CL_FALSE, w->offset, w->size, w + 1, 0,
-                                       NULL, NULL),
-                  "replaying a host write");
+    cl_event ev = NULL;
+    clg_status st = CLG_CL(clEnqueueWriteBuffer(ctx->queue, w->mem, CL_FALSE, w->offset, w->size, w + 1, 0,
+                                                NULL, CLG_PROFILE_EVENT(ctx, ev)),
+                           "replaying a host write");
+    clg_profile_record(ctx, NULL, "host write", ev);
+    return st;
 }
 
 /* Blocking write of host bytes into buf at offset, recorded when capturing. */
@@ -256,9 +291,12 @@ typedef struct buffer_copy {
 
 static clg_status replay_copy(clg_context *ctx, const void *payload) {
     const buffer_copy *c = payload;
-    return CLG_CL(clEnqueueCopyBuffer(ctx->queue, c->src, c->dst, c->src_offset, c->dst_offset,
-                                      c->size, 0, NULL, NULL),
-                  "replaying a device copy");
+    cl_event ev = NULL;
+    clg_status st = CLG_CL(clEnqueueCopyBuffer(ctx->queue, c->src, c->dst, c->src_offset, c->dst_offset,
+                                               c->size, 0, NULL, CLG_PROFILE_EVENT(ctx, ev)),
+                           "replaying a device copy");
+    clg_profile_record(ctx, NULL, "device copy", ev);
+    return st;
 }
 
 static clg_status copy_bytes(clg_context *ctx, clg_buffer *src, size_t src_offset, clg_buffer *dst,
@@ -617,9 +655,12 @@ clg_status clg_tensor_write_nonblocking(clg_tensor *t, const void *host, size_t 
     size_t need = 0;
     clg_status st = write_prepare(t, host, bytes, op, &need, what, sizeof what);
     if (st != CLG_OK || need == 0) return st;
-    return CLG_CL(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_FALSE,
-                                       (size_t)t->offset * clg_dtype_size(t->dtype), need, host, 0, NULL, done),
-                  what);
+    st = CLG_CL(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_FALSE,
+                                     (size_t)t->offset * clg_dtype_size(t->dtype), need, host, 0, NULL, done),
+                what);
+    if (st == CLG_OK && t->ctx->profile.active && clRetainEvent(*done) == CL_SUCCESS)
+        clg_profile_record(t->ctx, NULL, "host write", *done);
+    return st;
 }
 
 clg_status clg_tensor_assign(clg_tensor *dst, const clg_tensor *src) {

@@ -49,6 +49,15 @@ clg_tensor *clg_tensor_record(clg_context *ctx, clg_dtype dtype, int ndim, const
 clg_tensor *clg_tensor_alloc(clg_context *ctx, clg_dtype dtype, int ndim, const int64_t *shape,
                              const char *op);
 
+/* Simplifies an iteration space for strided kernels, in place: drops extents
+ * of 1 and merges adjacent dimensions d, d + 1 that every stride array walks as
+ * one (strides[k][d] == strides[k][d + 1] * shape[d + 1]; broadcast stride 0
+ * merges with 0). The row-major numbering of the elements is kept, so a
+ * contiguous output indexed by the element number needs no strides. Returns
+ * the new rank (0 when every extent is 1); each kernel-side division per element
+ * saved counts on CPU devices. */
+int clg_coalesce_dims(int ndim, int64_t *shape, int narrays, int64_t *const *strides);
+
 /* Copies src's elements into the (possibly strided) view dst of the same shape
  * and dtype, on the device. */
 clg_status clg_copy_into(clg_tensor *dst, const clg_tensor *src, const char *what);
