@@ -38,6 +38,7 @@ typedef struct conv_geom {
     int64_t kh, kw, oh, ow;
     int sh, sw, dh, dw, pt, pl;
     int pb, pr; /* bottom and right padding (forward conv only: the FFT path needs them) */
+    int out_nhwc; /* forward conv only: the caller wants channels-last results (see conv_forward) */
 } conv_geom;
 
 /* Node attributes: the geometry, so backward needs no parameters struct. */
@@ -182,12 +183,36 @@ static clg_tensor *group_gemm(const clg_tensor *a, const clg_tensor *b, int ta, 
     return c;
 }
 
-/* y = conv2d(x, w): x [n, c, h, w], w [o, c/G, kh, kw] -> [n, o, oh, ow]. */
+/* g [n, o, oh, ow] whose memory is channels-last ([n, oh, ow, o] contiguous,
+ * as conv_forward makes it for NHWC callers): its [n oh ow, o] matrix view, else NULL. */
+static clg_tensor *channels_last_matrix(const clg_tensor *g) {
+    const int64_t *sh = g->shape, *st = g->strides;
+    if (st[1] != 1 || st[3] != sh[1] || st[2] != sh[3] * sh[1] || st[0] != sh[2] * sh[3] * sh[1]) return NULL;
+    clg_tensor *v = clg_tensor_permute(g, (int[]){0, 2, 3, 1});
+    clg_tensor *m = v ? clg_tensor_reshape(v, 2, (int64_t[]){sh[0] * sh[2] * sh[3], sh[1]}) : NULL;
+    clg_tensor_free(v);
+    return m;
+}
+
+/* y = conv2d(x, w): x [n, c, h, w], w [o, c/G, kh, kw] -> [n, o, oh, ow].
+ * With g->out_nhwc and one group, y is a view of channels-last memory: the GEMM
+ * cols^T W^T writes [n oh ow, o] directly, which is the NHWC result, so the
+ * caller's permute back to NHWC is free and no [o, n, p] -> [n, o, p] copy runs
+ * (backward takes the same shortcut; see clg_bw_conv2d). */
 static clg_tensor *conv_forward(const clg_tensor *x, const clg_tensor *w, const conv_geom *g,
                                 int groups, const char *api) {
     int64_t o = w->shape[0], kg = g->c / groups * g->kh * g->kw, p = g->oh * g->ow;
     clg_scratch s = {0};
 #define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
+    if (g->out_nhwc && groups == 1) {
+        clg_tensor *cols = K(im2col(x, g, api)); /* [kg, n p] */
+        clg_tensor *w2 = K(clg_tensor_reshape(w, 2, (int64_t[]){o, kg}));
+        clg_tensor *ym = K(cols && w2 ? clg_matmul(cols, w2, 1, 1) : NULL); /* [n p, o] */
+        clg_tensor *y4 = K(ym ? clg_tensor_reshape(ym, 4, (int64_t[]){g->n, g->oh, g->ow, o}) : NULL);
+        clg_tensor *y = y4 ? clg_tensor_permute(y4, (int[]){0, 3, 1, 2}) : NULL;
+        clg_scratch_drop(&s);
+        return y;
+    }
     clg_tensor *cols = K(im2col(x, g, api));
     clg_tensor *cols3 = K(cols ? reshape3(cols, groups, kg, g->n * p) : NULL);
     clg_tensor *w3 = K(reshape3(w, groups, o / groups, kg));
@@ -486,7 +511,7 @@ static clg_tensor *add_bias(clg_tensor *y, const clg_tensor *b, int channels_las
 /* x4 is the NCHW view of the user's x (layout handled by the caller), w4 the
  * 4-D weights; ux/uw are the user's tensors, for messages. */
 static clg_tensor *conv2d_core(const char *api, const clg_tensor *x4, const clg_tensor *w4,
-                               const clg_conv2d_params *p, const clg_tensor *ux,
+                               const clg_conv2d_params *p, int out_nhwc, const clg_tensor *ux,
                                const clg_tensor *uw) {
     int groups = p->groups;
     if (check_groups(api, ux, uw, x4->shape[1], w4->shape[1], w4->shape[0], "output channels",
@@ -496,6 +521,7 @@ static clg_tensor *conv2d_core(const char *api, const clg_tensor *x4, const clg_
     if (conv_geometry(api, p, x4->shape[0], x4->shape[1], x4->shape[2], x4->shape[3],
                       w4->shape[2], w4->shape[3], ux, uw, &g) != CLG_OK)
         return NULL;
+    g.out_nhwc = out_nhwc;
     return conv2d_recorded(api, x4, w4, &g, groups, p->algo);
 }
 
@@ -510,7 +536,7 @@ clg_tensor *clg_conv2d(const clg_tensor *x, const clg_tensor *w, const clg_tenso
         return NULL;
     clg_tensor *x4 = nhwc ? clg_tensor_permute(x, (int[]){0, 3, 1, 2}) : clg_tensor_retain(x);
     if (!x4) return NULL;
-    clg_tensor *y = conv2d_core(api, x4, w, &p, x, w);
+    clg_tensor *y = conv2d_core(api, x4, w, &p, nhwc, x, w);
     clg_tensor_free(x4);
     if (y && nhwc) {
         clg_tensor *v = clg_tensor_permute(y, (int[]){0, 2, 3, 1});
@@ -545,7 +571,7 @@ clg_tensor *clg_conv1d(const clg_tensor *x, const clg_tensor *w, const clg_tenso
         x4 = clg_tensor_reshape(x, 4, (int64_t[]){xs[0], xs[1], 1, xs[2]});
     }
     w4 = clg_tensor_reshape(w, 4, (int64_t[]){w->shape[0], w->shape[1], 1, w->shape[2]});
-    if (x4 && w4) y4 = conv2d_core(api, x4, w4, &p, x, w);
+    if (x4 && w4) y4 = conv2d_core(api, x4, w4, &p, 0, x, w);
     if (y4) {
         const int64_t *ys = y4->shape; /* [N,O,1,OL] */
         clg_tensor *r = clg_tensor_reshape(y4, 3, (int64_t[]){ys[0], ys[1], ys[3]});
@@ -721,6 +747,26 @@ clg_status clg_bw_conv2d(clg_gnode *n, const clg_tensor *out, const clg_tensor *
     if (np * o == 0 || geo.c == 0) return zero_gradients(n, x, w, gin); /* nothing flows */
     clg_scratch s = {0};
 #define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
+    clg_tensor *gm = groups == 1 ? channels_last_matrix(g) : NULL; /* [np, o] */
+    if (gm) {
+        K(gm); /* channels-last gradient: products with transposes instead of a copy */
+        clg_tensor *w2 = K(clg_tensor_reshape(w, 2, (int64_t[]){o, kg}));
+        if (n->inputs[0] && w2) {
+            clg_tensor *dcols = K(clg_matmul(w2, gm, 1, 1)); /* [kg, np] */
+            clg_tensor *d3 = K(dcols ? reshape3(dcols, 1, kg, np) : NULL);
+            if (d3) gin[0] = col2im(d3, &geo, api);
+            if (!gin[0]) s.failed = 1;
+        }
+        if (n->inputs[1] && !s.failed) {
+            clg_tensor *cols = K(im2col(x, &geo, api)); /* [kg, np] */
+            clg_tensor *dw = K(cols ? clg_matmul(gm, cols, 1, 1) : NULL); /* [o, kg] */
+            if (dw) gin[1] = clg_tensor_reshape(dw, 4, w->shape);
+            if (!gin[1]) s.failed = 1;
+        }
+        int failed = s.failed;
+        clg_scratch_drop(&s);
+        return failed ? clg_last_status() : CLG_OK;
+    }
     clg_tensor *gt = K(swap01(g, geo.n, o, p, api)); /* [o, n, p] */
     clg_tensor *g3 = K(gt ? reshape3(gt, groups, o / groups, np) : NULL);
     if (n->inputs[0] && g3) {
