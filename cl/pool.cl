@@ -5,7 +5,17 @@
  *   p    (KH, KW, SH, SW, TOP, LEFT) for pooling.
  * Backward kernels run one work-item per input element and gather, in a fixed
  * order (output rows, then columns, ascending), the outputs that used it: no
- * atomics, results repeat bit for bit. */
+ * atomics, results repeat bit for bit.
+ *
+ * Work-items are numbered in NCHW order, or with CLG_CHANNELS_LAST=1 (the build
+ * for NHWC tensors) in NHWC order, so that neighbouring work-items touch
+ * neighbouring memory: a CPU device runs them as vector lanes. The index is
+ * split with 32-bit arithmetic below 2^32 work-items. max_pool_fwd_arg's argmax
+ * array is laid out in the same order. */
+
+#ifndef CLG_CHANNELS_LAST
+#define CLG_CHANNELS_LAST 0
+#endif
 
 inline ulong pool_at(long4 s, long n, long c, long h, long w) {
     return (ulong)(n * s.x + c * s.y + h * s.z + w * s.w);
@@ -39,23 +49,49 @@ inline float window_max(__global const float *x, ulong x_off, long4 xs, long4 di
     return best;
 }
 
+/* i (of total) split over extents (e0,) e1, e2, e3, the last fastest. */
+inline void pool_split(ulong i, ulong total, long e1, long e2, long e3, long *a0, long *a1, long *a2,
+                       long *a3) {
+    if (total <= 0xFFFFFFFFul) {
+        uint r = (uint)i;
+        *a3 = (long)(r % (uint)e3);
+        r /= (uint)e3;
+        *a2 = (long)(r % (uint)e2);
+        r /= (uint)e2;
+        *a1 = (long)(r % (uint)e1);
+        *a0 = (long)(r / (uint)e1);
+    } else {
+        *a3 = (long)(i % (ulong)e3);
+        i /= (ulong)e3;
+        *a2 = (long)(i % (ulong)e2);
+        i /= (ulong)e2;
+        *a1 = (long)(i % (ulong)e1);
+        *a0 = (long)(i / (ulong)e1);
+    }
+}
+
+#if CLG_CHANNELS_LAST
+#define POOL_SPLIT(I_, T_, H_, W_, N_, C_, Y_, X_) pool_split(I_, T_, H_, W_, dim.y, &N_, &Y_, &X_, &C_)
+/* Position of output (n, c, oh, ow) in the argmax array (work-item order). */
+#define ARG_AT(N_, C_, OH_, OW_) ((ulong)(((N_) * odim.x + (OH_)) * odim.y + (OW_)) * (ulong)dim.y + (ulong)(C_))
+#else
+#define POOL_SPLIT(I_, T_, H_, W_, N_, C_, Y_, X_) pool_split(I_, T_, dim.y, H_, W_, &N_, &C_, &Y_, &X_)
+#define ARG_AT(N_, C_, OH_, OW_) ((ulong)((((N_) * dim.y + (C_)) * odim.x + (OH_)) * odim.y + (OW_)))
+#endif
+
 #define POOL_OUT_INDEX                                                                \
     ulong o = get_global_id(0);                                                       \
     ulong total = (ulong)(dim.x * dim.y * odim.x * odim.y);                           \
     if (o >= total) return;                                                           \
-    long ow = (long)(o % (ulong)odim.y), t = (long)(o / (ulong)odim.y);               \
-    long oh = t % odim.x;                                                             \
-    t /= odim.x;                                                                      \
-    long c = t % dim.y, n = t / dim.y;
+    long n, c, oh, ow;                                                                \
+    POOL_SPLIT(o, total, odim.x, odim.y, n, c, oh, ow);
 
 #define POOL_IN_INDEX                                                                 \
     ulong i = get_global_id(0);                                                       \
     ulong total = (ulong)(dim.x * dim.y * dim.z * dim.w);                             \
     if (i >= total) return;                                                           \
-    long iw = (long)(i % (ulong)dim.w), t = (long)(i / (ulong)dim.w);                 \
-    long ih = t % dim.z;                                                              \
-    t /= dim.z;                                                                       \
-    long c = t % dim.y, n = t / dim.y;
+    long n, c, ih, iw;                                                                \
+    POOL_SPLIT(i, total, dim.z, dim.w, n, c, ih, iw);
 
 __kernel void max_pool_fwd(__global const float *x, ulong x_off, long4 xs, __global float *y,
                            ulong y_off, long4 ys, long4 dim, long2 odim, int8 p) {
@@ -87,14 +123,23 @@ __kernel void max_pool_bw(__global const float *g, ulong g_off, long4 gs, __glob
                           __global float *gx, ulong gx_off, long4 gxs, long4 dim, long2 odim,
                           int8 p) {
     POOL_IN_INDEX
+    int me = (int)(ih * dim.w + iw);
+    if (p.s0 == p.s2 && p.s1 == p.s3 && p.s4 == 0 && p.s5 == 0) {
+        /* Tiling windows (stride = size, no padding, e.g. 2x2 stride 2): at most
+         * one window holds the element; 32-bit divisions, no loops. */
+        int oh = (int)ih / p.s0, ow = (int)iw / p.s1;
+        float v = 0.0f;
+        if (oh < odim.x && ow < odim.y && arg[ARG_AT(n, c, oh, ow)] == me)
+            v = g[g_off + pool_at(gs, n, c, oh, ow)];
+        gx[gx_off + pool_at(gxs, n, c, ih, iw)] = v;
+        return;
+    }
     long2 rh = covering(ih + p.s4, p.s0, p.s2, odim.x);
     long2 rw = covering(iw + p.s5, p.s1, p.s3, odim.y);
-    int me = (int)(ih * dim.w + iw);
-    ulong plane = (ulong)((n * dim.y + c) * odim.x);
     float acc = 0.0f;
     for (long oh = rh.x; oh <= rh.y; ++oh)
         for (long ow = rw.x; ow <= rw.y; ++ow)
-            if (arg[(plane + (ulong)oh) * (ulong)odim.y + (ulong)ow] == me)
+            if (arg[ARG_AT(n, c, oh, ow)] == me)
                 acc += g[g_off + pool_at(gs, n, c, oh, ow)];
     gx[gx_off + pool_at(gxs, n, c, ih, iw)] = acc;
 }

@@ -136,6 +136,11 @@ static clg_status pool_resolve(const char *api, const clg_tensor *x, const clg_p
     return st;
 }
 
+/* The pool program's build for a layout: work-items in that layout's order. */
+static const char *order_options(clg_layout layout) {
+    return layout == CLG_LAYOUT_NHWC ? "-DCLG_CHANNELS_LAST=1" : NULL;
+}
+
 static cl_int8 pool_params(const pool_geom *g) {
     cl_int8 r = {{g->k[0], g->k[1], g->s[0], g->s[1], g->top, g->left, 0, 0}};
     return r;
@@ -154,7 +159,7 @@ static clg_tensor *pool2d(const char *api, int kind, const clg_tensor *x, const 
     int grad = clg_needs_grad(1, &x);
     clg_tensor *arg = NULL;
     if (kind == POOL_MAX && grad) {
-        const int64_t ashape[4] = {g.n, g.c, g.oh, g.ow};
+        const int64_t ashape[4] = {g.n, g.c, g.oh, g.ow}; /* laid out in the kernel's work-item order */
         arg = clg_tensor_alloc(ctx, CLG_INT32, 4, ashape, api);
         if (!arg) {
             clg_tensor_free(out);
@@ -167,7 +172,7 @@ static clg_tensor *pool2d(const char *api, int kind, const clg_tensor *x, const 
         const char *kname = kind == POOL_AVG ? "avg_pool_fwd" : arg ? "max_pool_fwd_arg" : "max_pool_fwd";
         cl_kernel k;
         st = clg_realize(x);
-        if (st == CLG_OK) st = clg_kernel_get(ctx, "pool", NULL, kname, &k);
+        if (st == CLG_OK) st = clg_kernel_get(ctx, "pool", order_options(g.layout), kname, &k);
         if (st == CLG_OK) {
             cl_ulong x_off = (cl_ulong)x->offset, y_off = (cl_ulong)out->offset;
             cl_long4 xs = nchw_of(x->strides, g.layout), ys = nchw_of(out->strides, g.layout);
@@ -271,7 +276,7 @@ clg_tensor *clg_upsample2d(const clg_tensor *x, int scale_h, int scale_w, clg_up
         cl_kernel k;
         st = clg_realize(x);
         if (st == CLG_OK)
-            st = clg_kernel_get(ctx, "pool", NULL,
+            st = clg_kernel_get(ctx, "pool", order_options(layout),
                                 mode == CLG_UPSAMPLE_NEAREST ? "upsample_nearest_fwd" : "upsample_bilinear_fwd",
                                 &k);
         if (st == CLG_OK) {
@@ -319,7 +324,7 @@ static clg_status gather_backward(const char *what, const char *kname, const clg
     if (total > 0) {
         cl_kernel k;
         st = clg_realize(g);
-        if (st == CLG_OK) st = clg_kernel_get(ctx, "pool", NULL, kname, &k);
+        if (st == CLG_OK) st = clg_kernel_get(ctx, "pool", order_options(layout), kname, &k);
         if (st == CLG_OK) {
             cl_ulong g_off = (cl_ulong)g->offset, gx_off = (cl_ulong)gx->offset;
             cl_long4 gs = nchw_of(g->strides, layout), gxs = nchw_of(gx->strides, layout);
