@@ -121,6 +121,9 @@ static void test_reuse(void **state) {
     assert_int_equal(s2.bytes_in_use, s0.bytes_in_use);
     assert_int_equal(s2.bytes_cached, s0.bytes_cached + held);
     assert_int_equal(s2.peak_bytes_in_use, s1.peak_bytes_in_use);
+    /* a reset peak restarts from what is in use now */
+    clg_context_reset_peak_memory(ctx);
+    assert_int_equal(clg_context_get_stats(ctx).peak_bytes_in_use, s2.bytes_in_use);
 
     /* the same byte size, another dtype and shape: served from the pool */
     const int64_t s3[3] = {10, 10, 10};

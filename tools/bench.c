@@ -37,6 +37,8 @@ static const suite_entry suites[] = {
      "square float32 GEMMs 256..4096 (and A^T B, A B^T): CLGRAD_GEMM's choice against CLBlast"},
     {"conv", bench_suite_conv,
      "convolution layers (seed CNN, LeNet, VGG-16, ResNet-18, 1x1, depthwise, 7x7 stem) per algorithm"},
+    {"models", bench_suite_models,
+     "whole models (seed_cnn, mlp, lenet5, vgg_small, lstm_cls) trained and run at batch 16/64/128"},
 };
 
 static const char *const unit_names[] = {"GB/s", "GFLOP/s", "images/s", "tokens/s"};
@@ -260,6 +262,11 @@ static void print_json(const bench *b, const bench_case *c, outcome out, const c
     json_number(f, ok ? m->max_ms : NAN);
     json_key(f, "host_ms");
     json_number(f, ok ? m->host_ms : NAN);
+    json_key(f, "steps");
+    if (c->steps > 0) fprintf(f, "%d", c->steps);
+    else fputs("null", f);
+    json_key(f, "ms_per_step");
+    json_number(f, ok && c->steps > 0 ? m->median_ms / c->steps : NAN);
     json_key(f, "throughput");
     json_number(f, ok ? throughput : NAN);
     json_key(f, "unit");
@@ -319,9 +326,37 @@ static void print_row(const bench *b, const bench_case *c, outcome out, const ch
     else if (c->unit == BENCH_GBPS && c->is_bound) snprintf(peak, sizeof peak, "(bound)");
     else if (c->unit == BENCH_GBPS && b->bound_gbps > 0)
         snprintf(peak, sizeof peak, "%.0f%% of %.1f", 100.0 * throughput / b->bound_gbps, b->bound_gbps);
+    else if (ex->peak_mem_bytes >= 0) format_mib(ex->peak_mem_bytes, peak, sizeof peak);
     else snprintf(peak, sizeof peak, "-");
-    printf(ROW_FMT, c->name, c->mode, shape, runs, med, mn, mx, host, thr, peak, ex->note);
+    char note[240];
+    if (c->steps > 0) snprintf(note, sizeof note, "%.3f ms/step; %s", m->median_ms / c->steps, ex->note);
+    else snprintf(note, sizeof note, "%s", ex->note);
+    printf(ROW_FMT, c->name, c->mode, shape, runs, med, mn, mx, host, thr, peak, note);
     fflush(stdout);
+}
+
+/* --profile: one more run with kernel profiling, its table per step (model
+ * cases) or per run, before the case's row; on stderr with --json. */
+static void profile_case(bench *b, const bench_case *c, void *state) {
+    FILE *f = b->opt.json ? stderr : stdout;
+    clg_profile_entry *rows = NULL;
+    size_t n = 0;
+    double wall = 0, host = 0;
+    clg_status st = clg_profile_start(b->ctx);
+    if (st == CLG_OK) st = timed_run(b, c, state, &wall, &host);
+    clg_status s2 = clg_profile_stop(b->ctx, &rows, &n);
+    if (st == CLG_OK) st = s2;
+    if (st != CLG_OK) {
+        fprintf(f, "profile of %s %s: %s\n", c->name, c->mode, clg_last_error());
+    } else {
+        int steps = c->steps > 0 ? c->steps : 1;
+        fprintf(f, "\nprofile of %s %s %s: one run of %d %s, %.1f ms wall (%.1f ms host); per %s:\n", c->name,
+                c->mode, c->shape, steps, steps == 1 ? "step" : "steps", 1e3 * wall, 1e3 * host,
+                c->steps > 0 ? "step" : "run");
+        clg_profile_print(f, rows, n, steps);
+        fputc('\n', f);
+    }
+    free(rows);
 }
 
 static void run_case(bench *b, const bench_case *c) {
@@ -343,6 +378,7 @@ static void run_case(bench *b, const bench_case *c) {
         if (st != CLG_OK) st = take_error(st, error, sizeof error);
         else if (c->extra) c->extra(state, &ex);
     }
+    if (st == CLG_OK && b->opt.profile) profile_case(b, c, state);
     if (state && c->teardown) c->teardown(state);
     /* Leave the next case a drained queue and an empty pool. */
     clg_context_finish(b->ctx);
@@ -383,6 +419,7 @@ static void bench_usage(FILE *f) {
             "  --filter TEXT    only cases whose name contains TEXT\n"
             "  --quick          fewer and smaller cases, shorter timing (CI smoke runs)\n"
             "  --list           print the cases without running them\n"
+            "  --profile        also profile one run per case: device time per kernel\n"
             "The device is chosen as everywhere (CLGRAD_DEVICE=P:D | name | gpu | cpu).\n");
 }
 
@@ -436,6 +473,8 @@ int bench_main(int argc, char **argv) {
             o->quick = 1;
         } else if (strcmp(a, "--list") == 0) {
             o->list = 1;
+        } else if (strcmp(a, "--profile") == 0) {
+            o->profile = 1;
         } else if (flag_value(argc, argv, &i, "--repeat", &v)) {
             if (!parse_int("--repeat", v, 1, 1000000, &o->repeat)) return 2;
         } else if (flag_value(argc, argv, &i, "--warmup", &v)) {
@@ -504,6 +543,7 @@ int bench_main(int argc, char **argv) {
     clg_context_options copts = clg_context_options_default();
     copts.report_device = !o->json;
     copts.report_stream = stdout;
+    if (o->profile) copts.profiling = 1;
     b.ctx = clg_context_new(&copts);
     if (!b.ctx) {
         fprintf(stderr, "clgrad bench: %s\n", clg_last_error());

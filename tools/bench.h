@@ -49,10 +49,11 @@ typedef struct bench_extra {
 } bench_extra;
 
 struct bench_case {
-    char name[48];          /* unique in its suite; --filter matches a substring of it */
+    char name[48];          /* unique in its suite with mode and batch; --filter matches a substring */
     const char *mode;       /* "fwd", "bwd", "train" or "infer" (static string) */
     char shape[64];         /* "[4096,1024]" (see bench_shape); "" if batch says it all */
     int64_t batch;          /* > 0 for model cases: the batch size; 0 otherwise */
+    int steps;              /* > 0 for model cases: training or inference steps per run */
     bench_unit unit;
     double work;            /* per run, in the unit's quantity (bytes, flops, images, tokens) */
     int is_bound;           /* measures the bandwidth bound other GB/s cases are compared with */
@@ -79,6 +80,7 @@ typedef struct bench_options {
     int min_runs;       /* ... and at least this many runs ... */
     int max_runs;       /* ... but at most this many */
     const char *filter; /* substring of case names to run; NULL: all */
+    int profile;        /* after timing, profile one more run per case and print it */
 } bench_options;
 
 /* A case with the given name, mode, unit and work, everything else empty. */
@@ -97,6 +99,7 @@ void bench_report_error(clg_status status, const char *message);
 void bench_suite_ops(bench *b);
 void bench_suite_conv(bench *b);
 void bench_suite_gemm(bench *b);
+void bench_suite_models(bench *b);
 
 /* `clgrad bench ...`: argv[0] is the first argument after "bench". Returns the
  * exit status: 0 success, 1 device or case errors, 2 bad flags. */

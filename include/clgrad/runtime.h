@@ -165,6 +165,8 @@ typedef struct clg_context_stats {
     uint64_t peak_bytes_in_use;
 } clg_context_stats;
 CLG_API clg_context_stats clg_context_get_stats(const clg_context *ctx);
+/** Restarts peak_bytes_in_use from the bytes in use now (to measure one phase). */
+CLG_API void clg_context_reset_peak_memory(clg_context *ctx);
 
 /** \name Kernel profiling
  * Device time per kernel, from OpenCL profiling events, for finding what

@@ -229,4 +229,8 @@ clg_context_stats clg_context_get_stats(const clg_context *ctx) {
     return ctx ? ctx->stats : none;
 }
 
+void clg_context_reset_peak_memory(clg_context *ctx) {
+    if (ctx) ctx->stats.peak_bytes_in_use = ctx->stats.bytes_in_use;
+}
+
 const char *clg_context_cache_dir(const clg_context *ctx) { return ctx ? ctx->cache_dir : ""; }
