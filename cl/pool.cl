@@ -263,3 +263,81 @@ __kernel void upsample_bilinear_bw(__global const float *g, ulong g_off, long4 g
     }
     gx[gx_off + pool_at(gxs, n, c, ih, iw)] = acc;
 }
+
+/* --- max pooling of contiguous NHWC tensors below 2^31 elements ---------------
+ * The common case (a Keras model's MaxPooling2D), written for CPU devices: one
+ * work-item per spatial position, looping over the channels, which are
+ * contiguous. The compiler vectorises that innermost loop; a kernel with one
+ * work-item per element and loops inside runs scalar on a CPU device (it
+ * vectorises over work-items only when the body is loop-free), at ten times
+ * an elementwise kernel's cost per element. The window is fixed at build time
+ * (POOL_KH, POOL_KW, POOL_SH, POOL_SW) so its loops unroll. dim = (N, H, W, C),
+ * odim = (OH, OW), pad = (top, left). The argmax array is laid out like the
+ * output ([N, OH, OW, C]), the order of the channels-last build above, so
+ * either backward reads it. */
+#ifdef POOL_KH
+
+__kernel void max_pool_nhwc_fwd(__global const float *x, __global float *y, __global int *arg, int4 dim,
+                                int2 odim, int2 pad, int with_arg) {
+    int q = (int)get_global_id(0); /* (n * OH + oh) * OW + ow */
+    if (q >= dim.x * odim.x * odim.y) return;
+    int ow = q % odim.y, t = q / odim.y;
+    int oh = t % odim.x, n = t / odim.x;
+    int C = dim.w;
+    int h0 = oh * POOL_SH - pad.x, w0 = ow * POOL_SW - pad.y;
+    __global float *yq = y + (size_t)q * C;
+    __global int *aq = arg + (size_t)q * C;
+    for (int c = 0; c < C; ++c) {
+        float best = -INFINITY;
+        int where = -1;
+#pragma unroll
+        for (int kh = 0; kh < POOL_KH; ++kh) {
+#pragma unroll
+            for (int kw = 0; kw < POOL_KW; ++kw) {
+                int ih = h0 + kh, iw = w0 + kw;
+                int inside = ih >= 0 && ih < dim.y && iw >= 0 && iw < dim.z;
+                float v = inside ? x[(size_t)((n * dim.y + ih) * dim.z + iw) * C + c] : -INFINITY;
+                int take = inside && (where < 0 || POOL_BETTER(v, best));
+                best = take ? v : best;
+                where = take ? ih * dim.z + iw : where;
+            }
+        }
+        yq[c] = best;
+        if (with_arg) aq[c] = where;
+    }
+}
+
+/* Outputs along one axis whose window (size K, stride S) can cover a position:
+ * the j-th candidate is q / S - j, for j < ceil(K / S). */
+#define POOL_REACH(K, S) (((K) + (S) - 1) / (S))
+
+/* gx (contiguous NHWC) from g (contiguous [N, OH, OW, C]): each input element
+ * gathers the outputs whose recorded maximum it was, rows then columns
+ * ascending. One work-item per input position, looping over the channels. */
+__kernel void max_pool_nhwc_bw(__global const float *g, __global const int *arg, __global float *gx, int4 dim,
+                               int2 odim, int2 pad) {
+    int p = (int)get_global_id(0); /* (n * H + ih) * W + iw */
+    if (p >= dim.x * dim.y * dim.z) return;
+    int iw = p % dim.z, t = p / dim.z;
+    int ih = t % dim.y, n = t / dim.y;
+    int C = dim.w;
+    int me = ih * dim.z + iw;
+    int qh = ih + pad.x, qw = iw + pad.y;
+    __global float *gp = gx + (size_t)p * C;
+    for (int c = 0; c < C; ++c) gp[c] = 0.0f;
+#pragma unroll
+    for (int a = POOL_REACH(POOL_KH, POOL_SH) - 1; a >= 0; --a) {
+#pragma unroll
+        for (int b = POOL_REACH(POOL_KW, POOL_SW) - 1; b >= 0; --b) {
+            int oh = qh / POOL_SH - a, ow = qw / POOL_SW - b;
+            /* a window starting at oh * S <= q reaches q */
+            if (oh < 0 || oh >= odim.x || ow < 0 || ow >= odim.y || qh - oh * POOL_SH >= POOL_KH ||
+                qw - ow * POOL_SW >= POOL_KW)
+                continue;
+            size_t o = (size_t)((n * odim.x + oh) * odim.y + ow) * C;
+            for (int c = 0; c < C; ++c) gp[c] += arg[o + c] == me ? g[o + c] : 0.0f;
+        }
+    }
+}
+
+#endif

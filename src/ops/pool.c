@@ -136,6 +136,18 @@ static clg_status pool_resolve(const char *api, const clg_tensor *x, const clg_p
     return st;
 }
 
+/* t is a contiguous NHWC tensor at offset 0 below 2^31 elements: the int32
+ * max-pool kernels serve it. */
+static int nhwc_fast(const clg_tensor *t, clg_layout layout) {
+    return layout == CLG_LAYOUT_NHWC && !t->expr && t->offset == 0 && clg_tensor_is_contiguous(t) &&
+           clg_tensor_numel(t) < INT_MAX;
+}
+
+/* The build of the NHWC max-pool kernels for one window and stride. */
+static void window_options(int kh, int kw, int sh, int sw, char *buf, size_t cap) {
+    snprintf(buf, cap, "-DPOOL_KH=%d -DPOOL_KW=%d -DPOOL_SH=%d -DPOOL_SW=%d", kh, kw, sh, sw);
+}
+
 /* The pool program's build for a layout: work-items in that layout's order. */
 static const char *order_options(clg_layout layout) {
     return layout == CLG_LAYOUT_NHWC ? "-DCLG_CHANNELS_LAST=1" : NULL;
@@ -168,11 +180,26 @@ static clg_tensor *pool2d(const char *api, int kind, const clg_tensor *x, const 
     }
     int64_t total = clg_tensor_numel(out);
     clg_status st = CLG_OK;
-    if (total > 0) {
+    if (total > 0) st = clg_realize(x);
+    if (st == CLG_OK && total > 0 && kind == POOL_MAX && nhwc_fast(x, g.layout)) {
+        cl_kernel k;
+        char opts[96];
+        window_options(g.k[0], g.k[1], g.s[0], g.s[1], opts, sizeof opts);
+        st = clg_kernel_get(ctx, "pool", opts, "max_pool_nhwc_fwd", &k);
+        if (st == CLG_OK) {
+            cl_int4 dim = {{(cl_int)g.n, (cl_int)g.h, (cl_int)g.w, (cl_int)g.c}};
+            cl_int2 odim = {{(cl_int)g.oh, (cl_int)g.ow}};
+            cl_int2 pp = {{g.top, g.left}};
+            cl_int with_arg = arg != NULL;
+            clg_buffer *ab = arg ? arg->buf : out->buf; /* never written without arg */
+            clg_arg args[] = {CLG_ARG_BUF(x->buf), CLG_ARG_BUF(out->buf), CLG_ARG_BUF(ab), CLG_ARG(dim),
+                              CLG_ARG(odim),       CLG_ARG(pp),          CLG_ARG(with_arg)};
+            st = clg_launch(ctx, k, (size_t)(g.n * g.oh * g.ow), 7, args, api);
+        }
+    } else if (st == CLG_OK && total > 0) {
         const char *kname = kind == POOL_AVG ? "avg_pool_fwd" : arg ? "max_pool_fwd_arg" : "max_pool_fwd";
         cl_kernel k;
-        st = clg_realize(x);
-        if (st == CLG_OK) st = clg_kernel_get(ctx, "pool", order_options(g.layout), kname, &k);
+        st = clg_kernel_get(ctx, "pool", order_options(g.layout), kname, &k);
         if (st == CLG_OK) {
             cl_ulong x_off = (cl_ulong)x->offset, y_off = (cl_ulong)out->offset;
             cl_long4 xs = nchw_of(x->strides, g.layout), ys = nchw_of(out->strides, g.layout);
@@ -353,6 +380,33 @@ static clg_status gather_backward(const char *what, const char *kname, const clg
     return CLG_OK;
 }
 
+/* Max-pool backward for contiguous NHWC x and g (see max_pool_nhwc_bw). */
+static clg_status max_pool_nhwc_backward(const clg_tensor *x, const clg_tensor *g, const clg_tensor *arg,
+                                         cl_int8 pp, clg_tensor **gin) {
+    const char *what = "backward of clg_max_pool2d";
+    clg_context *ctx = g->ctx;
+    clg_tensor *gx = clg_tensor_alloc(ctx, CLG_FLOAT32, 4, x->shape, what);
+    if (!gx) return clg_last_status();
+    cl_kernel k;
+    char opts[96];
+    window_options(pp.s[0], pp.s[1], pp.s[2], pp.s[3], opts, sizeof opts);
+    clg_status st = clg_kernel_get(ctx, "pool", opts, "max_pool_nhwc_bw", &k);
+    if (st == CLG_OK) {
+        cl_int2 pad = {{pp.s[4], pp.s[5]}};
+        cl_int4 dim = {{(cl_int)x->shape[0], (cl_int)x->shape[1], (cl_int)x->shape[2], (cl_int)x->shape[3]}};
+        cl_int2 odim = {{(cl_int)g->shape[1], (cl_int)g->shape[2]}};
+        clg_arg args[] = {CLG_ARG_BUF(g->buf), CLG_ARG_BUF(arg->buf), CLG_ARG_BUF(gx->buf), CLG_ARG(dim),
+                          CLG_ARG(odim),       CLG_ARG(pad)};
+        st = clg_launch(ctx, k, (size_t)(dim.s[0] * dim.s[1] * dim.s[2]), 6, args, what);
+    }
+    if (st != CLG_OK) {
+        clg_tensor_free(gx);
+        return st;
+    }
+    gin[0] = gx;
+    return CLG_OK;
+}
+
 static clg_status pool_backward(clg_gnode *n, const clg_tensor *g, clg_tensor **gin, int kind) {
     const clg_tensor *x = n->inputs[0];
     if (!x) return CLG_OK;
@@ -360,9 +414,13 @@ static clg_status pool_backward(clg_gnode *n, const clg_tensor *g, clg_tensor **
                    (cl_int)n->iattr[4], (cl_int)n->iattr[5], 0, 0}};
     clg_arg params = CLG_ARG(pp);
     clg_layout layout = (clg_layout)n->iattr[6];
-    if (kind == POOL_MAX)
+    if (kind == POOL_MAX) {
+        clg_status st = clg_realize(g);
+        if (st != CLG_OK) return st;
+        if (nhwc_fast(g, layout) && nhwc_fast(x, layout)) return max_pool_nhwc_backward(x, g, n->saved[0], pp, gin);
         return gather_backward("backward of clg_max_pool2d", "max_pool_bw", x, layout, g, n->saved[0],
                                &params, gin);
+    }
     return gather_backward("backward of clg_avg_pool2d", "avg_pool_bw", x, layout, g, NULL, &params, gin);
 }
 
