@@ -20,6 +20,14 @@
 /* Shapes and strides of up to 8 dimensions travel as ulong8/long8 arguments. */
 #define CLG_MAX_DIMS 8
 
+/* n / d by d's magic numbers from the host (clg_div_magic in src/runtime):
+ * CPU devices cannot vectorise integer division; this is a multiply-high, an
+ * add and two shifts, exact for every uint n. */
+inline uint clg_div(uint n, uint2 mg) {
+    uint t = (uint)(((ulong)mg.x * (ulong)n) >> 32);
+    return (t + ((n - t) >> (mg.y & 0xffu))) >> (mg.y >> 8);
+}
+
 /* Offset in elements of the i-th element (row-major over shape) of a strided
  * view of n elements. Below 2^32 elements the index arithmetic is 32-bit: a
  * 64-bit division costs several times more on CPUs, and it runs per element. */

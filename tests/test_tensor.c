@@ -2,6 +2,7 @@
  * Every device result is compared with a reference computed on the host. */
 #define _POSIX_C_SOURCE 200809L
 #include "fixture.h"
+#include "runtime/runtime_impl.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -1187,8 +1188,38 @@ static void test_edge_regressions(void **state) {
                      CLG_STATUS_INVALID_ARGUMENT, "clg_tensor_ones", "[4]");
 }
 
+/* The device's division by magic numbers (clg_div in cl/prelude.cl), emulated:
+ * exact against n / d for divisors and dividends at every edge. */
+static uint32_t div_by_magic(uint32_t n, cl_uint2 mg) {
+    uint32_t t = (uint32_t)(((uint64_t)mg.s[0] * n) >> 32);
+    return (t + ((n - t) >> (mg.s[1] & 0xffu))) >> (mg.s[1] >> 8);
+}
+
+static void test_div_magic(void **state) {
+    (void)state;
+    uint32_t ds[64] = {1, 2, 3, 5, 6, 7, 13, 26, 28, 32, 100, 641, 1000, 65535, 65536, 65537,
+                       0x7fffffffu, 0x80000000u, 0x80000001u, 0xfffffffeu, 0xffffffffu};
+    int nd = 21;
+    uint64_t r = 12345;
+    while (nd < 64) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        ds[nd] = (uint32_t)(r >> (33 + nd % 24)) | 1u;
+        nd++;
+    }
+    for (int i = 0; i < nd; i++) {
+        uint32_t d = ds[i];
+        cl_uint2 mg = clg_div_magic(d);
+        uint32_t ns[8] = {0, 1, d - 1, d, d + 1, 0xffffffffu, 0xffffffffu - d, (uint32_t)(2 * (uint64_t)d - 1)};
+        for (int k = 0; k < 8 + 200; k++) {
+            uint32_t n = k < 8 ? ns[k] : (uint32_t)((r = r * 6364136223846793005ull + 1) >> 32);
+            if (div_by_magic(n, mg) != n / d) fail_msg("%u / %u: magic gives %u", n, d, div_by_magic(n, mg));
+        }
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_div_magic),
         cmocka_unit_test(test_roundtrip_ranks),
         cmocka_unit_test(test_roundtrip_rank8_transpose),
         cmocka_unit_test(test_roundtrip_zero_size),

@@ -266,30 +266,42 @@ static void emit_op(src_buf *b, const char *code, const char *const operands[3],
     }
 }
 
-static char *generate_source(const ew_program *p) {
+/* The kernel for p whose strided leaves are indexed over nd dimensions (0: every
+ * leaf is read at the element's own index). The index split is written out for
+ * exactly nd dimensions: a loop in the body would keep a CPU device from
+ * vectorising the kernel over its work-items. Below 2^32 elements it divides by
+ * magic numbers (clg_div), else in 64 bits. */
+static char *generate_source(const ew_program *p, int nd) {
     src_buf b = {0};
     emit(&b, "#pragma OPENCL FP_CONTRACT OFF\n");
-    emit(&b, "__kernel void ew(__global float *out, ulong n, int ndim, ulong8 shape_v, uint mask");
+    emit(&b, "__kernel void ew(__global float *out, ulong n, int ndim, ulong8 shape_v, uint mask, uint16 mg");
     for (int l = 0; l < p->nleaves; l++)
         emit(&b, ", __global const float *l%d, ulong o%d, long8 st%d", l, l, l);
     for (int s = 0; s < p->nscalars; s++) emit(&b, ", float s%d", s);
     emit(&b, ") {\n    ulong i = get_global_id(0);\n    if (i >= n) return;\n");
-    emit(&b, "    ulong idx[CLG_MAX_DIMS];\n    if (mask) {\n        ulong sh[CLG_MAX_DIMS];\n"
-             "        vstore8(shape_v, 0, sh);\n"
-             /* 32-bit index arithmetic below 2^32 elements: a 64-bit division per
-              * dimension and element is what strided kernels spend on CPUs */
-             "        if (n <= 0xFFFFFFFFul) {\n            uint r = (uint)i;\n"
-             "            for (int d = ndim - 1; d >= 0; --d) { uint e = (uint)sh[d]; idx[d] = r %% e; r /= e; }\n"
-             "        } else {\n            ulong r = i;\n"
-             "            for (int d = ndim - 1; d >= 0; --d) { idx[d] = r %% sh[d]; r /= sh[d]; }\n"
-             "        }\n"
-             "    }\n");
+    static const char hex[] = "0123456789abcdef";
+    if (nd > 0) {
+        emit(&b, "    ulong idx0");
+        for (int d = 1; d < nd; d++) emit(&b, ", idx%d", d);
+        emit(&b, ";\n    if (mask) {\n        if (n <= 0xFFFFFFFFul) {\n            uint r = (uint)i, q;\n");
+        for (int d = nd - 1; d >= 1; d--)
+            emit(&b,
+                 "            q = clg_div(r, (uint2)(mg.s%c, mg.s%c)); idx%d = r - q * (uint)shape_v.s%d; r = q;\n",
+                 hex[2 * d], hex[2 * d + 1], d, d);
+        emit(&b, "            idx0 = r;\n        } else {\n            ulong r = i;\n");
+        for (int d = nd - 1; d >= 1; d--)
+            emit(&b, "            idx%d = r %% shape_v.s%d; r /= shape_v.s%d;\n", d, d, d);
+        emit(&b, "            idx0 = r;\n        }\n    }\n");
+    }
     for (int l = 0; l < p->nleaves; l++) {
-        emit(&b, "    float x%d;\n    if (mask & %uu) {\n        long s[CLG_MAX_DIMS];\n", l, 1u << l);
-        emit(&b, "        vstore8(st%d, 0, s);\n        long off = 0;\n", l);
-        emit(&b, "        for (int d = 0; d < ndim; ++d) off += (long)idx[d] * s[d];\n");
-        emit(&b, "        x%d = l%d[o%d + (ulong)off];\n    } else {\n        x%d = l%d[o%d + i];\n    }\n",
-             l, l, l, l, l, l);
+        if (nd == 0) {
+            emit(&b, "    float x%d = l%d[o%d + i];\n", l, l, l);
+            continue;
+        }
+        emit(&b, "    float x%d;\n    if (mask & %uu) {\n        long off = (long)idx0 * st%d.s0", l, 1u << l, l);
+        for (int d = 1; d < nd; d++) emit(&b, " + (long)idx%d * st%d.s%d", d, l, d);
+        emit(&b, ";\n        x%d = l%d[o%d + (ulong)off];\n    } else {\n        x%d = l%d[o%d + i];\n    }\n", l,
+             l, l, l, l, l);
     }
     for (int i = 0; i < p->count; i++) {
         const clg_expr *e = p->nodes[i];
@@ -345,11 +357,31 @@ static clg_status run_program(clg_tensor *t, const ew_program *p) {
     if (!buf) return clg_last_status();
     clg_status st = CLG_OK;
     if (numel > 0) {
+        /* Leaves that are not the output's shape and contiguous are read through
+         * broadcast strides over the coalesced iteration space. */
+        cl_uint mask = 0;
+        cl_long8 strides[EW_MAX_LEAVES];
+        int64_t sh[CLG_MAX_DIMS], lst[EW_MAX_LEAVES][CLG_MAX_DIMS], *arrays[EW_MAX_LEAVES];
+        int narrays = 0;
+        memcpy(sh, t->shape, sizeof(int64_t) * (size_t)t->ndim);
+        for (int l = 0; l < p->nleaves; l++) {
+            if (leaf_strides(p->leaves[l], t, &strides[l])) continue;
+            mask |= 1u << l;
+            for (int d = 0; d < t->ndim; d++) lst[l][d] = strides[l].s[d];
+            arrays[narrays++] = lst[l];
+        }
+        cl_int nd = mask ? clg_coalesce_dims(t->ndim, sh, narrays, arrays) : 0;
+        if (mask && nd == 0) { /* every extent is 1: one element, read at index 0 */
+            nd = 1;
+            sh[0] = 1;
+            for (int k = 0; k < narrays; k++) arrays[k][0] = 0;
+        }
         char name[2100];
-        snprintf(name, sizeof name, "ew:%s", p->key);
+        if (nd) snprintf(name, sizeof name, "ew:%snd=%d;", p->key, (int)nd);
+        else snprintf(name, sizeof name, "ew:%s", p->key);
         /* The source is generated only the first time a structure is seen. */
         cl_program prog = clg_program_find(ctx, name, NULL);
-        char *source = prog ? NULL : generate_source(p);
+        char *source = prog ? NULL : generate_source(p, nd);
         if (!prog && !source) {
             clg_buffer_release(buf);
             return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "generating a fused kernel");
@@ -369,26 +401,22 @@ static clg_status run_program(clg_tensor *t, const ew_program *p) {
         cl_kernel k = NULL;
         if (st == CLG_OK) st = clg_program_kernel(ctx, prog, "ew", &k);
         if (st == CLG_OK) {
-            enum { MAX_ARGS = 5 + 3 * EW_MAX_LEAVES + EW_MAX_SCALARS };
+            enum { MAX_ARGS = 6 + 3 * EW_MAX_LEAVES + EW_MAX_SCALARS };
             clg_arg args[MAX_ARGS];
             cl_ulong cnt = (cl_ulong)numel;
             cl_ulong8 shape;
-            cl_uint mask = 0;
+            cl_uint16 mg;
             cl_ulong offs[EW_MAX_LEAVES];
-            cl_long8 strides[EW_MAX_LEAVES];
-            /* The strided leaves' iteration space, coalesced (fewer index divisions). */
-            int64_t sh[CLG_MAX_DIMS], lst[EW_MAX_LEAVES][CLG_MAX_DIMS], *arrays[EW_MAX_LEAVES];
-            int narrays = 0;
-            memcpy(sh, t->shape, sizeof(int64_t) * (size_t)t->ndim);
-            for (int l = 0; l < p->nleaves; l++) {
-                if (leaf_strides(p->leaves[l], t, &strides[l])) continue;
-                mask |= 1u << l;
-                for (int d = 0; d < t->ndim; d++) lst[l][d] = strides[l].s[d];
-                arrays[narrays++] = lst[l];
-            }
-            cl_int nd = mask ? clg_coalesce_dims(t->ndim, sh, narrays, arrays) : t->ndim;
             memset(&shape, 0, sizeof shape);
-            for (int d = 0; d < nd; d++) shape.s[d] = (cl_ulong)sh[d];
+            memset(&mg, 0, sizeof mg);
+            for (int d = 0; d < nd; d++) {
+                shape.s[d] = (cl_ulong)sh[d];
+                if (numel <= (int64_t)UINT32_MAX) {
+                    cl_uint2 m = clg_div_magic((uint32_t)sh[d]);
+                    mg.s[2 * d] = m.s[0];
+                    mg.s[2 * d + 1] = m.s[1];
+                }
+            }
             for (int l = 0; l < p->nleaves; l++) {
                 if (!(mask & (1u << l))) continue;
                 memset(&strides[l], 0, sizeof strides[l]);
@@ -400,6 +428,7 @@ static clg_status run_program(clg_tensor *t, const ew_program *p) {
             args[na++] = CLG_ARG(nd);
             args[na++] = CLG_ARG(shape);
             args[na++] = CLG_ARG(mask);
+            args[na++] = CLG_ARG(mg);
             for (int l = 0; l < p->nleaves; l++) {
                 const clg_tensor *leaf = p->leaves[l];
                 offs[l] = (cl_ulong)leaf->offset;

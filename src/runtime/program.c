@@ -307,6 +307,17 @@ clg_status clg_program_kernel(clg_context *ctx, cl_program prog, const char *ker
     return CLG_OK;
 }
 
+cl_uint2 clg_div_magic(uint32_t d) {
+    cl_uint2 r;
+    if (d == 0) d = 1; /* callers never divide by 0; keep the result defined */
+    int l = 0;
+    while (l < 32 && ((uint64_t)1 << l) < d) l++; /* l = ceil(log2 d) */
+    uint64_t m = (((uint64_t)1 << 32) * (((uint64_t)1 << l) - d)) / d + 1;
+    r.s[0] = (cl_uint)m;
+    r.s[1] = (cl_uint)((l < 1 ? l : 1) | (l > 1 ? l - 1 : 0) << 8);
+    return r;
+}
+
 /* The one clEnqueueNDRangeKernel of direct launches (replays have their own). */
 static clg_status enqueue(clg_context *ctx, cl_kernel kernel, size_t global, size_t local, const char *what) {
     cl_event ev = NULL;

@@ -103,6 +103,14 @@ clg_status clg_launch(struct clg_context *ctx, cl_kernel kernel, size_t n, int n
 clg_status clg_launch_wg(struct clg_context *ctx, cl_kernel kernel, size_t groups, size_t local,
                          int nargs, const clg_arg *args, const char *what);
 
+/* Division by an invariant d (1 <= d < 2^32) for kernels, as a multiply-high,
+ * an add and two shifts (Granlund and Montgomery's method): CPU devices cannot
+ * vectorise integer division, and index arithmetic divided every element by
+ * the extents of a shape. Returns (m, s1 | s2 << 8) for clg_div in
+ * cl/prelude.cl: n / d == (t + ((n - t) >> s1)) >> s2 with t = mul_hi(m, n),
+ * exact for every uint32 n. */
+cl_uint2 clg_div_magic(uint32_t d);
+
 /* --- captured steps (graph/step.c) --------------------------------------------------- */
 
 /* Records a launch into the step being captured (no-op when none is). */
