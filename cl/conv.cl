@@ -16,27 +16,36 @@
  *   geo = (KH, KW, sh, sw, dh, dw, pt, pl)
  *   out = (OH, OW) */
 
-/* One work-item per column element. */
+/* One work-item per output row (oh) of one image n and one column row (c, kh,
+ * kw): it writes the OW consecutive column entries of that row in a loop,
+ * which a CPU device vectorises (it cannot vectorise across work-items whose
+ * body holds a loop, and one work-item per element paid a gather and index
+ * arithmetic per element). Work-item r = ((c * KH + kh) * KW + kw) * N * OH
+ * + n * OH + oh. */
 __kernel void im2col(__global const float *x, ulong x_off, long8 img, int8 geo, long2 out,
                      __global float *cols) {
     long N = img.s0, C = img.s1, H = img.s2, W = img.s3;
     long KH = geo.s0, KW = geo.s1;
     long OH = out.s0, OW = out.s1;
-    long P = OH * OW, NP = N * P;
-    ulong total = (ulong)(C * KH * KW * NP);
-    ulong i = get_global_id(0);
-    if (i >= total) return;
-    long col = (long)i % NP, row = (long)i / NP;
+    long NOH = N * OH;
+    ulong r = get_global_id(0);
+    if (r >= (ulong)(C * KH * KW * NOH)) return;
+    long row = (long)r / NOH, m = (long)r % NOH;
+    long n = m / OH, oh = m % OH;
     long kw = row % KW, t = row / KW;
     long kh = t % KH, c = t / KH;
-    long n = col / P, p = col % P;
-    long oh = p / OW, ow = p % OW;
     long h = oh * geo.s2 - geo.s6 + kh * geo.s4;
-    long w = ow * geo.s3 - geo.s7 + kw * geo.s5;
-    float v = 0.0f;
-    if (h >= 0 && h < H && w >= 0 && w < W)
-        v = x[(long)x_off + n * img.s4 + c * img.s5 + h * img.s6 + w * img.s7];
-    cols[i] = v;
+    __global float *dst = cols + (ulong)(row * N * OH + m) * (ulong)OW;
+    if (h < 0 || h >= H) {
+        for (long ow = 0; ow < OW; ++ow) dst[ow] = 0.0f;
+        return;
+    }
+    __global const float *src = x + (long)x_off + n * img.s4 + c * img.s5 + h * img.s6;
+    long w0 = kw * geo.s5 - geo.s7, sw = geo.s3, ws = img.s7;
+    for (long ow = 0; ow < OW; ++ow) {
+        long w = w0 + ow * sw;
+        dst[ow] = w >= 0 && w < W ? src[w * ws] : 0.0f;
+    }
 }
 
 /* The adjoint of im2col: one work-item per image pixel sums, in a fixed order

@@ -106,7 +106,8 @@ static clg_tensor *im2col(const clg_tensor *img, const conv_geom *g, const char 
         geom_args(g, img, &im, &geo, &out);
         clg_arg args[] = {CLG_ARG_BUF(img->buf), CLG_ARG(off), CLG_ARG(im), CLG_ARG(geo),
                           CLG_ARG(out), CLG_ARG_BUF(cols->buf)};
-        st = clg_launch(img->ctx, k, (size_t)(shape[0] * shape[1]), 6, args, api);
+        /* one work-item per row of OW column entries */
+        st = clg_launch(img->ctx, k, (size_t)(shape[0] * g->n * g->oh), 6, args, api);
     }
     if (st != CLG_OK) {
         clg_tensor_free(cols);
