@@ -22,6 +22,28 @@
 #define OUT_T float
 #endif
 
+#if MODE == 0
+/* Sums over the middle axis of [outer, r, inner] in parts, for CPU devices:
+ * work-item g = oi * parts + part adds rows [part * chunk, (part + 1) * chunk)
+ * of block oi into partial[g * inner ..], looping over the contiguous inner
+ * axis, which the compiler vectorises (one work-item per output looped over r
+ * with a stride, scalar). reduce_axis then sums the parts in order. */
+__kernel void reduce_cols_split(__global const float *restrict x, ulong x_off, ulong outer, ulong r, ulong inner,
+                                ulong chunk, ulong parts, __global float *restrict partial) {
+    ulong g = get_global_id(0);
+    if (g >= outer * parts) return;
+    ulong oi = g / parts, part = g % parts;
+    ulong begin = part * chunk, end = min(r, begin + chunk);
+    __global float *acc = partial + g * inner;
+    __global const float *p = x + x_off + oi * r * inner;
+    for (ulong j = 0; j < inner; ++j) acc[j] = 0.0f;
+    for (ulong k = begin; k < end; ++k) {
+        __global const float *row = p + k * inner;
+        for (ulong j = 0; j < inner; ++j) acc[j] += row[j];
+    }
+}
+#endif
+
 /* One work-item per output (outer, inner) pair, looping over r. */
 __kernel void reduce_axis(__global const float *x, ulong x_off, ulong outer, ulong r, ulong inner,
                           __global OUT_T *out) {

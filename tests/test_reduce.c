@@ -925,8 +925,52 @@ static void test_two_stage_rows(void **state) {
     free(h);
 }
 
+/* Sums over a long axis with a few contiguous columns after it (a conv bias's
+ * gradient: [N*H*W, C] over axis 0): CPU devices take the two-stage column
+ * kernel. Within the rounding bound of the host sum, bit-identical when
+ * repeated, and the same for a leading block axis. */
+static void test_column_sums(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { B = 2, R = 1300, C = 6 };
+    float *h = malloc(sizeof(float) * B * R * C);
+    assert_non_null(h);
+    clg_test_random_floats(h, B * R * C, 909);
+    const int64_t shape[3] = {B, R, C};
+    clg_tensor *x = clg_tensor_from_host(ctx, CLG_FLOAT32, 3, shape, h);
+    assert_non_null(x);
+    const int middle[1] = {1}, outer2[2] = {0, 1};
+    clg_tensor *s1 = clg_sum(x, 1, middle, 0), *s2 = clg_sum(x, 1, middle, 0), *s3 = clg_sum(x, 2, outer2, 0);
+    assert_true(s1 && s2 && s3);
+    float a[B * C], b[B * C], c[C];
+    assert_int_equal(clg_tensor_to_host(s1, a, sizeof a), CLG_OK);
+    assert_int_equal(clg_tensor_to_host(s2, b, sizeof b), CLG_OK);
+    assert_int_equal(clg_tensor_to_host(s3, c, sizeof c), CLG_OK);
+    assert_memory_equal(a, b, sizeof a);
+    for (int j = 0; j < C; j++) {
+        double all = 0, all_abs = 0;
+        for (int bb = 0; bb < B; bb++) {
+            double sum = 0, sum_abs = 0;
+            for (int k = 0; k < R; k++) {
+                sum += h[(bb * R + k) * C + j];
+                sum_abs += fabs(h[(bb * R + k) * C + j]);
+            }
+            /* at most 256 + 6 + 64 roundings per sum, whatever the kernel */
+            if (!(fabs(a[bb * C + j] - sum) <= 400 * 0x1p-24 * sum_abs))
+                fail_msg("column %d of block %d: %.9g, host %.9g", j, bb, (double)a[bb * C + j], sum);
+            all += sum;
+            all_abs += sum_abs;
+        }
+        if (!(fabs(c[j] - all) <= 400 * 0x1p-24 * all_abs))
+            fail_msg("column %d over both axes: %.9g, host %.9g", j, (double)c[j], all);
+    }
+    clg_tensor *ts[] = {x, s1, s2, s3};
+    for (int i = 0; i < 4; i++) clg_tensor_free(ts[i]);
+    free(h);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_column_sums),
         cmocka_unit_test(test_two_stage_rows),
         cmocka_unit_test(test_reduce_axes),
         cmocka_unit_test(test_reduce_edge_shapes),
