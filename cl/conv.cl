@@ -84,3 +84,76 @@ __kernel void col2im(__global const float *cols, ulong cols_off, long8 img, int8
     }
     x[i] = acc;
 }
+
+/* --- direct convolution of NHWC tensors with few taps per output -------------
+ * For convolutions whose C * KH * KW is small (the seed CNN's first layer: 3x3
+ * over one channel), im2col + GEMM spends its time moving columns and packing
+ * panels rather than multiplying. These kernels read the patch of one output
+ * position into registers and loop over the output channels, contiguous in
+ * channels-last memory, which a CPU device vectorises. DC_C, DC_KH, DC_KW (build
+ * options) fix the patch, k = (c * KH + kh) * KW + kw as in the weights [O, C,
+ * KH, KW]. in = (N, H, W, C), od = (OH, OW, O), geo = (SH, SW, DH, DW, PT, PL). */
+#ifdef DC_C
+#define DC_K (DC_C * DC_KH * DC_KW)
+
+/* The patch of output position (n, oh, ow) from contiguous NHWC x (0 outside). */
+inline void dc_patch(__global const float *x, int4 in, int8 geo, int n, int oh, int ow, float *patch) {
+#pragma unroll
+    for (int c = 0; c < DC_C; ++c)
+#pragma unroll
+        for (int kh = 0; kh < DC_KH; ++kh)
+#pragma unroll
+            for (int kw = 0; kw < DC_KW; ++kw) {
+                int ih = oh * geo.s0 - geo.s4 + kh * geo.s2, iw = ow * geo.s1 - geo.s5 + kw * geo.s3;
+                int inside = ih >= 0 && ih < in.y && iw >= 0 && iw < in.z;
+                patch[(c * DC_KH + kh) * DC_KW + kw] =
+                    inside ? x[(size_t)((n * in.y + ih) * in.z + iw) * DC_C + c] : 0.0f;
+            }
+}
+
+/* y [N*OH*OW, O] (channels-last) = patches x wt, wt = [K, O] (the weights
+ * transposed). One work-item per output position; sums in k order. */
+__kernel void conv_direct_fwd(__global const float *restrict x, __global const float *restrict wt,
+                              __global float *restrict y, int4 in, int4 od, int8 geo) {
+    int pos = (int)get_global_id(0);
+    if (pos >= in.x * od.x * od.y) return;
+    int ow = pos % od.y, t = pos / od.y;
+    int oh = t % od.x, n = t / od.x;
+    float patch[DC_K];
+    dc_patch(x, in, geo, n, oh, ow, patch);
+    int O = od.z;
+    __global float *yp = y + (size_t)pos * O;
+    for (int o = 0; o < O; ++o) {
+        float acc = 0.0f;
+#pragma unroll
+        for (int k = 0; k < DC_K; ++k) acc += patch[k] * wt[k * O + o];
+        yp[o] = acc;
+    }
+}
+
+/* The weight gradient in parts: partial[part] ([K, O]) sums, over output
+ * positions [part * chunk, (part + 1) * chunk) in order, patch[k] * g[pos, o]
+ * (g [N*OH*OW, O] contiguous). The caller sums the parts in order. */
+__kernel void conv_direct_dw(__global const float *restrict x, __global const float *restrict g,
+                             __global float *restrict partial, int4 in, int4 od, int8 geo, int chunk, int parts) {
+    int part = (int)get_global_id(0);
+    if (part >= parts) return;
+    int O = od.z, total = in.x * od.x * od.y;
+    int begin = part * chunk, end = min(total, begin + chunk);
+    __global float *acc = partial + (size_t)part * DC_K * O;
+    for (int j = 0; j < DC_K * O; ++j) acc[j] = 0.0f;
+    for (int pos = begin; pos < end; ++pos) {
+        int ow = pos % od.y, t = pos / od.y;
+        int oh = t % od.x, n = t / od.x;
+        float patch[DC_K];
+        dc_patch(x, in, geo, n, oh, ow, patch);
+        __global const float *gp = g + (size_t)pos * O;
+#pragma unroll
+        for (int k = 0; k < DC_K; ++k) {
+            float pk = patch[k];
+            __global float *ak = acc + k * O;
+            for (int o = 0; o < O; ++o) ak[o] += pk * gp[o];
+        }
+    }
+}
+#endif

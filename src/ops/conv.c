@@ -144,6 +144,83 @@ static clg_tensor *col2im(const clg_tensor *cols, const conv_geom *g, const char
     return img;
 }
 
+/* --- direct convolution (CPU devices, few taps) ---------------------------------------------- */
+
+enum { DIRECT_MAX_TAPS = 32, DIRECT_CHUNK = 256 };
+
+/* t [n, c, h, w] is a view of contiguous NHWC memory at offset 0 (realized). */
+static int channels_last_contiguous(const clg_tensor *t) {
+    const int64_t *sh = t->shape, *st = t->strides;
+    return t->ndim == 4 && !t->expr && t->offset == 0 && st[1] == 1 && st[3] == sh[1] && st[2] == sh[3] * sh[1] &&
+           st[0] == sh[2] * sh[3] * sh[1];
+}
+
+/* The direct kernels serve x4 (channels-last memory) with g: one group, at most
+ * DIRECT_MAX_TAPS taps per output, a CPU device (GEMMs win on GPUs), int sizes. */
+static int direct_serves(const clg_tensor *x4, const conv_geom *g, int64_t o, int groups) {
+    return groups == 1 && x4->ctx->info.type == CLG_DEVICE_TYPE_CPU && g->c * g->kh * g->kw <= DIRECT_MAX_TAPS &&
+           channels_last_contiguous(x4) && clg_tensor_numel(x4) < INT32_MAX && g->n * g->oh * g->ow * o < INT32_MAX;
+}
+
+static clg_status direct_kernel(const clg_tensor *x4, const conv_geom *g, int64_t o, const char *name,
+                                cl_kernel *k, cl_int4 *in, cl_int4 *od, cl_int8 *geo) {
+    char options[96];
+    snprintf(options, sizeof options, "-DDC_C=%d -DDC_KH=%d -DDC_KW=%d", (int)g->c, (int)g->kh, (int)g->kw);
+    *in = (cl_int4){{(cl_int)g->n, (cl_int)g->h, (cl_int)g->w, (cl_int)g->c}};
+    *od = (cl_int4){{(cl_int)g->oh, (cl_int)g->ow, (cl_int)o, 0}};
+    *geo = (cl_int8){{g->sh, g->sw, g->dh, g->dw, g->pt, g->pl, 0, 0}};
+    return clg_kernel_get(x4->ctx, "conv", options, name, k);
+}
+
+/* ym [n oh ow, o] (channels-last) = conv2d(x4, w) by conv_direct_fwd. */
+static clg_tensor *direct_forward(const clg_tensor *x4, const clg_tensor *w, const conv_geom *g, const char *api) {
+    int64_t o = w->shape[0], taps = g->c * g->kh * g->kw, np = g->n * g->oh * g->ow;
+    clg_tensor *w2 = clg_tensor_reshape(w, 2, (int64_t[]){o, taps});
+    clg_tensor *wv = w2 ? clg_tensor_transpose(w2, 0, 1) : NULL;
+    clg_tensor *wt = wv ? clg_tensor_contiguous(wv) : NULL; /* [taps, o] */
+    clg_tensor *ym = wt ? clg_tensor_alloc(x4->ctx, CLG_FLOAT32, 2, (int64_t[]){np, o}, api) : NULL;
+    cl_kernel k;
+    cl_int4 in, od;
+    cl_int8 geo;
+    clg_status st = ym ? direct_kernel(x4, g, o, "conv_direct_fwd", &k, &in, &od, &geo) : clg_last_status();
+    if (st == CLG_OK) {
+        clg_arg args[] = {CLG_ARG_BUF(x4->buf), CLG_ARG_BUF(wt->buf), CLG_ARG_BUF(ym->buf),
+                          CLG_ARG(in),           CLG_ARG(od),          CLG_ARG(geo)};
+        st = clg_launch(x4->ctx, k, (size_t)np, 6, args, api);
+    }
+    clg_tensor_free(w2), clg_tensor_free(wv), clg_tensor_free(wt);
+    if (st != CLG_OK) {
+        clg_tensor_free(ym);
+        return NULL;
+    }
+    return ym;
+}
+
+/* dW [o, taps] from x4 and the channels-last gradient gm [n oh ow, o]: partial
+ * sums per DIRECT_CHUNK positions (conv_direct_dw), then summed in order. */
+static clg_tensor *direct_weight_grad(const clg_tensor *x4, const clg_tensor *gm, const conv_geom *g, int64_t o,
+                                      const char *api) {
+    int64_t taps = g->c * g->kh * g->kw, np = g->n * g->oh * g->ow;
+    cl_int chunk = DIRECT_CHUNK, parts = (cl_int)((np + DIRECT_CHUNK - 1) / DIRECT_CHUNK);
+    clg_tensor *partial = clg_tensor_alloc(x4->ctx, CLG_FLOAT32, 2, (int64_t[]){parts, taps * o}, api);
+    cl_kernel k;
+    cl_int4 in, od;
+    cl_int8 geo;
+    clg_status st = partial ? clg_realize(gm) : clg_last_status();
+    if (st == CLG_OK) st = direct_kernel(x4, g, o, "conv_direct_dw", &k, &in, &od, &geo);
+    if (st == CLG_OK) {
+        clg_arg args[] = {CLG_ARG_BUF(x4->buf), CLG_ARG_BUF(gm->buf), CLG_ARG_BUF(partial->buf), CLG_ARG(in),
+                          CLG_ARG(od),          CLG_ARG(geo),         CLG_ARG(chunk),             CLG_ARG(parts)};
+        st = clg_launch(x4->ctx, k, (size_t)parts, 8, args, api);
+    }
+    clg_tensor *sum = st == CLG_OK ? clg_sum(partial, 1, (int[]){0}, 0) : NULL; /* [taps * o] */
+    clg_tensor *s2 = sum ? clg_tensor_reshape(sum, 2, (int64_t[]){taps, o}) : NULL;
+    clg_tensor *sv = s2 ? clg_tensor_transpose(s2, 0, 1) : NULL;
+    clg_tensor *dw = sv ? clg_tensor_contiguous(sv) : NULL;
+    clg_tensor_free(partial), clg_tensor_free(sum), clg_tensor_free(s2), clg_tensor_free(sv);
+    return dw;
+}
+
 /* --- composed pieces (called with recording off) ------------------------------------------ */
 
 static clg_tensor *reshape3(const clg_tensor *t, int64_t a, int64_t b, int64_t c) {
@@ -206,9 +283,14 @@ static clg_tensor *conv_forward(const clg_tensor *x, const clg_tensor *w, const 
     clg_scratch s = {0};
 #define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
     if (g->out_nhwc && groups == 1) {
-        clg_tensor *cols = K(im2col(x, g, api)); /* [kg, n p] */
-        clg_tensor *w2 = K(clg_tensor_reshape(w, 2, (int64_t[]){o, kg}));
-        clg_tensor *ym = K(cols && w2 ? clg_matmul(cols, w2, 1, 1) : NULL); /* [n p, o] */
+        clg_tensor *ym;
+        if (clg_realize(x) == CLG_OK && direct_serves(x, g, o, groups)) {
+            ym = K(direct_forward(x, w, g, api));
+        } else {
+            clg_tensor *cols = K(im2col(x, g, api)); /* [kg, n p] */
+            clg_tensor *w2 = K(clg_tensor_reshape(w, 2, (int64_t[]){o, kg}));
+            ym = K(cols && w2 ? clg_matmul(cols, w2, 1, 1) : NULL); /* [n p, o] */
+        }
         clg_tensor *y4 = K(ym ? clg_tensor_reshape(ym, 4, (int64_t[]){g->n, g->oh, g->ow, o}) : NULL);
         clg_tensor *y = y4 ? clg_tensor_permute(y4, (int[]){0, 3, 1, 2}) : NULL;
         clg_scratch_drop(&s);
@@ -759,8 +841,13 @@ clg_status clg_bw_conv2d(clg_gnode *n, const clg_tensor *out, const clg_tensor *
             if (!gin[0]) s.failed = 1;
         }
         if (n->inputs[1] && !s.failed) {
-            clg_tensor *cols = K(im2col(x, &geo, api)); /* [kg, np] */
-            clg_tensor *dw = K(cols ? clg_matmul(gm, cols, 1, 1) : NULL); /* [o, kg] */
+            clg_tensor *dw;
+            if (clg_realize(x) == CLG_OK && direct_serves(x, &geo, o, groups)) {
+                dw = K(direct_weight_grad(x, gm, &geo, o, api)); /* [o, kg] */
+            } else {
+                clg_tensor *cols = K(im2col(x, &geo, api)); /* [kg, np] */
+                dw = K(cols ? clg_matmul(gm, cols, 1, 1) : NULL); /* [o, kg] */
+            }
             if (dw) gin[1] = clg_tensor_reshape(dw, 4, w->shape);
             if (!gin[1]) s.failed = 1;
         }
