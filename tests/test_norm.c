@@ -148,6 +148,10 @@ static void test_batch_norm_training(void **state) {
     norm_case nhwc = {.kind = K_BN_TRAIN, .ndim = 4, .shape = {2, 3, 2, 4}, .layout = CLG_LAYOUT_NHWC,
                       .affine = 1, .eps = 1e-3};
     run_case(ctx, "batch_norm NHWC", &nhwc, 0, 2);
+    /* N H W >= 512 rows: CPU devices take the column-statistics kernels */
+    norm_case tall = {.kind = K_BN_TRAIN, .ndim = 4, .shape = {2, 16, 18, 3}, .layout = CLG_LAYOUT_NHWC,
+                      .affine = 1, .eps = 1e-3};
+    run_case(ctx, "batch_norm NHWC, 576 rows", &tall, 0, 5);
     norm_case nc = {.kind = K_BN_TRAIN, .ndim = 2, .shape = {6, 4}, .affine = 1, .eps = 1e-3};
     run_case(ctx, "batch_norm [N,C]", &nc, 0, 3);
     norm_case plain = {.kind = K_BN_TRAIN, .ndim = 3, .shape = {3, 2, 4}, .affine = 0, .eps = 1e-5};
