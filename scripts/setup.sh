@@ -2,6 +2,8 @@
 # Installs whatever clgrad needs that is missing, from Debian packages.
 # Safe to run again: installed packages are skipped, and apt is not touched when
 # nothing is missing. Every issue that brings a new dependency adds it here.
+# With package names as arguments it installs those instead (what other
+# set-ups reuse, e.g. bench/peers/setup.sh for PyTorch).
 set -euo pipefail
 
 packages=(
@@ -19,6 +21,8 @@ packages=(
   fortunes                              # a text corpus (fortune files) for the text examples
   doxygen                               # API reference: the docs target and its ctest entry
 )
+
+[ $# -gt 0 ] && packages=("$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -417,6 +417,8 @@ static void bench_usage(FILE *f) {
             "  --repeat N       exactly N timed runs (default: until 0.3 s and >= 5 runs, <= 200)\n"
             "  --warmup N       untimed runs before timing (default 2)\n"
             "  --filter TEXT    only cases whose name contains TEXT\n"
+            "  --batch N        only model cases of batch size N\n"
+            "  --mode MODE      only cases of this mode (fwd, bwd, train, infer)\n"
             "  --quick          fewer and smaller cases, shorter timing (CI smoke runs)\n"
             "  --list           print the cases without running them\n"
             "  --profile        also profile one run per case: device time per kernel\n"
@@ -452,6 +454,12 @@ static int parse_int(const char *flag, const char *text, int lo, int hi, int *ou
     return 1;
 }
 
+/* --filter, --mode and --batch. */
+static int selected_case(const bench_options *o, const bench_case *c) {
+    return (!o->filter || strstr(c->name, o->filter)) && (!o->mode || strcmp(c->mode, o->mode) == 0) &&
+           (!o->batch || c->batch == o->batch);
+}
+
 int bench_main(int argc, char **argv) {
     bench b;
     memset(&b, 0, sizeof b);
@@ -479,6 +487,14 @@ int bench_main(int argc, char **argv) {
             if (!parse_int("--repeat", v, 1, 1000000, &o->repeat)) return 2;
         } else if (flag_value(argc, argv, &i, "--warmup", &v)) {
             if (!parse_int("--warmup", v, 0, 1000000, &o->warmup)) return 2;
+        } else if (flag_value(argc, argv, &i, "--batch", &v)) {
+            if (!parse_int("--batch", v, 1, 1 << 30, &o->batch)) return 2;
+        } else if (flag_value(argc, argv, &i, "--mode", &v)) {
+            if (!v) {
+                fprintf(stderr, "clgrad bench: --mode needs a mode\n");
+                return 2;
+            }
+            o->mode = v;
         } else if (flag_value(argc, argv, &i, "--filter", &v)) {
             if (!v) {
                 fprintf(stderr, "clgrad bench: --filter needs a text\n");
@@ -523,17 +539,18 @@ int bench_main(int argc, char **argv) {
     }
     size_t selected = 0;
     for (size_t i = 0; i < b.ncases; i++)
-        if (!o->filter || strstr(b.cases[i].name, o->filter)) selected++;
+        if (selected_case(o, &b.cases[i])) selected++;
     if (selected == 0) {
-        fprintf(stderr, "clgrad bench: no case of suite '%s' matches --filter '%s'\n", b.suite,
-                o->filter ? o->filter : "");
+        fprintf(stderr, "clgrad bench: no case of suite '%s' matches --filter '%s'%s%s%s\n", b.suite,
+                o->filter ? o->filter : "", o->mode ? ", --mode " : "", o->mode ? o->mode : "",
+                o->batch ? " and --batch" : "");
         free(b.cases);
         return 2;
     }
     if (o->list) {
         for (size_t i = 0; i < b.ncases; i++) {
             const bench_case *c = &b.cases[i];
-            if (o->filter && !strstr(c->name, o->filter)) continue;
+            if (!selected_case(o, c)) continue;
             printf("%s/%-16s %-5s %-26s %s\n", b.suite, c->name, c->mode, c->shape, unit_names[c->unit]);
         }
         free(b.cases);
@@ -554,7 +571,7 @@ int bench_main(int argc, char **argv) {
     double t0 = now_s();
     if (!o->json) print_table_header(&b);
     for (size_t i = 0; i < b.ncases; i++)
-        if (!o->filter || strstr(b.cases[i].name, o->filter)) run_case(&b, &b.cases[i]);
+        if (selected_case(o, &b.cases[i])) run_case(&b, &b.cases[i]);
     if (!o->json) {
         printf("\npeak: GB/s rows as a share of the largest plain device copy (the bandwidth bound);\n"
                "      OpenCL reports no peak FLOP/s, so GFLOP/s rows say n/a.\n");

@@ -80,6 +80,8 @@ typedef struct bench_options {
     int min_runs;       /* ... and at least this many runs ... */
     int max_runs;       /* ... but at most this many */
     const char *filter; /* substring of case names to run; NULL: all */
+    const char *mode;   /* only cases of this mode; NULL: all */
+    int batch;          /* > 0: only model cases of this batch size */
     int profile;        /* after timing, profile one more run per case and print it */
 } bench_options;
 
