@@ -157,3 +157,59 @@ __kernel void conv_direct_dw(__global const float *restrict x, __global const fl
     }
 }
 #endif
+
+/* --- im2col and col2im for channels-last tensors -------------------------------
+ * colsT [N*OH*OW, KH*KW*C]: row pos holds the patch of output position pos,
+ * tap (kh, kw) at (kh * KW + kw) * C, its C channels contiguous, so patches
+ * copy and sum C-long runs in loops a CPU device vectorises. The weights go
+ * with them as [O, KH, KW, C]. x and gx are contiguous NHWC; in = (N, H, W, C),
+ * od = (OH, OW), kg = (KH, KW, SH, SW, DH, DW, PT, PL). */
+
+__kernel void im2col_nhwc(__global const float *restrict x, __global float *restrict cols, int4 in, int2 od,
+                          int8 kg) {
+    int pos = (int)get_global_id(0);
+    if (pos >= in.x * od.x * od.y) return;
+    int ow = pos % od.y, t = pos / od.y;
+    int oh = t % od.x, n = t / od.x;
+    int C = in.w;
+    __global float *dst = cols + (size_t)pos * kg.s0 * kg.s1 * C;
+    for (int kh = 0; kh < kg.s0; ++kh) {
+        int ih = oh * kg.s2 - kg.s6 + kh * kg.s4;
+        for (int kw = 0; kw < kg.s1; ++kw, dst += C) {
+            int iw = ow * kg.s3 - kg.s7 + kw * kg.s5;
+            if (ih < 0 || ih >= in.y || iw < 0 || iw >= in.z) {
+                for (int c = 0; c < C; ++c) dst[c] = 0.0f;
+            } else {
+                __global const float *src = x + (size_t)((n * in.y + ih) * in.z + iw) * C;
+                for (int c = 0; c < C; ++c) dst[c] = src[c];
+            }
+        }
+    }
+}
+
+/* The adjoint: input position (n, ih, iw) sums, in (kh, kw) order, the column
+ * entries read from it. One work-item per input position. */
+__kernel void col2im_nhwc(__global const float *restrict cols, __global float *restrict gx, int4 in, int2 od,
+                          int8 kg) {
+    int pos = (int)get_global_id(0);
+    if (pos >= in.x * in.y * in.z) return;
+    int iw = pos % in.z, t = pos / in.z;
+    int ih = t % in.y, n = t / in.y;
+    int C = in.w, K = kg.s0 * kg.s1 * C;
+    __global float *dst = gx + (size_t)pos * C;
+    for (int c = 0; c < C; ++c) dst[c] = 0.0f;
+    for (int kh = 0; kh < kg.s0; ++kh) {
+        int hh = ih + kg.s6 - kh * kg.s4; /* = oh * SH */
+        if (hh < 0 || hh % kg.s2) continue;
+        int oh = hh / kg.s2;
+        if (oh >= od.x) continue;
+        for (int kw = 0; kw < kg.s1; ++kw) {
+            int ww = iw + kg.s7 - kw * kg.s5;
+            if (ww < 0 || ww % kg.s3) continue;
+            int ow = ww / kg.s3;
+            if (ow >= od.y) continue;
+            __global const float *src = cols + (size_t)((n * od.x + oh) * od.y + ow) * K + (kh * kg.s1 + kw) * C;
+            for (int c = 0; c < C; ++c) dst[c] += src[c];
+        }
+    }
+}

@@ -174,6 +174,10 @@ static conv_case cases[] = {
     CC(1, 2, 3, 3, 2, 3, 3, 1, 1, 1, 1, EXPL, {1, 1, 1, 1}, 2, 0, 0),       /* 23 */
     CC(1, 6, 5, 5, 3, 3, 1, 1, 1, 1, 1, VALID, {0}, 3, 0, 0),               /* 24: 3x1 */
     CC(2, 2, 7, 9, 2, 3, 3, 1, 2, 1, 1, EXPL, {0, 0, 1, 0}, 1, 0, 1),       /* 25: NHWC explicit */
+    /* NHWC with more than 32 taps per output: the channels-last im2col (CPU
+     * devices serve the cases above directly) */
+    CC(2, 5, 7, 6, 3, 3, 3, 1, 1, 1, 1, SAME, {0}, 1, 1, 1),                /* 26: NHWC 45 taps */
+    CC(1, 4, 9, 8, 3, 3, 3, 2, 2, 2, 1, EXPL, {1, 0, 2, 1}, 1, 0, 1),       /* 27: NHWC strided, dilated */
 };
 
 static void test_conv2d_forward(void **state) {
@@ -212,7 +216,7 @@ static void test_conv2d_fft_agrees(void **state) {
 static void test_conv2d_gradients(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     /* strided, dilated, grouped, depthwise, asymmetric same and explicit, NHWC */
-    static const int picks[] = {1, 3, 9, 11, 14, 16, 17, 18, 23};
+    static const int picks[] = {1, 3, 9, 11, 14, 16, 17, 18, 23, 26, 27};
     for (size_t i = 0; i < sizeof picks / sizeof *picks; i++) {
         char name[64];
         snprintf(name, sizeof name, "conv2d grad case %d", picks[i]);

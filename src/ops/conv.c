@@ -221,6 +221,80 @@ static clg_tensor *direct_weight_grad(const clg_tensor *x4, const clg_tensor *gm
     return dw;
 }
 
+/* --- channels-last im2col (see cl/conv.cl) ------------------------------------------------------ */
+
+static int int_sized(const conv_geom *g, int64_t o) {
+    int64_t taps = g->kh * g->kw * g->c, np = g->n * g->oh * g->ow;
+    return np * taps < INT32_MAX && np * o < INT32_MAX && g->n * g->h * g->w * g->c < INT32_MAX;
+}
+
+static void nhwc_args(const conv_geom *g, cl_int4 *in, cl_int2 *od, cl_int8 *kg) {
+    *in = (cl_int4){{(cl_int)g->n, (cl_int)g->h, (cl_int)g->w, (cl_int)g->c}};
+    *od = (cl_int2){{(cl_int)g->oh, (cl_int)g->ow}};
+    *kg = (cl_int8){{(cl_int)g->kh, (cl_int)g->kw, g->sh, g->sw, g->dh, g->dw, g->pt, g->pl}};
+}
+
+/* colsT [n oh ow, kh kw c] from x4 (channels-last contiguous memory). */
+static clg_tensor *im2col_nhwc(const clg_tensor *x4, const conv_geom *g, const char *api) {
+    int64_t np = g->n * g->oh * g->ow;
+    clg_tensor *cols = clg_tensor_alloc(x4->ctx, CLG_FLOAT32, 2, (int64_t[]){np, g->kh * g->kw * g->c}, api);
+    cl_kernel k;
+    clg_status st = cols ? clg_kernel_get(x4->ctx, "conv", NULL, "im2col_nhwc", &k) : clg_last_status();
+    if (st == CLG_OK) {
+        cl_int4 in;
+        cl_int2 od;
+        cl_int8 kg;
+        nhwc_args(g, &in, &od, &kg);
+        clg_arg args[] = {CLG_ARG_BUF(x4->buf), CLG_ARG_BUF(cols->buf), CLG_ARG(in), CLG_ARG(od), CLG_ARG(kg)};
+        st = clg_launch(x4->ctx, k, (size_t)np, 5, args, api);
+    }
+    if (st != CLG_OK) {
+        clg_tensor_free(cols);
+        return NULL;
+    }
+    return cols;
+}
+
+/* The gradient image, [n, c, h, w] viewing channels-last memory, from colsT's
+ * gradient [n oh ow, kh kw c]. */
+static clg_tensor *col2im_nhwc(const clg_tensor *cols, const conv_geom *g, const char *api) {
+    clg_context *ctx = cols->ctx;
+    clg_tensor *gx = clg_tensor_alloc(ctx, CLG_FLOAT32, 4, (int64_t[]){g->n, g->h, g->w, g->c}, api);
+    cl_kernel k;
+    clg_status st = gx ? clg_realize(cols) : clg_last_status();
+    if (st == CLG_OK) st = clg_kernel_get(ctx, "conv", NULL, "col2im_nhwc", &k);
+    if (st == CLG_OK) {
+        cl_int4 in;
+        cl_int2 od;
+        cl_int8 kg;
+        nhwc_args(g, &in, &od, &kg);
+        clg_arg args[] = {CLG_ARG_BUF(cols->buf), CLG_ARG_BUF(gx->buf), CLG_ARG(in), CLG_ARG(od), CLG_ARG(kg)};
+        st = clg_launch(ctx, k, (size_t)(g->n * g->h * g->w), 5, args, api);
+    }
+    clg_tensor *v = st == CLG_OK ? clg_tensor_permute(gx, (int[]){0, 3, 1, 2}) : NULL;
+    clg_tensor_free(gx);
+    return v;
+}
+
+/* w [o, c, kh, kw] as [o, kh kw c], contiguous (the colsT order). */
+static clg_tensor *weights_hwc(const clg_tensor *w) {
+    int64_t o = w->shape[0];
+    clg_tensor *v = clg_tensor_permute(w, (int[]){0, 2, 3, 1});
+    clg_tensor *c = v ? clg_tensor_contiguous(v) : NULL;
+    clg_tensor *r = c ? clg_tensor_reshape(c, 2, (int64_t[]){o, w->shape[1] * w->shape[2] * w->shape[3]}) : NULL;
+    clg_tensor_free(v), clg_tensor_free(c);
+    return r;
+}
+
+/* dW' [o, kh kw c] back to the weights' [o, c, kh, kw], contiguous. */
+static clg_tensor *weights_from_hwc(const clg_tensor *dw, const int64_t *wshape) {
+    clg_tensor *r = clg_tensor_reshape(dw, 4, (int64_t[]){wshape[0], wshape[2], wshape[3], wshape[1]});
+    clg_tensor *v = r ? clg_tensor_permute(r, (int[]){0, 3, 1, 2}) : NULL;
+    clg_tensor *c = v ? clg_tensor_contiguous(v) : NULL;
+    clg_tensor_free(r), clg_tensor_free(v);
+    return c;
+}
+
 /* --- composed pieces (called with recording off) ------------------------------------------ */
 
 static clg_tensor *reshape3(const clg_tensor *t, int64_t a, int64_t b, int64_t c) {
@@ -286,6 +360,10 @@ static clg_tensor *conv_forward(const clg_tensor *x, const clg_tensor *w, const 
         clg_tensor *ym;
         if (clg_realize(x) == CLG_OK && direct_serves(x, g, o, groups)) {
             ym = K(direct_forward(x, w, g, api));
+        } else if (channels_last_contiguous(x) && int_sized(g, o)) {
+            clg_tensor *cols = K(im2col_nhwc(x, g, api)); /* [n p, kh kw c] */
+            clg_tensor *wh = K(weights_hwc(w));           /* [o, kh kw c] */
+            ym = K(cols && wh ? clg_matmul(cols, wh, 0, 1) : NULL);
         } else {
             clg_tensor *cols = K(im2col(x, g, api)); /* [kg, n p] */
             clg_tensor *w2 = K(clg_tensor_reshape(w, 2, (int64_t[]){o, kg}));
@@ -834,7 +912,12 @@ clg_status clg_bw_conv2d(clg_gnode *n, const clg_tensor *out, const clg_tensor *
     if (gm) {
         K(gm); /* channels-last gradient: products with transposes instead of a copy */
         clg_tensor *w2 = K(clg_tensor_reshape(w, 2, (int64_t[]){o, kg}));
-        if (n->inputs[0] && w2) {
+        if (n->inputs[0] && w2 && int_sized(&geo, o)) { /* dcolsT = g W' and its channels-last col2im */
+            clg_tensor *wh = K(weights_hwc(w));
+            clg_tensor *dcols = K(wh ? clg_matmul(gm, wh, 0, 0) : NULL); /* [np, kh kw c] */
+            if (dcols) gin[0] = col2im_nhwc(dcols, &geo, api);
+            if (!gin[0]) s.failed = 1;
+        } else if (n->inputs[0] && w2) {
             clg_tensor *dcols = K(clg_matmul(w2, gm, 1, 1)); /* [kg, np] */
             clg_tensor *d3 = K(dcols ? reshape3(dcols, 1, kg, np) : NULL);
             if (d3) gin[0] = col2im(d3, &geo, api);
@@ -844,6 +927,10 @@ clg_status clg_bw_conv2d(clg_gnode *n, const clg_tensor *out, const clg_tensor *
             clg_tensor *dw;
             if (clg_realize(x) == CLG_OK && direct_serves(x, &geo, o, groups)) {
                 dw = K(direct_weight_grad(x, gm, &geo, o, api)); /* [o, kg] */
+            } else if (channels_last_contiguous(x) && int_sized(&geo, o)) {
+                clg_tensor *cols = K(im2col_nhwc(x, &geo, api));                /* [np, kh kw c] */
+                clg_tensor *dwh = K(cols ? clg_matmul(gm, cols, 1, 0) : NULL); /* [o, kh kw c] */
+                dw = K(dwh ? weights_from_hwc(dwh, w->shape) : NULL);
             } else {
                 clg_tensor *cols = K(im2col(x, &geo, api)); /* [kg, np] */
                 dw = K(cols ? clg_matmul(gm, cols, 1, 1) : NULL); /* [o, kg] */
