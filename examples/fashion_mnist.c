@@ -26,6 +26,7 @@ typedef struct options {
     int64_t train_samples; /* 0: all */
     const char *save;
     int quiet;
+    double validation_split; /* > 0: model selection, the test set untouched */
 } options;
 
 static void usage(FILE *f, const fmnist_example *ex) {
@@ -40,6 +41,10 @@ static void usage(FILE *f, const fmnist_example *ex) {
             "                      state) as safetensors, loadable by clg_model_load\n"
             "                      (default %s)\n"
             "  --quiet             one line per epoch (Keras's verbose=2)\n"
+            "  --validation-split F  hold out the last fraction F of the training images\n"
+            "                      (Keras's validation_split) and report validation\n"
+            "                      accuracy per epoch; the test set is then not evaluated,\n"
+            "                      so settings are chosen on validation data only\n"
             "  -h, --help          this text\n"
             "Device: the best one, or what CLGRAD_DEVICE selects (see `clgrad devices`).\n"
             "Data: " DATA_DIR "/ (Debian package " DATA_PACKAGE ").\n",
@@ -49,11 +54,12 @@ static void usage(FILE *f, const fmnist_example *ex) {
 /* 0: run, 1: -h (done), 2: bad command line. */
 static int parse_args(const fmnist_example *ex, int argc, char **argv, options *o) {
     *o = (options){.epochs = 10, .batch = 32, .seed = 0, .train_samples = 0, .save = ex->save, .quiet = 0};
-    static const char *const valued[] = {"--epochs", "--batch", "--seed", "--train-samples", "--save"};
+    static const char *const valued[] = {"--epochs", "--batch", "--seed", "--train-samples", "--save",
+                                         "--validation-split"};
     static const char *const switches[] = {"--quiet"};
     for (int i = 1; i < argc; i++) {
         const char *flag, *value;
-        int r = cli_next(prog, argc, argv, &i, valued, 5, switches, 1, &flag, &value);
+        int r = cli_next(prog, argc, argv, &i, valued, 6, switches, 1, &flag, &value);
         if (r == CLI_HELP) usage(stdout, ex);
         if (r != CLI_FLAG) return r;
         long long v = 0;
@@ -65,6 +71,14 @@ static int parse_args(const fmnist_example *ex, int argc, char **argv, options *
                 return CLI_BAD;
             }
             o->save = value;
+        } else if (!strcmp(flag, "--validation-split")) {
+            char *end;
+            double f = strtod(value, &end);
+            if (!*value || *end || !(f > 0.0 && f < 1.0)) {
+                fprintf(stderr, "%s: --validation-split '%s' must be a fraction in (0, 1)\n", prog, value);
+                return CLI_BAD;
+            }
+            o->validation_split = f;
         } else if (!strcmp(flag, "--epochs")) {
             if (!cli_int(prog, flag, value, 1, 100000, &v)) return CLI_BAD;
             o->epochs = (int)v;
@@ -209,9 +223,14 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
         rc = fail("model.summary");
         goto done;
     }
-    printf("Training on %" PRId64 " samples, testing on %" PRId64
-           "; batch %d, %d epoch%s, seed %" PRIu64 "\n",
-           n_train, n_test, o.batch, o.epochs, o.epochs == 1 ? "" : "s", o.seed);
+    if (o.validation_split > 0)
+        printf("Training on %" PRId64 " samples less the last %g for validation (the test set is not used)"
+               "; batch %d, %d epoch%s, seed %" PRIu64 "\n",
+               n_train, o.validation_split, o.batch, o.epochs, o.epochs == 1 ? "" : "s", o.seed);
+    else
+        printf("Training on %" PRId64 " samples, testing on %" PRId64
+               "; batch %d, %d epoch%s, seed %" PRIu64 "\n",
+               n_train, n_test, o.batch, o.epochs, o.epochs == 1 ? "" : "s", o.seed);
     fflush(stdout);
 
     /* model.fit(x_train, y_train, epochs=10)  (batch_size=32, shuffle=True: Keras's defaults) */
@@ -220,9 +239,16 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
     fit.epochs = o.epochs;
     fit.batch_size = o.batch;
     fit.verbose = o.quiet ? 2 : 1;
+    fit.validation_split = (float)o.validation_split;
     h = clg_model_fit(model, &xtr, &ytr, &fit);
     if (!h) {
         rc = fail("model.fit");
+        goto done;
+    }
+    if (o.validation_split > 0) { /* model selection: the test set stays unseen */
+        printf("Final validation loss %.4f, accuracy %.4f (test set not evaluated)\n",
+               (double)h->val_loss[h->epochs - 1], (double)h->val_accuracy[h->epochs - 1]);
+        rc = 0;
         goto done;
     }
 
