@@ -1,5 +1,6 @@
 /* `clgrad bench models`: whole models through the Keras-style API, training
- * (clg_model_fit) and inference (clg_model_predict) at batch 16, 64 and 128.
+ * (clg_model_fit) at batch 16, 64 and 128 and inference (clg_model_predict) at
+ * those and 256.
  *
  * One run is `steps` batches of random data (fixed seed): for train one
  * clg_model_fit epoch over steps * batch samples without shuffling (the first
@@ -186,13 +187,13 @@ static void model_extra(void *p, bench_extra *out) {
 
 void bench_suite_models(bench *b) {
     const int quick = bench_get_options(b)->quick;
-    const int64_t batches[3] = {16, 64, 128};
+    const int64_t batches[4] = {16, 64, 128, 256}; /* 256: inference only */
     const int steps = quick ? QUICK_STEPS : STEPS;
     for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
         const model_spec *m = &specs[i];
         if (quick && strcmp(m->name, "seed_cnn") != 0 && strcmp(m->name, "mlp") != 0) continue;
         for (int train = 1; train >= 0; train--) {
-            for (int k = 0; k < 3; k++) {
+            for (int k = 0; k < (train ? 3 : 4); k++) {
                 if (quick && batches[k] != 16) continue;
                 double per_sample = m->vocab ? (double)m->shape[0] : 1.0;
                 bench_case c = bench_case_init(m->name, train ? "train" : "infer",
