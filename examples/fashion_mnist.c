@@ -33,7 +33,7 @@ static void usage(FILE *f, const fmnist_example *ex) {
     fprintf(f,
             "usage: %s [options]\n"
             "%s\n"
-            "  --epochs N          epochs (default 10)\n"
+            "  --epochs N          epochs (default %d)\n"
             "  --batch N           batch size (default 32, as Keras)\n"
             "  --seed N            seed of the weights and the shuffling (default 0)\n"
             "  --train-samples N   train on the first N of the 60000 training images\n"
@@ -48,12 +48,12 @@ static void usage(FILE *f, const fmnist_example *ex) {
             "  -h, --help          this text\n"
             "Device: the best one, or what CLGRAD_DEVICE selects (see `clgrad devices`).\n"
             "Data: " DATA_DIR "/ (Debian package " DATA_PACKAGE ").\n",
-            ex->prog, ex->about, ex->save);
+            ex->prog, ex->about, ex->epochs ? ex->epochs : 10, ex->save);
 }
 
 /* 0: run, 1: -h (done), 2: bad command line. */
 static int parse_args(const fmnist_example *ex, int argc, char **argv, options *o) {
-    *o = (options){.epochs = 10, .batch = 32, .seed = 0, .train_samples = 0, .save = ex->save, .quiet = 0};
+    *o = (options){.epochs = ex->epochs ? ex->epochs : 10, .batch = 32, .seed = 0, .train_samples = 0, .save = ex->save, .quiet = 0};
     static const char *const valued[] = {"--epochs", "--batch", "--seed", "--train-samples", "--save",
                                          "--validation-split"};
     static const char *const switches[] = {"--quiet"};

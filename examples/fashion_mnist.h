@@ -11,6 +11,7 @@ typedef struct fmnist_example {
     const char *prog;        /* "fashion_mnist_cnn" */
     const char *about;       /* what it trains, for --help */
     const char *save;        /* default weights file */
+    int epochs;              /* default epochs; 0: Keras's 10 */
     /* Adds the layers to a Sequential model with input (28, 28, 1). */
     clg_status (*build)(clg_model *model);
 } fmnist_example;

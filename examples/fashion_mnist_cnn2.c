@@ -16,11 +16,14 @@
  *         Dense(10, activation='softmax')])
  *     model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',
  *                   metrics=['accuracy'])
- *     model.fit(x_train, y_train, epochs=10)
+ *     model.fit(x_train, y_train, epochs=15)
  *
  * Keras's defaults everywhere (Adam 1e-3, batch 32, BatchNormalization momentum
  * 0.99 and epsilon 1e-3); the dropout rates are the customary 0.25 / 0.5, set
- * before any run, not tuned on the test set. Same flags as fashion_mnist_cnn.
+ * before any run, not tuned on the test set. 15 epochs rather than 10: chosen
+ * on validation accuracy (--validation-split 0.1, the same model in PyTorch and
+ * here agree epoch by epoch), which is still rising at 10 epochs and stays
+ * above 0.92 from about 13. Same flags as fashion_mnist_cnn.
  * About 5x the seed model's arithmetic per image. */
 #include "fashion_mnist.h"
 
@@ -54,9 +57,13 @@ int main(int argc, char **argv) {
         .prog = "fashion_mnist_cnn2",
         .about = "Trains a two-block CNN (Conv2D 32 and 64 3x3 'same' relu, each with\n"
                  "BatchNormalization, MaxPooling2D 2x2 and Dropout 0.25; Dense 128 relu,\n"
-                 "Dropout 0.5, Dense 10 softmax; Adam 1e-3) on Fashion-MNIST and reports\n"
-                 "the test accuracy.",
+                 "Dropout 0.5, Dense 10 softmax; Adam 1e-3; 15 epochs) on Fashion-MNIST and\n"
+                 "reports the test accuracy.",
         .save = "fashion_mnist_cnn2.safetensors",
+        /* chosen on validation data (README): with this much dropout the model is
+         * still improving at 10 epochs; validation accuracy settles above 0.92
+         * from about epoch 13 */
+        .epochs = 15,
         .build = build,
     };
     return fmnist_main(&ex, argc, argv);
