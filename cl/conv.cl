@@ -173,8 +173,16 @@ __kernel void im2col_nhwc(__global const float *restrict x, __global float *rest
     int oh = t % od.x, n = t / od.x;
     int C = in.w;
     __global float *dst = cols + (size_t)pos * kg.s0 * kg.s1 * C;
+    int w0 = ow * kg.s3 - kg.s7, run = kg.s1 * C;
     for (int kh = 0; kh < kg.s0; ++kh) {
         int ih = oh * kg.s2 - kg.s6 + kh * kg.s4;
+        if (kg.s5 == 1 && ih >= 0 && ih < in.y && w0 >= 0 && w0 + kg.s1 <= in.z) {
+            /* undilated row inside the image: its KW taps are one run of KW * C floats */
+            __global const float *src = x + (size_t)((n * in.y + ih) * in.z + w0) * C;
+            for (int j = 0; j < run; ++j) dst[j] = src[j];
+            dst += run;
+            continue;
+        }
         for (int kw = 0; kw < kg.s1; ++kw, dst += C) {
             int iw = ow * kg.s3 - kg.s7 + kw * kg.s5;
             if (ih < 0 || ih >= in.y || iw < 0 || iw >= in.z) {
