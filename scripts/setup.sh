@@ -12,6 +12,7 @@ packages=(
   pocl-opencl-icd                       # the CPU as an OpenCL device (tests and CI run on it)
   clinfo                                # what the OpenCL stack sees, for bug reports
   libclblast-dev                        # GEMM
+  clblast-utils                         # CLBlast's tuners, which `clgrad tune` runs
   libclfft-dev                          # FFT convolution
   libcmocka-dev                         # tests
   zlib1g-dev                            # gzip data sets, cache checksums

@@ -9,6 +9,7 @@
 
 #include "clgrad/clgrad.h"
 #include "bench.h"
+#include "tune.h"
 
 /* Vendor OpenCL drivers are often installed without their ICD registration
  * (seen on an NVIDIA H100 machine: libnvidia-opencl.so.1 present, no
@@ -63,7 +64,9 @@ static void usage(FILE *f) {
             "                 (CLGRAD_DEVICE=P:D | name substring | gpu | cpu selects another)\n"
             "  version        print clgrad's version\n"
             "  cache-dir      print the kernel cache directory in use\n"
-            "  bench <suite>  time operations on the device ('clgrad bench --help' lists suites)\n");
+            "  bench <suite>  time operations on the device ('clgrad bench --help' lists suites)\n"
+            "  tune           tune CLBlast's GEMM for the device and keep the result\n"
+            "                 ('clgrad tune --help')\n");
 }
 
 static int cmd_devices(void) {
@@ -111,6 +114,7 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "devices") == 0) return cmd_devices();
     if (strcmp(argv[1], "bench") == 0) return bench_main(argc - 2, argv + 2);
+    if (strcmp(argv[1], "tune") == 0) return tune_main(argc - 2, argv + 2);
     if (strcmp(argv[1], "version") == 0) {
         printf("clgrad %s\n", clg_version());
         return 0;

@@ -218,7 +218,14 @@ CLG_API const char *clg_context_cache_dir(const clg_context *ctx);
  * at most 255 bytes, values at most 4095. Writes are atomic. With the disk cache
  * disabled the store lives in memory only.
  * clg_store_get copies the value into buf (NUL-terminated, cap bytes at most) and
- * returns CLG_STATUS_NOT_FOUND if the key is absent. */
+ * returns CLG_STATUS_NOT_FOUND if the key is absent.
+ *
+ * Keys clgrad reads: CLG_STORE_CLBLAST_XGEMM, CLBlast's Xgemm parameters for
+ * float32 as "NAME=VALUE ..." (what `clgrad tune` stores), given to CLBlast
+ * (CLBlastOverrideParameters) before a context's first CLBlast GEMM; empty or
+ * malformed: CLBlast's own defaults. "conv.algo...": measured convolution
+ * algorithm choices (CLG_CONV_AUTO). */
+#define CLG_STORE_CLBLAST_XGEMM "clblast.Xgemm.32"
 /** @{ */
 CLG_API clg_status clg_store_get(clg_context *ctx, const char *key, char *buf, size_t cap);
 CLG_API clg_status clg_store_set(clg_context *ctx, const char *key, const char *value);

@@ -53,4 +53,10 @@ int clg_gemm_commands_per_product(const struct clg_context *ctx);
  * pool buffers released after enqueueing (a capture holds them). */
 clg_status clg_gemm_cpu_run(struct clg_context *ctx, const clg_gemm_desc *g);
 
+/* Parses tuned CLBlast parameters "NAME=VALUE NAME=VALUE ..." in place (text
+ * is cut into the names): at most max pairs into names and values. Returns the
+ * number of pairs, or 0 when the text is empty or malformed (a token without
+ * '=', an empty name, a value that is not a decimal number, more than max). */
+size_t clg_gemm_parse_tuning(char *text, const char **names, size_t *values, size_t max);
+
 #endif

@@ -97,7 +97,50 @@ static clg_status gemm_check(CLBlastStatusCode code, const gemm_call *g, const c
                     g->tb == CLBlastTransposeYes, g->a_ld, g->b_ld, g->c_ld, name, (int)code);
 }
 
+size_t clg_gemm_parse_tuning(char *text, const char **names, size_t *values, size_t max) {
+    size_t n = 0;
+    char *p = text;
+    while (*p) {
+        while (*p == ' ') *p++ = '\0';
+        if (!*p) break;
+        char *name = p;
+        while (*p && *p != '=' && *p != ' ') p++;
+        if (*p != '=' || p == name || n == max) return 0;
+        *p++ = '\0';
+        if (*p < '0' || *p > '9') return 0;
+        size_t v = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (v > ((size_t)-1 - 9) / 10) return 0;
+            v = v * 10 + (size_t)(*p++ - '0');
+        }
+        if (*p && *p != ' ') return 0;
+        names[n] = name;
+        values[n++] = v;
+    }
+    return n;
+}
+
+/* The store's tuned Xgemm parameters (CLG_STORE_CLBLAST_XGEMM, from `clgrad
+ * tune`), given to CLBlast once per context before its first GEMM. CLBlast keeps
+ * them per device and recompiles with them. An absent, empty or malformed value
+ * leaves CLBlast's defaults; so does a set CLBlast refuses. */
+static void apply_gemm_tuning(clg_context *ctx) {
+    if (ctx->gemm_tuning_read) return;
+    ctx->gemm_tuning_read = 1;
+    char value[1024];
+    if (clg_store_get(ctx, CLG_STORE_CLBLAST_XGEMM, value, sizeof value) != CLG_OK) {
+        clg_clear_error(); /* not tuned: nothing went wrong */
+        return;
+    }
+    enum { MAX_PARAMS = 32 };
+    const char *names[MAX_PARAMS];
+    size_t values[MAX_PARAMS];
+    size_t n = clg_gemm_parse_tuning(value, names, values, MAX_PARAMS);
+    if (n > 0) CLBlastOverrideParameters(ctx->device, "Xgemm", CLBlastPrecisionSingle, n, names, values);
+}
+
 static clg_status gemm_enqueue(clg_context *ctx, const gemm_call *g) {
+    apply_gemm_tuning(ctx);
     CLBlastStatusCode code;
     cl_event ev = NULL;
     if (g->batched) {

@@ -185,6 +185,7 @@ struct clg_context {
     int disk_cache;
     char cache_dir[4096];
     int deterministic;   /* choices of algorithm never depend on timings */
+    int gemm_tuning_read; /* the store's CLBlast parameters were looked up (matmul.c) */
 
     clg_program_entry *programs;
     size_t program_count, program_cap;
