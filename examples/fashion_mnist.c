@@ -27,6 +27,7 @@ typedef struct options {
     const char *save;
     int quiet;
     double validation_split; /* > 0: model selection, the test set untouched */
+    float dropout[2];
 } options;
 
 static void usage(FILE *f, const fmnist_example *ex) {
@@ -45,21 +46,26 @@ static void usage(FILE *f, const fmnist_example *ex) {
             "                      (Keras's validation_split) and report validation\n"
             "                      accuracy per epoch; the test set is then not evaluated,\n"
             "                      so settings are chosen on validation data only\n"
-            "  -h, --help          this text\n"
-            "Device: the best one, or what CLGRAD_DEVICE selects (see `clgrad devices`).\n"
-            "Data: " DATA_DIR "/ (Debian package " DATA_PACKAGE ").\n",
+            "",
             ex->prog, ex->about, ex->epochs ? ex->epochs : 10, ex->save);
+    if (ex->ndropout)
+        fprintf(f, "  --dropout R1,R2     dropout rates (default %s)\n", ex->dropout_help);
+    fprintf(f, "  -h, --help          this text\n"
+               "Device: the best one, or what CLGRAD_DEVICE selects (see `clgrad devices`).\n"
+               "Data: " DATA_DIR "/ (Debian package " DATA_PACKAGE ").\n");
 }
 
 /* 0: run, 1: -h (done), 2: bad command line. */
 static int parse_args(const fmnist_example *ex, int argc, char **argv, options *o) {
     *o = (options){.epochs = ex->epochs ? ex->epochs : 10, .batch = 32, .seed = 0, .train_samples = 0, .save = ex->save, .quiet = 0};
+    o->dropout[0] = ex->dropout[0];
+    o->dropout[1] = ex->dropout[1];
     static const char *const valued[] = {"--epochs", "--batch", "--seed", "--train-samples", "--save",
-                                         "--validation-split"};
+                                         "--validation-split", "--dropout"};
     static const char *const switches[] = {"--quiet"};
     for (int i = 1; i < argc; i++) {
         const char *flag, *value;
-        int r = cli_next(prog, argc, argv, &i, valued, 6, switches, 1, &flag, &value);
+        int r = cli_next(prog, argc, argv, &i, valued, ex->ndropout ? 7 : 6, switches, 1, &flag, &value);
         if (r == CLI_HELP) usage(stdout, ex);
         if (r != CLI_FLAG) return r;
         long long v = 0;
@@ -71,6 +77,26 @@ static int parse_args(const fmnist_example *ex, int argc, char **argv, options *
                 return CLI_BAD;
             }
             o->save = value;
+        } else if (!strcmp(flag, "--dropout")) {
+            float rates[2] = {0, 0};
+            int got = 0;
+            const char *p = value;
+            while (got < ex->ndropout) {
+                char *end;
+                double rate = strtod(p, &end);
+                if (end == p || !(rate >= 0.0 && rate < 1.0)) break;
+                rates[got++] = (float)rate;
+                p = end;
+                if (*p != ',') break;
+                p++;
+            }
+            if (got != ex->ndropout || *p) {
+                fprintf(stderr, "%s: --dropout '%s': %d rate%s in [0, 1) expected, separated by commas\n", prog,
+                        value, ex->ndropout, ex->ndropout == 1 ? "" : "s");
+                return CLI_BAD;
+            }
+            o->dropout[0] = rates[0];
+            o->dropout[1] = rates[1];
         } else if (!strcmp(flag, "--validation-split")) {
             char *end;
             double f = strtod(value, &end);
@@ -203,7 +229,7 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
         rc = fail("Sequential");
         goto done;
     }
-    if (ex->build(model) != CLG_OK) {
+    if (ex->build(model, o.dropout) != CLG_OK) {
         rc = fail("model.add");
         goto done;
     }

@@ -12,8 +12,13 @@ typedef struct fmnist_example {
     const char *about;       /* what it trains, for --help */
     const char *save;        /* default weights file */
     int epochs;              /* default epochs; 0: Keras's 10 */
+    /* Dropout rates the model takes (0: none) and their defaults; --dropout
+     * sets them (for choosing them on validation data). */
+    int ndropout;
+    float dropout[2];
+    const char *dropout_help; /* what each rate is, for --help */
     /* Adds the layers to a Sequential model with input (28, 28, 1). */
-    clg_status (*build)(clg_model *model);
+    clg_status (*build)(clg_model *model, const float *dropout);
 } fmnist_example;
 
 /* The whole program: parses argv, loads the data, builds, compiles with

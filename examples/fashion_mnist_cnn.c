@@ -24,7 +24,8 @@
  * clg_last_error()), 2 on a bad command line. */
 #include "fashion_mnist.h"
 
-static clg_status build(clg_model *model) {
+static clg_status build(clg_model *model, const float *dropout) {
+    (void)dropout; /* the seed model has none */
     clg_status st;
     /* model.add(Conv2D(32, (3, 3), activation='relu', input_shape=(28, 28, 1))) */
     if ((st = clg_model_add(model, clg_layer_conv2d(32, 3, 3, CLG_ACT_RELU))) != CLG_OK) return st;
