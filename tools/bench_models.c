@@ -22,6 +22,7 @@ typedef struct model_spec {
     int64_t shape[3];
     int vocab;           /* > 0: int32 token ids in [0, vocab), unit tokens/s */
     int classes;
+    int per_step;        /* 1: a label per position ([n, T], a language model); 0: per sample */
     clg_status (*build)(clg_model *m);
 } model_spec;
 
@@ -68,12 +69,19 @@ static clg_status build_lstm_cls(clg_model *m) {
     return ADD_ALL(m, clg_layer_embedding(10000, 64), clg_layer_lstm(128, 0, 0), clg_layer_dense(2, CLG_ACT_SOFTMAX));
 }
 
+/* Next-token prediction: every position's output is a softmax over the vocabulary. */
+static clg_status build_lstm_lm(clg_model *m) {
+    return ADD_ALL(m, clg_layer_embedding(5000, 64), clg_layer_lstm(128, 1, 0),
+                   clg_layer_dense(5000, CLG_ACT_SOFTMAX));
+}
+
 static const model_spec specs[] = {
-    {"seed_cnn", 3, {28, 28, 1}, 0, 10, build_seed_cnn},
-    {"mlp", 1, {784}, 0, 10, build_mlp},
-    {"lenet5", 3, {32, 32, 3}, 0, 10, build_lenet5},
-    {"vgg_small", 3, {32, 32, 3}, 0, 10, build_vgg_small},
-    {"lstm_cls", 1, {100}, 10000, 2, build_lstm_cls},
+    {"seed_cnn", 3, {28, 28, 1}, 0, 10, 0, build_seed_cnn},
+    {"mlp", 1, {784}, 0, 10, 0, build_mlp},
+    {"lenet5", 3, {32, 32, 3}, 0, 10, 0, build_lenet5},
+    {"vgg_small", 3, {32, 32, 3}, 0, 10, 0, build_vgg_small},
+    {"lstm_cls", 1, {100}, 10000, 2, 0, build_lstm_cls},
+    {"lstm_lm", 1, {50}, 5000, 5000, 1, build_lstm_lm},
 };
 
 typedef struct model_state {
@@ -83,8 +91,9 @@ typedef struct model_state {
     int train, steps;
     int64_t batch, n;
     void *x;     /* float32 or int32 [n, sample] */
-    int32_t *y;  /* [n] */
-    float *out;  /* predictions [n, classes] */
+    int32_t *y;  /* [n] or [n, T] labels */
+    int64_t ny;  /* labels in y */
+    float *out;  /* predictions [n, (T,) classes] */
     int64_t peak;
 } model_state;
 
@@ -109,6 +118,7 @@ static clg_host_array xs_of(const model_state *s) {
 }
 
 static clg_host_array ys_of(const model_state *s) {
+    if (s->spec->per_step) return (clg_host_array){s->y, CLG_INT32, 2, {s->n, s->spec->shape[0]}};
     return (clg_host_array){s->y, CLG_INT32, 1, {s->n}};
 }
 
@@ -128,8 +138,9 @@ static void *model_setup(clg_context *ctx, const bench_case *c) {
     s->n = s->batch * s->steps;
     int64_t e = sample_elems(m);
     s->x = malloc((size_t)(s->n * e) * 4);
-    s->y = malloc((size_t)s->n * sizeof *s->y);
-    s->out = malloc((size_t)(s->n * m->classes) * sizeof *s->out);
+    s->ny = m->per_step ? s->n * m->shape[0] : s->n;
+    s->y = malloc((size_t)s->ny * sizeof *s->y);
+    s->out = malloc((size_t)(s->ny * m->classes) * sizeof *s->out);
     if (!s->x || !s->y || !s->out) {
         model_teardown(s);
         bench_report_error(CLG_STATUS_OUT_OF_HOST_MEMORY, "out of host memory for the data");
@@ -141,7 +152,7 @@ static void *model_setup(clg_context *ctx, const bench_case *c) {
         if (m->vocab) ((int32_t *)s->x)[i] = (int32_t)(r % (uint64_t)m->vocab);
         else ((float *)s->x)[i] = (float)(r >> 40) / (float)(1 << 24);
     }
-    for (int64_t i = 0; i < s->n; i++) {
+    for (int64_t i = 0; i < s->ny; i++) {
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
         s->y[i] = (int32_t)(r % (uint64_t)m->classes);
     }
@@ -171,7 +182,7 @@ static clg_status model_run(void *p) {
         st = h ? CLG_OK : clg_last_status();
         clg_history_free(h);
     } else {
-        st = clg_model_predict(s->model, &x, (int)s->batch, s->out, (size_t)(s->n * s->spec->classes));
+        st = clg_model_predict(s->model, &x, (int)s->batch, s->out, (size_t)(s->ny * s->spec->classes));
     }
     int64_t peak = (int64_t)clg_context_get_stats(s->ctx).peak_bytes_in_use;
     if (peak > s->peak) s->peak = peak;

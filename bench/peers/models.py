@@ -30,6 +30,8 @@ from torch import nn
 
 SEQ_LEN = 100
 VOCAB = 10000
+LM_SEQ_LEN = 50
+LM_VOCAB = 5000
 
 
 class LastHidden(nn.Module):
@@ -75,6 +77,32 @@ def lstm_cls():
     return nn.Sequential(nn.Embedding(VOCAB, 64), LastHidden(64, 128), nn.Linear(128, 2))
 
 
+class AllSteps(nn.Module):
+    """Runs an LSTM over [B, T, F] and returns every step's hidden state [B, T, H]."""
+
+    def __init__(self, features, units):
+        super().__init__()
+        self.lstm = nn.LSTM(features, units, batch_first=True)
+
+    def forward(self, x):
+        return self.lstm(x)[0]
+
+
+class NextToken(nn.Module):
+    """Embedding 5000x64, LSTM 128 over all steps, Dense 5000 per step; logits [B*T, 5000]."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Embedding(LM_VOCAB, 64), AllSteps(64, 128), nn.Linear(128, LM_VOCAB))
+
+    def forward(self, x):
+        return self.body(x).reshape(-1, LM_VOCAB)
+
+
+def lstm_lm():
+    return NextToken()
+
+
 # name: (builder, input shape per sample (NCHW) or None for token ids, classes, unit)
 MODELS = {
     "seed_cnn": (seed_cnn, (1, 28, 28), 10, "images/s"),
@@ -82,6 +110,7 @@ MODELS = {
     "lenet5": (lenet5, (3, 32, 32), 10, "images/s"),
     "vgg_small": (vgg_small, (3, 32, 32), 10, "images/s"),
     "lstm_cls": (lstm_cls, None, 2, "tokens/s"),
+    "lstm_lm": (lstm_lm, "lm", LM_VOCAB, "tokens/s"),
 }
 
 
@@ -100,6 +129,10 @@ def blas_name():
 
 
 def make_batches(shape, classes, batch, count=4):
+    if shape == "lm":  # next-token labels for every position, flattened like the logits
+        xs = [torch.randint(0, LM_VOCAB, (batch, LM_SEQ_LEN)) for _ in range(count)]
+        ys = [torch.randint(0, classes, (batch * LM_SEQ_LEN,)) for _ in range(count)]
+        return list(zip(xs, ys))
     if shape is None:
         xs = [torch.randint(0, VOCAB, (batch, SEQ_LEN)) for _ in range(count)]
     else:
@@ -187,7 +220,7 @@ def main(argv=None):
               f"{'min ms':>9} {'max ms':>9} {'ms/step':>8} {'throughput':>11} unit")
     for name in names:
         unit = MODELS[name][3]
-        per_sample = SEQ_LEN if unit == "tokens/s" else 1
+        per_sample = (LM_SEQ_LEN if name == "lstm_lm" else SEQ_LEN) if unit == "tokens/s" else 1
         for mode in modes:
             for batch in batches:
                 run = make_run(name, mode, batch, a.steps)
