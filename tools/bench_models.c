@@ -23,7 +23,8 @@ typedef struct model_spec {
     int vocab;           /* > 0: int32 token ids in [0, vocab), unit tokens/s */
     int classes;
     int per_step;        /* 1: a label per position ([n, T], a language model); 0: per sample */
-    clg_status (*build)(clg_model *m);
+    clg_status (*build)(clg_model *m); /* adds layers to a Sequential model ... */
+    clg_model *(*make)(clg_context *ctx); /* ... or, when set, makes a functional model */
 } model_spec;
 
 /* Adds layers in order; every layer is taken, also after a failure. */
@@ -75,13 +76,47 @@ static clg_status build_lstm_lm(clg_model *m) {
                    clg_layer_dense(5000, CLG_ACT_SOFTMAX));
 }
 
+/* ResNet-20 for 32x32x3 (He et al. 2016, the CIFAR variant): a 3x3 conv with 16
+ * filters, three stages of three basic blocks (16, 32, 64 filters; the first
+ * block of stages 2 and 3 has stride 2 and a 1x1 projection shortcut), global
+ * average pooling, Dense 10. A block: conv-BN-relu-conv-BN, add, relu. */
+static clg_node *conv_bn(clg_node *x, int filters, int k, int stride, int relu) {
+    x = clg_call(clg_layer_conv2d_ex(filters, k, k, stride, stride, 1, CLG_ACT_LINEAR), x);
+    x = clg_call(clg_layer_batch_normalization(), x);
+    return relu ? clg_call(clg_layer_activation(CLG_ACT_RELU), x) : x;
+}
+
+static clg_node *basic_block(clg_node *x, int filters, int stride) {
+    clg_node *y = conv_bn(conv_bn(x, filters, 3, stride, 1), filters, 3, 1, 0);
+    clg_node *shortcut = stride == 1 ? x : conv_bn(x, filters, 1, stride, 0);
+    clg_node *sum = clg_call_n(clg_layer_add(), 2, (clg_node *[]){y, shortcut});
+    return clg_call(clg_layer_activation(CLG_ACT_RELU), sum);
+}
+
+static clg_model *make_resnet20(clg_context *ctx) {
+    clg_model *m = clg_model_new(ctx);
+    if (!m) return NULL;
+    clg_node *x = conv_bn(clg_model_input(m, 3, (int64_t[]){32, 32, 3}), 16, 3, 1, 1);
+    const int filters[3] = {16, 32, 64};
+    for (int stage = 0; stage < 3; stage++)
+        for (int b = 0; b < 3; b++) x = basic_block(x, filters[stage], stage > 0 && b == 0 ? 2 : 1);
+    x = clg_call(clg_layer_global_average_pooling2d(), x);
+    x = clg_call(clg_layer_dense(10, CLG_ACT_SOFTMAX), x);
+    if (!x || clg_model_set_outputs(m, 1, &x) != CLG_OK) {
+        clg_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static const model_spec specs[] = {
-    {"seed_cnn", 3, {28, 28, 1}, 0, 10, 0, build_seed_cnn},
-    {"mlp", 1, {784}, 0, 10, 0, build_mlp},
-    {"lenet5", 3, {32, 32, 3}, 0, 10, 0, build_lenet5},
-    {"vgg_small", 3, {32, 32, 3}, 0, 10, 0, build_vgg_small},
-    {"lstm_cls", 1, {100}, 10000, 2, 0, build_lstm_cls},
-    {"lstm_lm", 1, {50}, 5000, 5000, 1, build_lstm_lm},
+    {"seed_cnn", 3, {28, 28, 1}, 0, 10, 0, build_seed_cnn, NULL},
+    {"mlp", 1, {784}, 0, 10, 0, build_mlp, NULL},
+    {"lenet5", 3, {32, 32, 3}, 0, 10, 0, build_lenet5, NULL},
+    {"vgg_small", 3, {32, 32, 3}, 0, 10, 0, build_vgg_small, NULL},
+    {"lstm_cls", 1, {100}, 10000, 2, 0, build_lstm_cls, NULL},
+    {"lstm_lm", 1, {50}, 5000, 5000, 1, build_lstm_lm, NULL},
+    {"resnet20", 3, {32, 32, 3}, 0, 10, 0, NULL, make_resnet20},
 };
 
 typedef struct model_state {
@@ -156,8 +191,14 @@ static void *model_setup(clg_context *ctx, const bench_case *c) {
         r ^= r << 13, r ^= r >> 7, r ^= r << 17;
         s->y[i] = (int32_t)(r % (uint64_t)m->classes);
     }
-    s->model = clg_sequential_new(ctx, m->ndim, m->shape);
-    clg_status st = s->model ? m->build(s->model) : clg_last_status();
+    clg_status st;
+    if (m->make) {
+        s->model = m->make(ctx);
+        st = s->model ? CLG_OK : clg_last_status();
+    } else {
+        s->model = clg_sequential_new(ctx, m->ndim, m->shape);
+        st = s->model ? m->build(s->model) : clg_last_status();
+    }
     if (st == CLG_OK) st = clg_model_set_seed(s->model, 1);
     if (st == CLG_OK) st = clg_model_compile(s->model, "adam", "sparse_categorical_crossentropy", "accuracy");
     if (st != CLG_OK) {

@@ -73,6 +73,30 @@ def vgg_small():
                          nn.Linear(256, 10))
 
 
+class BasicBlock(nn.Module):
+    """conv-BN-relu-conv-BN plus the shortcut (1x1 conv-BN when the shape changes), relu."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1), nn.BatchNorm2d(cout), nn.ReLU(),
+                                  nn.Conv2d(cout, cout, 3, 1, 1), nn.BatchNorm2d(cout))
+        self.short = (nn.Sequential(nn.Conv2d(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+                      if stride != 1 or cin != cout else nn.Identity())
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + self.short(x))
+
+
+def resnet20():
+    """ResNet-20 for 32x32x3 as clgrad's bench builds it (convolutions with biases)."""
+    layers, cin = [nn.Conv2d(3, 16, 3, 1, 1), nn.BatchNorm2d(16), nn.ReLU()], 16
+    for stage, cout in enumerate((16, 32, 64)):
+        for b in range(3):
+            layers.append(BasicBlock(cin, cout, 2 if stage > 0 and b == 0 else 1))
+            cin = cout
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 10))
+
+
 def lstm_cls():
     return nn.Sequential(nn.Embedding(VOCAB, 64), LastHidden(64, 128), nn.Linear(128, 2))
 
@@ -111,6 +135,7 @@ MODELS = {
     "vgg_small": (vgg_small, (3, 32, 32), 10, "images/s"),
     "lstm_cls": (lstm_cls, None, 2, "tokens/s"),
     "lstm_lm": (lstm_lm, "lm", LM_VOCAB, "tokens/s"),
+    "resnet20": (resnet20, (3, 32, 32), 10, "images/s"),
 }
 
 
