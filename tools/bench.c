@@ -38,7 +38,7 @@ static const suite_entry suites[] = {
     {"conv", bench_suite_conv,
      "convolution layers (seed CNN, LeNet, VGG-16, ResNet-18, 1x1, depthwise, 7x7 stem) per algorithm"},
     {"models", bench_suite_models,
-     "whole models (seed_cnn, mlp, lenet5, vgg_small, lstm_cls) trained and run at batch 16/64/128"},
+     "whole models (seed_cnn, mlp, lenet5, vgg_small, resnet20, lstm_cls, lstm_lm), train and infer"},
 };
 
 static const char *const unit_names[] = {"GB/s", "GFLOP/s", "images/s", "tokens/s"};
@@ -411,6 +411,7 @@ static void bench_usage(FILE *f) {
             "suites:\n");
     for (size_t i = 0; i < sizeof suites / sizeof *suites; i++)
         fprintf(f, "  %-8s %s\n", suites[i].name, suites[i].about);
+    fprintf(f, "  %-8s %s\n", "all", "every suite above, in this order");
     fprintf(f,
             "flags:\n"
             "  --json           one JSON object per line (keys in bench/README.md)\n"
@@ -460,10 +461,80 @@ static int selected_case(const bench_options *o, const bench_case *c) {
            (!o->batch || c->batch == o->batch);
 }
 
-int bench_main(int argc, char **argv) {
+/* Registers, selects and runs one suite with the options (quiet about an
+ * empty selection when part of `all`). Returns the exit status. */
+static int run_suite(const bench_options *opts, const suite_entry *entry, int in_all) {
     bench b;
     memset(&b, 0, sizeof b);
-    bench_options *o = &b.opt;
+    b.opt = *opts;
+    const bench_options *o = &b.opt;
+    b.suite = entry->name;
+
+    entry->registrar(&b);
+    if (b.out_of_memory) {
+        fprintf(stderr, "clgrad bench: out of host memory registering cases\n");
+        free(b.cases);
+        return 1;
+    }
+    size_t selected = 0;
+    for (size_t i = 0; i < b.ncases; i++)
+        if (selected_case(o, &b.cases[i])) selected++;
+    if (selected == 0) {
+        if (in_all) {
+            free(b.cases);
+            return 2;
+        }
+        fprintf(stderr, "clgrad bench: no case of suite '%s' matches --filter '%s'%s%s%s\n", b.suite,
+                o->filter ? o->filter : "", o->mode ? ", --mode " : "", o->mode ? o->mode : "",
+                o->batch ? " and --batch" : "");
+        free(b.cases);
+        return 2;
+    }
+    if (o->list) {
+        for (size_t i = 0; i < b.ncases; i++) {
+            const bench_case *c = &b.cases[i];
+            if (!selected_case(o, c)) continue;
+            printf("%s/%-16s %-5s %-26s %s\n", b.suite, c->name, c->mode, c->shape, unit_names[c->unit]);
+        }
+        free(b.cases);
+        return 0;
+    }
+
+    clg_context_options copts = clg_context_options_default();
+    copts.report_device = !o->json;
+    copts.report_stream = stdout;
+    if (o->profile) copts.profiling = 1;
+    b.ctx = clg_context_new(&copts);
+    if (!b.ctx) {
+        fprintf(stderr, "clgrad bench: %s\n", clg_last_error());
+        free(b.cases);
+        return 1;
+    }
+    b.dev = clg_context_device(b.ctx);
+    double t0 = now_s();
+    if (!o->json) print_table_header(&b);
+    for (size_t i = 0; i < b.ncases; i++)
+        if (selected_case(o, &b.cases[i])) run_case(&b, &b.cases[i]);
+    if (!o->json) {
+        printf("\npeak: GB/s rows as a share of the largest plain device copy (the bandwidth bound);\n"
+               "      OpenCL reports no peak FLOP/s, so GFLOP/s rows say n/a.\n");
+        printf("%d measured, %d skipped, %d failed in %.1f s\n", b.ok, b.skipped, b.failed,
+               now_s() - t0);
+    }
+    clg_context_free(b.ctx);
+    free(b.cases);
+    if (b.failed) {
+        fprintf(stderr, "clgrad bench: %d case(s) failed\n", b.failed);
+        return 1;
+    }
+    return 0;
+}
+
+
+int bench_main(int argc, char **argv) {
+    bench_options opt;
+    memset(&opt, 0, sizeof opt);
+    bench_options *o = &opt;
     o->warmup = 2;
     o->min_time_s = 0.3;
     o->min_runs = 5;
@@ -517,6 +588,21 @@ int bench_main(int argc, char **argv) {
         bench_usage(stderr);
         return 2;
     }
+    if (o->quick) { /* a smoke run: seconds, not minutes */
+        o->min_time_s = 0.05;
+        o->min_runs = 3;
+    }
+    if (strcmp(suite, "all") == 0) { /* every suite in turn; nothing selected in one is fine */
+        int rc = 0, ran = 0;
+        for (size_t i = 0; i < sizeof suites / sizeof *suites; i++) {
+            int r = run_suite(o, &suites[i], 1);
+            if (r == 2) continue;
+            ran = 1;
+            if (r > rc) rc = r;
+        }
+        if (!ran) fprintf(stderr, "clgrad bench: no case of any suite matches the filters\n");
+        return ran ? rc : 2;
+    }
     const suite_entry *entry = NULL;
     for (size_t i = 0; i < sizeof suites / sizeof *suites; i++)
         if (strcmp(suites[i].name, suite) == 0) entry = &suites[i];
@@ -525,66 +611,7 @@ int bench_main(int argc, char **argv) {
         bench_usage(stderr);
         return 2;
     }
-    if (o->quick) { /* a smoke run: seconds, not minutes */
-        o->min_time_s = 0.05;
-        o->min_runs = 3;
-    }
-    b.suite = entry->name;
-
-    entry->registrar(&b);
-    if (b.out_of_memory) {
-        fprintf(stderr, "clgrad bench: out of host memory registering cases\n");
-        free(b.cases);
-        return 1;
-    }
-    size_t selected = 0;
-    for (size_t i = 0; i < b.ncases; i++)
-        if (selected_case(o, &b.cases[i])) selected++;
-    if (selected == 0) {
-        fprintf(stderr, "clgrad bench: no case of suite '%s' matches --filter '%s'%s%s%s\n", b.suite,
-                o->filter ? o->filter : "", o->mode ? ", --mode " : "", o->mode ? o->mode : "",
-                o->batch ? " and --batch" : "");
-        free(b.cases);
-        return 2;
-    }
-    if (o->list) {
-        for (size_t i = 0; i < b.ncases; i++) {
-            const bench_case *c = &b.cases[i];
-            if (!selected_case(o, c)) continue;
-            printf("%s/%-16s %-5s %-26s %s\n", b.suite, c->name, c->mode, c->shape, unit_names[c->unit]);
-        }
-        free(b.cases);
-        return 0;
-    }
-
-    clg_context_options copts = clg_context_options_default();
-    copts.report_device = !o->json;
-    copts.report_stream = stdout;
-    if (o->profile) copts.profiling = 1;
-    b.ctx = clg_context_new(&copts);
-    if (!b.ctx) {
-        fprintf(stderr, "clgrad bench: %s\n", clg_last_error());
-        free(b.cases);
-        return 1;
-    }
-    b.dev = clg_context_device(b.ctx);
-    double t0 = now_s();
-    if (!o->json) print_table_header(&b);
-    for (size_t i = 0; i < b.ncases; i++)
-        if (selected_case(o, &b.cases[i])) run_case(&b, &b.cases[i]);
-    if (!o->json) {
-        printf("\npeak: GB/s rows as a share of the largest plain device copy (the bandwidth bound);\n"
-               "      OpenCL reports no peak FLOP/s, so GFLOP/s rows say n/a.\n");
-        printf("%d measured, %d skipped, %d failed in %.1f s\n", b.ok, b.skipped, b.failed,
-               now_s() - t0);
-    }
-    clg_context_free(b.ctx);
-    free(b.cases);
-    if (b.failed) {
-        fprintf(stderr, "clgrad bench: %d case(s) failed\n", b.failed);
-        return 1;
-    }
-    return 0;
+    return run_suite(o, entry, 0);
 }
 
 /* ================================ suite: ops ================================ */
