@@ -72,11 +72,43 @@ static void test_stored_tuning_is_applied_and_correct(void **state) {
                  "STRM=0 STRN=0 VWM=4 VWN=1");
 }
 
+/* A stored work-group size for 1-D launches is read when a context is made;
+ * kernels stay correct with it (sizes that do not divide the element count
+ * included), and an unusable value is ignored. */
+static void relu_with_local(const char *local) {
+    char *dir = clg_test_tempdir("tune-local");
+    clg_context *ctx = clg_test_context_in(dir, 1);
+    assert_int_equal(clg_store_set(ctx, CLG_STORE_LOCAL_1D, local), CLG_OK);
+    clg_context_free(ctx);
+    ctx = clg_test_context_in(dir, 1);
+    enum { N = 1000 };
+    float h[N], out[N];
+    clg_test_random_floats(h, N, 5);
+    clg_tensor *x = clg_tensor_from_host(ctx, CLG_FLOAT32, 1, (const int64_t[]){N}, h);
+    clg_tensor *y = x ? clg_relu(x) : NULL;
+    assert_non_null(y);
+    assert_int_equal(clg_tensor_to_host(y, out, sizeof out), CLG_OK);
+    for (int i = 0; i < N; i++)
+        if (out[i] != (h[i] > 0 ? h[i] : 0.0f)) fail_msg("local '%s': relu[%d] = %g of %g", local, i, (double)out[i], (double)h[i]);
+    clg_tensor_free(x), clg_tensor_free(y);
+    clg_context_free(ctx);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
+static void test_stored_local_size(void **state) {
+    (void)state;
+    relu_with_local("256");
+    relu_with_local("100");  /* not a power of two: ignored */
+    relu_with_local("huge"); /* not a number: ignored */
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_malformed_tuning_keeps_defaults),
         cmocka_unit_test(test_stored_tuning_is_applied_and_correct),
+        cmocka_unit_test(test_stored_local_size),
     };
     return CLG_RUN_GROUP(tests);
 }

@@ -1,4 +1,6 @@
-/* `clgrad tune`: tunes CLBlast's float32 GEMM kernel (Xgemm) for the chosen
+/* `clgrad tune`: first the work-group size of clgrad's own one-dimensional
+ * kernels (elementwise and the like), measured per device; then CLBlast's
+ * float32 GEMM kernel (Xgemm) for the chosen
  * device with CLBlast's own tuner (clblast_tuner_xgemm, Debian's
  * clblast-utils) and keeps the best parameters in the per-device store, where
  * every later context on that device and driver finds them
@@ -64,6 +66,74 @@ done:
     return r;
 }
 
+/* Median ms of an elementwise workload (relu of a [4096, 1024] tensor, and an
+ * add broadcasting [1024] over it: loop-free kernels, the kind 1-D launches
+ * run) on a fresh context of the chosen device whose store says local size
+ * `local` (0: the default); < 0 on failure. */
+static double elementwise_ms(size_t local) {
+    clg_context *ctx = clg_context_new(NULL);
+    if (!ctx) return -1;
+    char v[32];
+    snprintf(v, sizeof v, "%zu", local);
+    clg_status st = clg_store_set(ctx, CLG_STORE_LOCAL_1D, local ? v : "");
+    clg_context_free(ctx);
+    ctx = st == CLG_OK ? clg_context_new(NULL) : NULL; /* reads the size when made */
+    double t[5], r = -1;
+    clg_tensor *x = NULL, *b = NULL;
+    if (!ctx) goto done;
+    x = clg_tensor_rand_uniform(ctx, 2, (int64_t[]){4096, 1024}, -1, 1, 1, 0);
+    b = clg_tensor_rand_uniform(ctx, 1, (int64_t[]){1024}, -1, 1, 2, 0);
+    st = x && b ? CLG_OK : clg_last_status();
+    for (int i = 0; st == CLG_OK && i < 7; i++) {
+        double t0 = now_s();
+        clg_tensor *y = clg_relu(x), *z = y ? clg_add(y, b) : NULL;
+        st = y && z ? clg_tensor_eval(y) : clg_last_status();
+        if (st == CLG_OK) st = clg_tensor_eval(z);
+        if (st == CLG_OK) st = clg_context_finish(ctx);
+        clg_tensor_free(y), clg_tensor_free(z);
+        if (i >= 2) t[i - 2] = now_s() - t0;
+    }
+    if (st == CLG_OK) {
+        qsort(t, 5, sizeof *t, cmp_double);
+        r = 1e3 * t[2];
+    }
+done:
+    if (r < 0) fprintf(stderr, "clgrad tune: measuring elementwise kernels: %s\n", clg_last_error());
+    clg_tensor_free(x), clg_tensor_free(b);
+    clg_context_free(ctx);
+    return r;
+}
+
+/* clgrad's own 1-D launches: the work-group size with the fastest elementwise
+ * workload, kept (CLG_STORE_LOCAL_1D) only if it beats the default 64 by 3%. */
+static int tune_local(size_t max_local) {
+    double base = elementwise_ms(0), best = base;
+    size_t best_local = 0;
+    if (base < 0) return 1;
+    printf("work-group size of clgrad's 1-D kernels (relu + broadcast add, [4096,1024]):\n");
+    printf("  default 64: %.3f ms\n", base);
+    for (size_t l = 16; l <= 1024 && l <= max_local; l *= 2) {
+        if (l == 64) continue;
+        double ms = elementwise_ms(l);
+        if (ms < 0) return 1;
+        printf("  %zu: %.3f ms\n", l, ms);
+        if (ms < best) best = ms, best_local = l;
+    }
+    int keep = best_local && best < 0.97 * base;
+    clg_context *ctx = clg_context_new(NULL);
+    char v[32];
+    snprintf(v, sizeof v, "%zu", best_local);
+    clg_status st = ctx ? clg_store_set(ctx, CLG_STORE_LOCAL_1D, keep ? v : "") : clg_last_status();
+    clg_context_free(ctx);
+    if (st != CLG_OK) {
+        fprintf(stderr, "clgrad tune: %s\n", clg_last_error());
+        return 1;
+    }
+    if (keep) printf("  kept %zu (key %s)\n", best_local, CLG_STORE_LOCAL_1D);
+    else printf("  kept the default: nothing was 3%% faster\n");
+    return 0;
+}
+
 /* The tuner's best parameters from its JSON file, without PRECISION, into out:
  * 0 on success. The file is CLBlast's ("best_parameters": "GEMMK=0 KREG=1 ..."). */
 static int read_best(const char *path, char *out, size_t cap, double *best_ms) {
@@ -106,7 +176,9 @@ static void tune_usage(FILE *f) {
             "  --budget S   stop the tuner after S seconds (default 540)\n"
             "  --size N     tune and measure at N x N x N (default 512; smaller products\n"
             "               take CLBlast's direct kernel, which this does not tune)\n"
-            "  --reset      forget stored parameters (CLBlast's defaults again)\n");
+            "  --reset      forget stored parameters (the defaults again)\n"
+            "  First it times clgrad's own 1-D kernels at work-group sizes 16..1024 and\n"
+            "  keeps the fastest if it beats the default 64 by 3%%.\n");
 }
 
 int tune_main(int argc, char **argv) {
@@ -143,15 +215,20 @@ int tune_main(int argc, char **argv) {
     }
     const clg_device_info *d = clg_context_device(ctx);
     int plat = d->platform_index, dev = d->device_index;
+    size_t max_local = (size_t)clg_context_get_limits(ctx).max_work_group_size;
     if (reset) {
-        int rc = clg_store_set(ctx, CLG_STORE_CLBLAST_XGEMM, "") == CLG_OK ? 0 : 1;
+        int rc = clg_store_set(ctx, CLG_STORE_CLBLAST_XGEMM, "") == CLG_OK &&
+                         clg_store_set(ctx, CLG_STORE_LOCAL_1D, "") == CLG_OK
+                     ? 0
+                     : 1;
         if (rc) fprintf(stderr, "clgrad tune: %s\n", clg_last_error());
-        else printf("stored GEMM parameters forgotten: CLBlast's defaults apply\n");
+        else printf("stored parameters forgotten: the defaults apply\n");
         clg_context_free(ctx);
         return rc;
     }
     clg_context_free(ctx);
 
+    if (tune_local(max_local) != 0) return 1;
     if (system("command -v clblast_tuner_xgemm > /dev/null 2>&1") != 0) {
         fprintf(stderr, "clgrad tune: clblast_tuner_xgemm not found: install Debian's clblast-utils "
                         "(scripts/setup.sh does)\n");

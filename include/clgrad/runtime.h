@@ -223,9 +223,12 @@ CLG_API const char *clg_context_cache_dir(const clg_context *ctx);
  * Keys clgrad reads: CLG_STORE_CLBLAST_XGEMM, CLBlast's Xgemm parameters for
  * float32 as "NAME=VALUE ..." (what `clgrad tune` stores), given to CLBlast
  * (CLBlastOverrideParameters) before a context's first CLBlast GEMM; empty or
- * malformed: CLBlast's own defaults. "conv.algo...": measured convolution
+ * malformed: CLBlast's own defaults. CLG_STORE_LOCAL_1D, the work-group size
+ * of clgrad's one-dimensional kernel launches (a power of two; read when a
+ * context is made; otherwise 64). "conv.algo...": measured convolution
  * algorithm choices (CLG_CONV_AUTO). */
 #define CLG_STORE_CLBLAST_XGEMM "clblast.Xgemm.32"
+#define CLG_STORE_LOCAL_1D "launch.local_1d"
 /** @{ */
 CLG_API clg_status clg_store_get(clg_context *ctx, const char *key, char *buf, size_t cap);
 CLG_API clg_status clg_store_set(clg_context *ctx, const char *key, const char *value);

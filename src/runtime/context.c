@@ -102,6 +102,20 @@ static clg_status open_device(clg_context *ctx) {
     return CLG_CL_ERR(err, "clCreateCommandQueue", what);
 }
 
+/* A tuned work-group size for 1-D launches from the store (`clgrad tune`): a
+ * power of two the device allows, else nothing (the default stays). */
+static void read_tuned_local(clg_context *ctx) {
+    char value[32];
+    if (clg_store_get(ctx, CLG_STORE_LOCAL_1D, value, sizeof value) != CLG_OK) {
+        clg_clear_error(); /* not tuned */
+        return;
+    }
+    char *end;
+    unsigned long v = strtoul(value, &end, 10);
+    if (*end || v == 0 || (v & (v - 1)) || v > ctx->limits.max_work_group_size) return;
+    ctx->local_1d = (size_t)v;
+}
+
 clg_context *clg_context_new(const clg_context_options *options) {
     clg_context_options o = options ? *options : clg_context_options_default();
     clg_device_info *list = NULL;
@@ -157,6 +171,7 @@ clg_context *clg_context_new(const clg_context_options *options) {
         clg_context_free(ctx);
         return NULL;
     }
+    read_tuned_local(ctx);
     if (o.report_device && !env_flag("CLGRAD_QUIET", 0)) {
         char mem[32];
         fprintf(o.report_stream ? o.report_stream : stderr,

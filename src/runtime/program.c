@@ -328,8 +328,11 @@ static clg_status enqueue(clg_context *ctx, cl_kernel kernel, size_t global, siz
     return st;
 }
 
+/* The work-group size of 1-D launches: 64 (two wavefronts, two warps), or
+ * what `clgrad tune` measured best for the device (CLG_STORE_LOCAL_1D, read when
+ * the context is made). */
 static size_t local_1d(const clg_context *ctx) {
-    size_t local = 64;
+    size_t local = ctx->local_1d ? ctx->local_1d : 64;
     if (local > ctx->limits.max_work_group_size) local = (size_t)ctx->limits.max_work_group_size;
     return local ? local : 1;
 }

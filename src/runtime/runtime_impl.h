@@ -186,6 +186,7 @@ struct clg_context {
     char cache_dir[4096];
     int deterministic;   /* choices of algorithm never depend on timings */
     int gemm_tuning_read; /* the store's CLBlast parameters were looked up (matmul.c) */
+    size_t local_1d;      /* tuned work-group size of 1-D launches; 0: the default */
 
     clg_program_entry *programs;
     size_t program_count, program_cap;
