@@ -149,10 +149,14 @@ static clg_tensor *col2im(const clg_tensor *cols, const conv_geom *g, const char
 enum { DIRECT_MAX_TAPS = 32, DIRECT_CHUNK = 256 };
 
 /* t [n, c, h, w] is a view of contiguous NHWC memory at offset 0 (realized). */
-static int channels_last_contiguous(const clg_tensor *t) {
+/* t [n, c, h, w] walks its memory as [n, h, w, c] contiguous would. */
+static int channels_last_strides(const clg_tensor *t) {
     const int64_t *sh = t->shape, *st = t->strides;
-    return t->ndim == 4 && !t->expr && t->offset == 0 && st[1] == 1 && st[3] == sh[1] && st[2] == sh[3] * sh[1] &&
-           st[0] == sh[2] * sh[3] * sh[1];
+    return t->ndim == 4 && st[1] == 1 && st[3] == sh[1] && st[2] == sh[3] * sh[1] && st[0] == sh[2] * sh[3] * sh[1];
+}
+
+static int channels_last_contiguous(const clg_tensor *t) {
+    return !t->expr && t->offset == 0 && channels_last_strides(t);
 }
 
 /* The direct kernels serve x4 (channels-last memory) with g: one group, at most
@@ -338,8 +342,8 @@ static clg_tensor *group_gemm(const clg_tensor *a, const clg_tensor *b, int ta, 
 /* g [n, o, oh, ow] whose memory is channels-last ([n, oh, ow, o] contiguous,
  * as conv_forward makes it for NHWC callers): its [n oh ow, o] matrix view, else NULL. */
 static clg_tensor *channels_last_matrix(const clg_tensor *g) {
-    const int64_t *sh = g->shape, *st = g->strides;
-    if (st[1] != 1 || st[3] != sh[1] || st[2] != sh[3] * sh[1] || st[0] != sh[2] * sh[3] * sh[1]) return NULL;
+    const int64_t *sh = g->shape;
+    if (!channels_last_strides(g)) return NULL;
     clg_tensor *v = clg_tensor_permute(g, (int[]){0, 2, 3, 1});
     clg_tensor *m = v ? clg_tensor_reshape(v, 2, (int64_t[]){sh[0] * sh[2] * sh[3], sh[1]}) : NULL;
     clg_tensor_free(v);
