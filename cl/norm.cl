@@ -47,34 +47,10 @@ void norm_stats(__global const float *x, ulong x_off, ulong A, ulong K, ulong B,
     }
 }
 
-/* Channels-last statistics (B == 1: batch norm over NHWC) for CPU devices, in
- * two passes of two kernels each. norm_cols_partial: work-item `part` sums rows
- * [part * chunk, (part + 1) * chunk) of the [A, K] view for every column,
- * looping over the contiguous columns (vectorised); pass 0 sums x, pass 1 sums
- * (x - mean)^2 with the mean from stats[0..K). norm_cols_finish: column k sums
- * its parts in order and writes stats[pass * K + k] = sum / m. A fixed order
- * throughout, so results repeat bit for bit. */
-__kernel void norm_cols_partial(__global const float *restrict x, ulong x_off, ulong A, ulong K, ulong chunk,
-                                ulong parts, __global const float *restrict stats, int pass,
-                                __global float *restrict partial) {
-    ulong part = get_global_id(0);
-    if (part >= parts) return;
-    ulong begin = part * chunk, end = min(A, begin + chunk);
-    __global float *acc = partial + part * K;
-    for (ulong j = 0; j < K; ++j) acc[j] = 0.0f;
-    for (ulong r = begin; r < end; ++r) {
-        __global const float *row = x + x_off + r * K;
-        if (pass == 0) {
-            for (ulong j = 0; j < K; ++j) acc[j] += row[j];
-        } else {
-            for (ulong j = 0; j < K; ++j) {
-                float d = row[j] - stats[j];
-                acc[j] += d * d;
-            }
-        }
-    }
-}
-
+/* Channels-last statistics (B == 1: batch norm over NHWC) for CPU devices: the
+ * parts come from reduce.cl's reduce_cols_split (src/ops/norm.c, cols_stats),
+ * sums of x for pass 0 and of (x - mean)^2 for pass 1; column k sums its parts
+ * in order and writes stats[pass * K + k] = sum / m. */
 __kernel void norm_cols_finish(__global const float *partial, ulong parts, ulong K, ulong m, int pass,
                                __global float *stats) {
     ulong k = get_global_id(0);

@@ -27,19 +27,29 @@
  * work-item g = oi * parts + part adds rows [part * chunk, (part + 1) * chunk)
  * of block oi into partial[g * inner ..], looping over the contiguous inner
  * axis, which the compiler vectorises (one work-item per output looped over r
- * with a stride, scalar). reduce_axis then sums the parts in order. */
+ * with a stride, scalar). It sums x, or with `centered` (x - center)^2, center
+ * [outer, inner] (batch norm's second pass). The caller sums the parts in order. */
 __kernel void reduce_cols_split(__global const float *restrict x, ulong x_off, ulong outer, ulong r, ulong inner,
-                                ulong chunk, ulong parts, __global float *restrict partial) {
+                                ulong chunk, ulong parts, __global const float *restrict center, int centered,
+                                __global float *restrict partial) {
     ulong g = get_global_id(0);
     if (g >= outer * parts) return;
     ulong oi = g / parts, part = g % parts;
     ulong begin = part * chunk, end = min(r, begin + chunk);
     __global float *acc = partial + g * inner;
     __global const float *p = x + x_off + oi * r * inner;
+    __global const float *c = center + oi * inner;
     for (ulong j = 0; j < inner; ++j) acc[j] = 0.0f;
     for (ulong k = begin; k < end; ++k) {
         __global const float *row = p + k * inner;
-        for (ulong j = 0; j < inner; ++j) acc[j] += row[j];
+        if (centered) {
+            for (ulong j = 0; j < inner; ++j) {
+                float d = row[j] - c[j];
+                acc[j] += d * d;
+            }
+        } else {
+            for (ulong j = 0; j < inner; ++j) acc[j] += row[j];
+        }
     }
 }
 #endif

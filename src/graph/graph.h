@@ -147,6 +147,16 @@ void clg_scratch_drop(clg_scratch *s);
 /* Sums g over the axes where it was broadcast from `shape` (rank ndim), giving a
  * tensor of that shape. A new reference. */
 clg_tensor *clg_sum_to_shape(const clg_tensor *g, int ndim, const int64_t *shape);
+
+/* Column sums on CPU devices, in parts (src/ops/reduce.c): src, a contiguous
+ * [outer, r, inner] view from its offset, gives partial [outer, parts, inner]
+ * (parts = clg_column_parts(r), one per CLG_COLS_CHUNK rows): each part's sums
+ * of every column, of x, or with center ([outer, inner] floats) of
+ * (x - center)^2. The caller sums the parts in order (a fixed order). */
+enum { CLG_COLS_CHUNK = 256 };
+uint64_t clg_column_parts(uint64_t r);
+clg_status clg_column_partials(const clg_tensor *src, uint64_t outer, uint64_t r, uint64_t inner,
+                               struct clg_buffer *center, struct clg_buffer *partial, const char *api);
 /* Broadcast shape of a and b into out (rank into *ndim); CLG_STATUS_SHAPE_MISMATCH
  * naming api and both shapes if they do not broadcast. */
 clg_status clg_broadcast_shapes(const char *api, int na, const int64_t *a, int nb,

@@ -115,29 +115,26 @@ static clg_tensor *normalised_view(const norm_plan *p, const clg_tensor *x) {
     return v;
 }
 
-enum { COLS_CHUNK = 256 };
-
 /* run_stats for B == 1 on CPU devices: column statistics of the [A, K] view,
- * partial sums per COLS_CHUNK rows looping over the contiguous columns (see
- * norm_cols_partial), instead of one work-group per column walking it with a
+ * partial sums per chunk of rows looping over the contiguous columns
+ * (clg_column_partials: x for the mean, then (x - mean)^2), each pass finished
+ * by norm_cols_finish, instead of one work-group per column walking it with a
  * stride and an index division per element. */
 static clg_status cols_stats(const norm_plan *p, const clg_tensor *xv, clg_tensor *stats) {
     clg_context *ctx = xv->ctx;
-    cl_kernel k1, k2;
-    clg_status st = clg_kernel_get(ctx, "norm", NULL, "norm_cols_partial", &k1);
-    if (st == CLG_OK) st = clg_kernel_get(ctx, "norm", NULL, "norm_cols_finish", &k2);
+    cl_kernel k;
+    clg_status st = clg_kernel_get(ctx, "norm", NULL, "norm_cols_finish", &k);
     if (st != CLG_OK) return st;
-    cl_ulong a = (cl_ulong)p->A, kk = (cl_ulong)p->K, chunk = COLS_CHUNK, parts = (a + chunk - 1) / chunk;
-    cl_ulong off = (cl_ulong)xv->offset, m = a;
+    uint64_t a = (uint64_t)p->A, kk = (uint64_t)p->K;
+    cl_ulong parts = clg_column_parts(a), cols = kk, m = a;
     clg_buffer *partial = clg_buffer_new(ctx, (size_t)(parts * kk) * sizeof(float), p->api);
     if (!partial) return clg_last_status();
     for (cl_int pass = 0; st == CLG_OK && pass < 2; pass++) {
-        clg_arg a1[] = {CLG_ARG_BUF(xv->buf), CLG_ARG(off), CLG_ARG(a), CLG_ARG(kk), CLG_ARG(chunk),
-                        CLG_ARG(parts), CLG_ARG_BUF(stats->buf), CLG_ARG(pass), CLG_ARG_BUF(partial)};
-        st = clg_launch(ctx, k1, (size_t)parts, 9, a1, p->api);
-        clg_arg a2[] = {CLG_ARG_BUF(partial), CLG_ARG(parts), CLG_ARG(kk), CLG_ARG(m), CLG_ARG(pass),
-                        CLG_ARG_BUF(stats->buf)};
-        if (st == CLG_OK) st = clg_launch(ctx, k2, (size_t)kk, 6, a2, p->api);
+        /* pass 1 centres on the means pass 0 wrote to stats[0..K) */
+        st = clg_column_partials(xv, 1, a, kk, pass ? stats->buf : NULL, partial, p->api);
+        clg_arg args[] = {CLG_ARG_BUF(partial), CLG_ARG(parts), CLG_ARG(cols), CLG_ARG(m), CLG_ARG(pass),
+                          CLG_ARG_BUF(stats->buf)};
+        if (st == CLG_OK) st = clg_launch(ctx, k, (size_t)kk, 6, args, p->api);
     }
     clg_buffer_release(partial);
     return st;
@@ -148,7 +145,7 @@ static clg_tensor *run_stats(const norm_plan *p, const clg_tensor *xv) {
     clg_context *ctx = xv->ctx;
     clg_tensor *stats = clg_tensor_alloc(ctx, CLG_FLOAT32, 2, (int64_t[]){2, p->K}, p->api);
     if (!stats || p->K == 0) return stats;
-    if (p->B == 1 && p->A >= 2 * COLS_CHUNK && ctx->info.type == CLG_DEVICE_TYPE_CPU) {
+    if (p->B == 1 && p->A >= 2 * CLG_COLS_CHUNK && ctx->info.type == CLG_DEVICE_TYPE_CPU) {
         if (cols_stats(p, xv, stats) != CLG_OK) {
             clg_tensor_free(stats);
             return NULL;

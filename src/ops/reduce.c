@@ -58,27 +58,42 @@ static clg_status reduce_split(clg_context *ctx, const clg_tensor *src, uint64_t
     return st;
 }
 
-enum { COLS_CHUNK = 256 };
+uint64_t clg_column_parts(uint64_t r) { return (r + CLG_COLS_CHUNK - 1) / CLG_COLS_CHUNK; }
 
-/* Sums over r of [outer, r, inner] on a CPU device: per chunk of rows, partial
- * sums of every column (reduce_cols_split), then the parts summed in order. */
-static clg_status reduce_cols(clg_context *ctx, const clg_tensor *src, uint64_t outer, uint64_t r,
-                              uint64_t inner, clg_tensor *out, const char *api) {
-    uint64_t parts = (r + COLS_CHUNK - 1) / COLS_CHUNK;
+clg_status clg_column_partials(const clg_tensor *src, uint64_t outer, uint64_t r, uint64_t inner,
+                               clg_buffer *center, clg_buffer *partial, const char *api) {
+    clg_context *ctx = src->ctx;
     char options[64];
     snprintf(options, sizeof options, "-DMODE=%d -DWG=%llu", MODE_SUM, (unsigned long long)work_group(ctx));
-    cl_kernel k1, k2;
-    clg_status st = clg_kernel_get(ctx, "reduce", options, "reduce_cols_split", &k1);
-    if (st == CLG_OK) st = clg_kernel_get(ctx, "reduce", options, "reduce_axis", &k2);
+    cl_kernel k;
+    clg_status st = clg_kernel_get(ctx, "reduce", options, "reduce_cols_split", &k);
+    if (st != CLG_OK) return st;
+    cl_ulong off = (cl_ulong)src->offset, o = outer, rr = r, in = inner, chunk = CLG_COLS_CHUNK;
+    cl_ulong np = clg_column_parts(r);
+    cl_int centered = center != NULL;
+    clg_buffer *c = center ? center : src->buf; /* not read unless centered */
+    clg_arg args[] = {CLG_ARG_BUF(src->buf), CLG_ARG(off),      CLG_ARG(o),        CLG_ARG(rr),
+                      CLG_ARG(in),           CLG_ARG(chunk),    CLG_ARG(np),       CLG_ARG_BUF(c),
+                      CLG_ARG(centered),     CLG_ARG_BUF(partial)};
+    return clg_launch(ctx, k, (size_t)(outer * np), 10, args, api);
+}
+
+/* Sums over r of [outer, r, inner] on a CPU device: per chunk of rows, partial
+ * sums of every column (clg_column_partials), then the parts summed in order. */
+static clg_status reduce_cols(clg_context *ctx, const clg_tensor *src, uint64_t outer, uint64_t r,
+                              uint64_t inner, clg_tensor *out, const char *api) {
+    uint64_t parts = clg_column_parts(r);
+    char options[64];
+    snprintf(options, sizeof options, "-DMODE=%d -DWG=%llu", MODE_SUM, (unsigned long long)work_group(ctx));
+    cl_kernel k;
+    clg_status st = clg_kernel_get(ctx, "reduce", options, "reduce_axis", &k);
     if (st != CLG_OK) return st;
     clg_buffer *partial = clg_buffer_new(ctx, (size_t)(outer * parts * inner) * sizeof(float), api);
     if (!partial) return clg_last_status();
-    cl_ulong off = (cl_ulong)src->offset, o = outer, rr = r, in = inner, chunk = COLS_CHUNK, np = parts, zero = 0;
-    clg_arg a1[] = {CLG_ARG_BUF(src->buf), CLG_ARG(off), CLG_ARG(o), CLG_ARG(rr), CLG_ARG(in),
-                    CLG_ARG(chunk), CLG_ARG(np), CLG_ARG_BUF(partial)};
-    st = clg_launch(ctx, k1, (size_t)(outer * parts), 8, a1, api);
-    clg_arg a2[] = {CLG_ARG_BUF(partial), CLG_ARG(zero), CLG_ARG(o), CLG_ARG(np), CLG_ARG(in), CLG_ARG_BUF(out->buf)};
-    if (st == CLG_OK) st = clg_launch(ctx, k2, (size_t)(outer * inner), 6, a2, api);
+    st = clg_column_partials(src, outer, r, inner, NULL, partial, api);
+    cl_ulong o = outer, np = parts, in = inner, zero = 0;
+    clg_arg args[] = {CLG_ARG_BUF(partial), CLG_ARG(zero), CLG_ARG(o), CLG_ARG(np), CLG_ARG(in), CLG_ARG_BUF(out->buf)};
+    if (st == CLG_OK) st = clg_launch(ctx, k, (size_t)(outer * inner), 6, args, api);
     clg_buffer_release(partial);
     return st;
 }
@@ -137,7 +152,7 @@ static clg_status reduce_kernel(const clg_tensor *x, unsigned mask, int mode, cl
         return st;
     }
     /* Column sums on CPU devices: few outputs over long strided runs. */
-    if (nout > 0 && mode == MODE_SUM && inner > 1 && r >= 2 * COLS_CHUNK && ctx->info.type == CLG_DEVICE_TYPE_CPU &&
+    if (nout > 0 && mode == MODE_SUM && inner > 1 && r >= 2 * CLG_COLS_CHUNK && ctx->info.type == CLG_DEVICE_TYPE_CPU &&
         nout < 65536) {
         st = reduce_cols(ctx, src, outer, r, inner, out, api);
         clg_tensor_free(tmp);
