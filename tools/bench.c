@@ -44,7 +44,7 @@ static const suite_entry suites[] = {
 static const char *const unit_names[] = {"GB/s", "GFLOP/s", "images/s", "tokens/s"};
 static const double unit_scale[] = {1e9, 1e9, 1.0, 1.0};
 
-static double now_s(void) {
+double bench_now_s(void) {
     struct timespec ts;
     timespec_get(&ts, TIME_UTC);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
@@ -129,14 +129,19 @@ static double median_sorted(const double *v, int n) {
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+double bench_median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return median_sorted(v, n);
+}
+
 /* One run: returns its status; wall includes clg_context_finish. */
 static clg_status timed_run(bench *b, const bench_case *c, void *state, double *wall, double *host) {
     clg_clear_error();
-    double t0 = now_s();
+    double t0 = bench_now_s();
     clg_status st = c->run(state);
-    double t1 = now_s();
+    double t1 = bench_now_s();
     clg_status fin = clg_context_finish(b->ctx); /* also after a failure: drain the queue */
-    double t2 = now_s();
+    double t2 = bench_now_s();
     if (st == CLG_OK) st = fin;
     *wall = t2 - t0;
     *host = t1 - t0;
@@ -161,10 +166,10 @@ static clg_status measure(bench *b, const bench_case *c, void *state, measured *
         st = timed_run(b, c, state, &w, &h);
     }
     int n = 0;
-    double start = now_s();
+    double start = bench_now_s();
     while (st == CLG_OK) {
         if (o->repeat > 0 ? n >= o->repeat
-                          : n >= o->max_runs || (n >= o->min_runs && now_s() - start >= o->min_time_s))
+                          : n >= o->max_runs || (n >= o->min_runs && bench_now_s() - start >= o->min_time_s))
             break;
         st = timed_run(b, c, state, &wall[n], &host[n]);
         if (st == CLG_OK) n++;
@@ -511,7 +516,7 @@ static int run_suite(const bench_options *opts, const suite_entry *entry, int in
         return 1;
     }
     b.dev = clg_context_device(b.ctx);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     if (!o->json) print_table_header(&b);
     for (size_t i = 0; i < b.ncases; i++)
         if (selected_case(o, &b.cases[i])) run_case(&b, &b.cases[i]);
@@ -519,7 +524,7 @@ static int run_suite(const bench_options *opts, const suite_entry *entry, int in
         printf("\npeak: GB/s rows as a share of the largest plain device copy (the bandwidth bound);\n"
                "      OpenCL reports no peak FLOP/s, so GFLOP/s rows say n/a.\n");
         printf("%d measured, %d skipped, %d failed in %.1f s\n", b.ok, b.skipped, b.failed,
-               now_s() - t0);
+               bench_now_s() - t0);
     }
     clg_context_free(b.ctx);
     free(b.cases);

@@ -97,6 +97,11 @@ const bench_options *bench_get_options(const bench *b);
  * (for cleanup that may overwrite the library's last error, e.g. ending a capture). */
 void bench_report_error(clg_status status, const char *message);
 
+/* Wall-clock seconds (C11 timespec_get), and the median of v[0..n) (sorts v):
+ * the harness's timing, for tools that time outside it (clgrad tune). */
+double bench_now_s(void);
+double bench_median(double *v, int n);
+
 /* The suites. */
 void bench_suite_ops(bench *b);
 void bench_suite_conv(bench *b);

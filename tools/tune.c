@@ -17,21 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "clgrad/clgrad.h"
+#include "bench.h"
 #include "tune.h"
-
-static double now_s(void) {
-    struct timespec t;
-    timespec_get(&t, TIME_UTC);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* GFLOP/s of CLBlast's n^3 GEMM on a fresh context of the chosen device (the
  * store's parameters, if any, apply from its first GEMM): median of 5 runs after
@@ -46,17 +35,14 @@ static double clblast_gflops(int n) {
     clg_tensor *b = clg_tensor_rand_uniform(ctx, 2, shape, -1, 1, 2, 0);
     clg_status st = a && b ? CLG_OK : clg_last_status();
     for (int i = 0; st == CLG_OK && i < 7; i++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         clg_tensor *c = clg_matmul(a, b, 0, 0);
         st = c ? clg_tensor_eval(c) : clg_last_status();
         if (st == CLG_OK) st = clg_context_finish(ctx);
         clg_tensor_free(c);
-        if (i >= 2) t[i - 2] = now_s() - t0;
+        if (i >= 2) t[i - 2] = bench_now_s() - t0;
     }
-    if (st == CLG_OK) {
-        qsort(t, 5, sizeof *t, cmp_double);
-        r = 2.0 * n * (double)n * n / t[2] * 1e-9;
-    }
+    if (st == CLG_OK) r = 2.0 * n * (double)n * n / bench_median(t, 5) * 1e-9;
     clg_tensor_free(a);
     clg_tensor_free(b);
 done:
@@ -85,18 +71,15 @@ static double elementwise_ms(size_t local) {
     b = clg_tensor_rand_uniform(ctx, 1, (int64_t[]){1024}, -1, 1, 2, 0);
     st = x && b ? CLG_OK : clg_last_status();
     for (int i = 0; st == CLG_OK && i < 7; i++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         clg_tensor *y = clg_relu(x), *z = y ? clg_add(y, b) : NULL;
         st = y && z ? clg_tensor_eval(y) : clg_last_status();
         if (st == CLG_OK) st = clg_tensor_eval(z);
         if (st == CLG_OK) st = clg_context_finish(ctx);
         clg_tensor_free(y), clg_tensor_free(z);
-        if (i >= 2) t[i - 2] = now_s() - t0;
+        if (i >= 2) t[i - 2] = bench_now_s() - t0;
     }
-    if (st == CLG_OK) {
-        qsort(t, 5, sizeof *t, cmp_double);
-        r = 1e3 * t[2];
-    }
+    if (st == CLG_OK) r = 1e3 * bench_median(t, 5);
 done:
     if (r < 0) fprintf(stderr, "clgrad tune: measuring elementwise kernels: %s\n", clg_last_error());
     clg_tensor_free(x), clg_tensor_free(b);
@@ -249,12 +232,12 @@ int tune_main(int argc, char **argv) {
              dir, budget, plat, dev, size, size, size);
     printf("running CLBlast's tuner for at most %d s (%s)\n", budget, log);
     fflush(stdout);
-    double t0 = now_s();
+    double t0 = bench_now_s();
     int status = system(cmd);
     char params[1024];
     double best_ms = 0;
     int found = read_best(json, params, sizeof params, &best_ms) == 0;
-    printf("tuner %s after %.0f s\n", status == 0 ? "finished" : "stopped", now_s() - t0);
+    printf("tuner %s after %.0f s\n", status == 0 ? "finished" : "stopped", bench_now_s() - t0);
     int rc = 1;
     if (!found) {
         fprintf(stderr, "clgrad tune: the tuner wrote no result (see %s; a larger --budget lets its first "
