@@ -597,6 +597,27 @@ static clg_status infer_merge(clg_node *nd, int *on, int64_t *os) {
  * value unless a third input is given; one input: self-attention). Keras's
  * weights: query/key/value kernels [D, heads, key_dim] with biases [heads,
  * key_dim], the output kernel [heads, key_dim, D] and bias [D]. */
+/* The weights a layer application inferred on the scratch copy tmp: the first
+ * application adopts them; a later one (a shared layer) must arrive at the same
+ * shapes. Returns 0 when it does not. */
+static int settle_weights(clg_layer *l, const clg_layer *tmp) {
+    if (l->applied) {
+        if (tmp->nweights != l->nweights) return 0;
+        for (int j = 0; j < l->nweights; j++) {
+            if (tmp->wndim[j] != l->wndim[j]) return 0;
+            for (int k = 0; k < l->wndim[j]; k++)
+                if (tmp->wshape[j][k] != l->wshape[j][k]) return 0;
+        }
+        return 1;
+    }
+    l->nweights = tmp->nweights;
+    memcpy(l->wname, tmp->wname, sizeof l->wname);
+    memcpy(l->wtrainable, tmp->wtrainable, sizeof l->wtrainable);
+    memcpy(l->wndim, tmp->wndim, sizeof l->wndim);
+    memcpy(l->wshape, tmp->wshape, sizeof l->wshape);
+    return 1;
+}
+
 static clg_status infer_attention(clg_node *nd) {
     clg_layer *l = nd->layer;
     char b1[160], b2[160];
@@ -623,20 +644,9 @@ static clg_status infer_attention(clg_node *nd) {
     add_weight(&tmp, "value_bias", 1, 2, hd);
     add_weight(&tmp, "output_kernel", 1, 3, (int64_t[]){hd[0], hd[1], q->shape[1]});
     add_weight(&tmp, "output_bias", 1, 1, &q->shape[1]);
-    if (l->applied) {
-        int same = 1;
-        for (int j = 0; same && j < l->nweights; j++)
-            same = !memcmp(tmp.wshape[j], l->wshape[j], sizeof l->wshape[j]);
-        if (!same)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "shared layer %s (MultiHeadAttention) applied to inputs of other "
-                            "feature sizes than its first application", l->name);
-    } else {
-        l->nweights = tmp.nweights;
-        memcpy(l->wname, tmp.wname, sizeof l->wname);
-        memcpy(l->wtrainable, tmp.wtrainable, sizeof l->wtrainable);
-        memcpy(l->wndim, tmp.wndim, sizeof l->wndim);
-        memcpy(l->wshape, tmp.wshape, sizeof l->wshape);
-    }
+    if (!settle_weights(l, &tmp))
+        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "shared layer %s (MultiHeadAttention) applied to inputs of other "
+                        "feature sizes than its first application", l->name);
     nd->ndim = 2;
     memcpy(nd->shape, q->shape, 2 * sizeof *q->shape);
     nd->dtype = CLG_FLOAT32;
@@ -664,24 +674,11 @@ clg_status clg_layer_infer(clg_node *nd) {
     int64_t os[CLG_MAX_DIMS];
     clg_status st = merge ? infer_merge(nd, &on, os) : infer_one(&tmp, in->ndim, in->shape, &on, os);
     if (st != CLG_OK) return st;
-    if (l->applied) {
-        int same = tmp.nweights == l->nweights;
-        for (int j = 0; same && j < l->nweights; j++) {
-            same = tmp.wndim[j] == l->wndim[j];
-            for (int k = 0; same && k < l->wndim[j]; k++) same = tmp.wshape[j][k] == l->wshape[j][k];
-        }
-        if (!same)
-            return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
-                            "shared layer %s (%s) applied to input %s needs other weight shapes than its first "
-                            "application", l->name, clg_kind_type[l->kind],
-                            clg_keras_shape(in->ndim, in->shape, b, sizeof b));
-    } else {
-        l->nweights = tmp.nweights;
-        memcpy(l->wname, tmp.wname, sizeof l->wname);
-        memcpy(l->wtrainable, tmp.wtrainable, sizeof l->wtrainable);
-        memcpy(l->wndim, tmp.wndim, sizeof l->wndim);
-        memcpy(l->wshape, tmp.wshape, sizeof l->wshape);
-    }
+    if (!settle_weights(l, &tmp))
+        return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
+                        "shared layer %s (%s) applied to input %s needs other weight shapes than its first "
+                        "application", l->name, clg_kind_type[l->kind],
+                        clg_keras_shape(in->ndim, in->shape, b, sizeof b));
     nd->ndim = on;
     memcpy(nd->shape, os, (size_t)on * sizeof *os);
     nd->dtype = CLG_FLOAT32;
