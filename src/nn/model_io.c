@@ -1483,27 +1483,39 @@ typedef struct sched_cfg {
     float decay_rate, alpha, warmup_initial;
 } sched_cfg;
 
+/* The envelope of a Keras-serialised object at node: no fields but "module"
+ * (optional; if present, `module`), "class_name" (one of classes: *cls),
+ * "registered_name" (null) and "config" (an object: *config). w gets
+ * "who (class)", the name messages about the config use. */
+static clg_status keras_object(const loader *L, int node, const char *who, const char *module,
+                               const char *const *classes, int nclasses, int *cls, int *config, char *w, size_t cap) {
+    static const char *const fields[] = {"module", "class_name", "config", "registered_name", NULL};
+    const char *const modules[1] = {module};
+    int m = 0;
+    clg_status st = only_fields(L, node, who, fields);
+    if (st == CLG_OK) st = field_choice(L, node, "module", who, 0, modules, 1, &m);
+    if (st == CLG_OK) st = field_null(L, node, "registered_name", who);
+    if (st == CLG_OK) st = field_choice(L, node, "class_name", who, 1, classes, nclasses, cls);
+    if (st != CLG_OK) return st;
+    snprintf(w, cap, "%s (%s)", who, classes[*cls]);
+    *config = jget(L, node, "config");
+    if (*config < 0 || J(L, *config)->type != J_OBJ)
+        return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: \"config\" must be an object", w);
+    return CLG_OK;
+}
+
 /* Keras's serialised ExponentialDecay or CosineDecay at node: *lr the
  * optimizer's learning rate (the rate the schedule scales), *s the rest. */
 static clg_status read_schedule(const loader *L, int node, const char *who, float *lr, sched_cfg *s) {
-    static const char *const fields[] = {"module", "class_name", "config", "registered_name", NULL};
-    static const char *const modules[] = {"keras.optimizers.schedules"};
     static const char *const classes[] = {"ExponentialDecay", "CosineDecay"};
     static const char *const exp_fields[] = {"name", "initial_learning_rate", "decay_steps", "decay_rate",
                                              "staircase", NULL};
     static const char *const cos_fields[] = {"name", "initial_learning_rate", "decay_steps", "alpha",
                                              "warmup_target", "warmup_steps", NULL};
-    int cls = 0, module = 0;
-    clg_status st = only_fields(L, node, who, fields);
-    if (st == CLG_OK) st = field_choice(L, node, "module", who, 0, modules, 1, &module);
-    if (st == CLG_OK) st = field_null(L, node, "registered_name", who);
-    if (st == CLG_OK) st = field_choice(L, node, "class_name", who, 1, classes, 2, &cls);
-    if (st != CLG_OK) return st;
+    int cls = 0, c = -1;
     char w[160];
-    snprintf(w, sizeof w, "%s (%s)", who, classes[cls]);
-    int c = jget(L, node, "config");
-    if (c < 0 || J(L, c)->type != J_OBJ)
-        return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: \"config\" must be an object", w);
+    clg_status st = keras_object(L, node, who, "keras.optimizers.schedules", classes, 2, &cls, &c, w, sizeof w);
+    if (st != CLG_OK) return st;
     float initial = 0.0f;
     st = only_fields(L, c, w, cls ? cos_fields : exp_fields);
     if (st == CLG_OK) field_str(L, c, "name", w, 0, &st);
@@ -1535,8 +1547,6 @@ static clg_status read_schedule(const loader *L, int node, const char *who, floa
  * that clgrad lacks (EMA, loss scaling, gradient accumulation) are accepted at
  * their defaults only. *out is the new optimizer (the caller's), NULL on failure. */
 static clg_status read_optimizer(const loader *L, int opt, clg_optimizer **out) {
-    static const char *const fields[] = {"module", "class_name", "config", "registered_name", NULL};
-    static const char *const modules[] = {"keras.optimizers"};
     static const char *const common[] = {"name", "learning_rate", "weight_decay", "clipnorm", "global_clipnorm",
                                          "clipvalue", "use_ema", "ema_momentum", "ema_overwrite_frequency",
                                          "loss_scale_factor", "gradient_accumulation_steps"};
@@ -1554,17 +1564,10 @@ static clg_status read_optimizer(const loader *L, int opt, clg_optimizer **out) 
     if (opt < 0 || J(L, opt)->type != J_OBJ)
         return lfail(L, CLG_STATUS_CORRUPT_DATA,
                      "%s must be Keras's serialised optimizer, an object {\"class_name\", \"config\"}", who);
-    int cls = 0, module = 0;
-    clg_status st = only_fields(L, opt, who, fields);
-    if (st == CLG_OK) st = field_choice(L, opt, "module", who, 0, modules, 1, &module);
-    if (st == CLG_OK) st = field_null(L, opt, "registered_name", who);
-    if (st == CLG_OK) st = field_choice(L, opt, "class_name", who, 1, opt_classes, OPT_CLASS_COUNT, &cls);
-    if (st != CLG_OK) return st;
+    int cls = 0, c = -1;
     char w[96];
-    snprintf(w, sizeof w, "%s (%s)", who, opt_classes[cls]);
-    int c = jget(L, opt, "config");
-    if (c < 0 || J(L, c)->type != J_OBJ)
-        return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: \"config\" must be an object", w);
+    clg_status st = keras_object(L, opt, who, "keras.optimizers", opt_classes, OPT_CLASS_COUNT, &cls, &c, w, sizeof w);
+    if (st != CLG_OK) return st;
     const char *allowed[sizeof common / sizeof *common + 5];
     int na = 0;
     for (size_t i = 0; i < sizeof common / sizeof *common; i++) allowed[na++] = common[i];
