@@ -18,16 +18,21 @@ inline int attn_keep(ulong i, ulong j, int causal, long shift, int has_mask,
     return 1;
 }
 
-/* m_strides: the mask's strides over (b, h, i, j), 0 where it is broadcast. */
+/* Row r of the scores is (b, h, i) = (r / Tq / H, r / Tq % H, r % Tq); the
+ * offset of its mask row. m_strides: the mask's strides over (b, h, i, j), 0
+ * where it is broadcast. */
+inline ulong attn_mask_row(ulong r, ulong Tq, ulong H, ulong m_off, long4 m_strides) {
+    ulong bh = r / Tq, i = r % Tq, b = bh / H, h = bh % H;
+    return (ulong)((long)m_off + (long)b * m_strides.x + (long)h * m_strides.y + (long)i * m_strides.z);
+}
+
 __kernel void attn_softmax(__global const float *s, ulong s_off, ulong rows, ulong Tq, ulong Tk,
                            ulong H, float scale, int causal, long shift, int has_mask,
                            __global const float *mask, ulong m_off, long4 m_strides,
                            __global float *p) {
     ulong r = get_global_id(0);
     if (r >= rows) return;
-    ulong bh = r / Tq, i = r % Tq, b = bh / H, h = bh % H;
-    ulong mbase = (ulong)((long)m_off + (long)b * m_strides.x + (long)h * m_strides.y +
-                          (long)i * m_strides.z);
+    ulong i = r % Tq, mbase = attn_mask_row(r, Tq, H, m_off, m_strides);
     long mj = m_strides.w;
     __global const float *row = s + s_off + r * Tk;
     __global float *out = p + r * Tk;
@@ -95,9 +100,7 @@ void attn_softmax_rows(__global const float *s, ulong s_off, ulong rows, ulong T
     __local float vals[WG];
     ulong r = get_group_id(0);
     int lid = (int)get_local_id(0);
-    ulong bh = r / Tq, i = r % Tq, b = bh / H, h = bh % H;
-    ulong mbase = (ulong)((long)m_off + (long)b * m_strides.x + (long)h * m_strides.y +
-                          (long)i * m_strides.z);
+    ulong i = r % Tq, mbase = attn_mask_row(r, Tq, H, m_off, m_strides);
     long mj = m_strides.w;
     __global const float *row = s + s_off + r * Tk;
     __global float *out = p + r * Tk;
