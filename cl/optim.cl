@@ -1,8 +1,9 @@
-/* Optimizer updates (src/nn/optim.c). One work-item per parameter element; each
- * kernel reads the parameter, its gradient and its slots once and writes them
- * once. The step count and the learning rate are read from device buffers (a
- * captured step replays with the current values); the schedule and clipping
- * settings are constant arguments. Operations follow Keras 3's order, without
+/* Optimizer updates (src/nn/optim.c). One work-item per parameter element, up
+ * to GROUP parameters per launch; each kernel reads the parameter, its
+ * gradient and its slots once and writes them once. The step count and the
+ * learning rate are read from device buffers (a captured step replays with the
+ * current values); the schedule and clipping settings are constant arguments
+ * or build options. Operations follow Keras 3's order, without
  * contraction, so every device computes the same float32 results. WG (build
  * option) is the work-group size of optim_sumsq, a power of two. */
 #pragma OPENCL FP_CONTRACT OFF
@@ -78,38 +79,97 @@ __kernel void optim_prepare(__global const float *lr_buf, __global const int *it
     coef[1] = lr * sqrt(1.0f - pow(b2, t)) / (1.0f - pow(b1, t));
 }
 
-/* Arguments shared by the update kernels: the parameter and its gradient (with
- * offsets in elements), n elements, up to three slot buffers (contiguous, as
- * the parameter), the step's scalars from optim_prepare, the clipping, the
- * weight decay, the optimizer's constants hp and its FLAG_ bits. */
-#define OPTIM_ARGS                                                                          \
-    __global float *p, ulong p_off, __global const float *g, ulong g_off, ulong n,          \
-        __global float *s0, __global float *s1, __global float *s2,                         \
-        __global const float *coef, int clip, float clipv, __global const float *norms,     \
-        int slot, float wd, float4 hp, int flags
+/* The update kernels are built per optimizer configuration: CLIP (a CLIP_
+ * kind), FLAGS (FLAG_ bits) and DECAY (weight decay on) are build options, so
+ * the kernel bodies hold no run-time branches and CPU devices vectorise them
+ * (a run-time switch on the clipping kind kept PoCL from vectorising, at 2.5x
+ * the time per step).
+ *
+ * GROUP (1 or 8) parameters per launch. OpenCL 1.2 has no tables of buffers,
+ * so each parameter has its own arguments (9 of them, 72 bytes; 8 keeps all
+ * arguments under the 1024 bytes every device accepts). Parameter j covers the
+ * global indices [start_j, start_j + n_j); each start is a multiple of the
+ * work-group size, so a work-group lies inside one parameter and picks it with
+ * conditions the same for all its work-items. Unused entries have start =
+ * ULONG_MAX. GPUs take 8 (fewer launches); CPU devices 1, because PoCL cannot
+ * vectorise the pick (src/nn/optim.c). */
+#ifndef GROUP
+#define GROUP 1
+#endif
+#ifndef CLIP
+#define CLIP CLIP_NONE
+#endif
+#ifndef FLAGS
+#define FLAGS 0
+#endif
+#ifndef DECAY
+#define DECAY 0
+#endif
 
-/* Common start: element i, this step's rate, the clipped gradient and the
- * parameter after weight decay (Keras: p - p * wd * lr, before the update). */
-#define OPTIM_BEGIN                                                         \
-    ulong i = get_global_id(0);                                             \
-    if (i >= n) return;                                                     \
-    float lr = coef[0];                                                     \
-    float gr = optim_clip(g[g_off + i], clip, clipv, norms, slot);          \
-    float w = p[p_off + i];                                                 \
-    if (wd != 0.0f) w = w - w * wd * lr;
+/* Parameter j: its buffer and offset, its gradient's, n elements, its first
+ * global index, and its three slot buffers (contiguous, as the parameter). */
+#define OPTIM_PARAM(j)                                                                      \
+    __global float *p##j, ulong po##j, __global const float *g##j, ulong go##j, ulong n##j, \
+        ulong start##j, __global float *sa##j, __global float *sb##j, __global float *sc##j
+
+#define OPTIM_PICK(j)                                                                     \
+    if (first >= start##j) {                                                              \
+        p = p##j, po = po##j, g = g##j, go = go##j, n = n##j, base = start##j;            \
+        s0 = sa##j, s1 = sb##j, s2 = sc##j, slot = slot0 + (j) * slot_step;               \
+    }
+
+#if GROUP == 1
+#define OPTIM_PARAMS OPTIM_PARAM(0)
+#define OPTIM_PICKS
+#elif GROUP == 8
+#define OPTIM_PARAMS                                                                              \
+    OPTIM_PARAM(0), OPTIM_PARAM(1), OPTIM_PARAM(2), OPTIM_PARAM(3), OPTIM_PARAM(4), OPTIM_PARAM(5), \
+        OPTIM_PARAM(6), OPTIM_PARAM(7)
+#define OPTIM_PICKS                                                                      \
+    ulong first = get_group_id(0) * get_local_size(0);                                   \
+    OPTIM_PICK(1) OPTIM_PICK(2) OPTIM_PICK(3) OPTIM_PICK(4) OPTIM_PICK(5) OPTIM_PICK(6)  \
+    OPTIM_PICK(7)
+#else
+#error "GROUP must be 1 or 8"
+#endif
+
+/* The step's scalars from optim_prepare, the clipping value and the norms
+ * (norms[slot0 + j * slot_step] is parameter j's entry), the weight decay, the
+ * optimizer's constants hp, then the GROUP parameters. */
+#define OPTIM_ARGS                                                                             \
+    __global const float *coef, float clipv, __global const float *norms, int slot0, int slot_step, \
+        float wd, float4 hp, OPTIM_PARAMS
+
+/* Common start: this work-group's parameter, element i of it, the step's rate,
+ * the clipped gradient and the parameter after weight decay (Keras: p - p * wd
+ * * lr, before the update). The slots s0..s2 are indexed by i. */
+#define OPTIM_BEGIN                                                                       \
+    __global float *p = p0, *s0 = sa0, *s1 = sb0, *s2 = sc0;                              \
+    __global const float *g = g0;                                                         \
+    ulong po = po0, go = go0, n = n0, base = start0;                                      \
+    int slot = slot0;                                                                     \
+    OPTIM_PICKS                                                                           \
+    ulong i = get_global_id(0) - base;                                                    \
+    if (i >= n) return;                                                                   \
+    p += po;                                                                              \
+    g += go;                                                                              \
+    float lr = coef[0];                                                                   \
+    float gr = optim_clip(g[i], CLIP, clipv, norms, slot);                                \
+    float w = p[i];                                                                       \
+    if (DECAY) w = w - w * wd * lr;
 
 /* s0 = momentum (when FLAG_MOMENTUM); hp.x = momentum. */
 __kernel void optim_sgd(OPTIM_ARGS) {
     OPTIM_BEGIN
-    if (flags & FLAG_MOMENTUM) {
+    if (FLAGS & FLAG_MOMENTUM) {
         float mom = hp.x;
         float m = s0[i] * mom - gr * lr;
         s0[i] = m;
-        w = (flags & FLAG_NESTEROV) ? w + (m * mom - gr * lr) : w + m;
+        w = (FLAGS & FLAG_NESTEROV) ? w + (m * mom - gr * lr) : w + m;
     } else {
         w = w - gr * lr;
     }
-    p[p_off + i] = w;
+    p[i] = w;
 }
 
 /* s0 = momentum (m), s1 = velocity (v), s2 = velocity_hat (FLAG_AMSGRAD);
@@ -124,11 +184,11 @@ __kernel void optim_adam(OPTIM_ARGS) {
     float v = s1[i];
     v = v + (gr * gr - v) * (1.0f - b2);
     s1[i] = v;
-    if (flags & FLAG_AMSGRAD) {
+    if (FLAGS & FLAG_AMSGRAD) {
         v = fmax(s2[i], v);
         s2[i] = v;
     }
-    p[p_off + i] = w - (m * alpha) / (sqrt(v) + eps);
+    p[i] = w - (m * alpha) / (sqrt(v) + eps);
 }
 
 /* s0 = velocity, s1 = momentum (FLAG_MOMENTUM), s2 = average_gradient
@@ -139,7 +199,7 @@ __kernel void optim_rmsprop(OPTIM_ARGS) {
     float v = rho * s0[i] + (1.0f - rho) * (gr * gr);
     s0[i] = v;
     float denom;
-    if (flags & FLAG_CENTERED) {
+    if (FLAGS & FLAG_CENTERED) {
         float a = rho * s2[i] + (1.0f - rho) * gr;
         s2[i] = a;
         denom = v - a * a + eps;
@@ -147,12 +207,12 @@ __kernel void optim_rmsprop(OPTIM_ARGS) {
         denom = v + eps;
     }
     float inc = (lr * gr) / sqrt(denom);
-    if (flags & FLAG_MOMENTUM) {
+    if (FLAGS & FLAG_MOMENTUM) {
         float mo = hp.y * s1[i] + inc;
         s1[i] = mo;
         inc = mo;
     }
-    p[p_off + i] = w - inc;
+    p[i] = w - inc;
 }
 
 /* s0 = accumulator; hp.z = epsilon. */
@@ -160,7 +220,7 @@ __kernel void optim_adagrad(OPTIM_ARGS) {
     OPTIM_BEGIN
     float acc = s0[i] + gr * gr;
     s0[i] = acc;
-    p[p_off + i] = w - (lr * gr) / sqrt(acc + hp.z);
+    p[i] = w - (lr * gr) / sqrt(acc + hp.z);
 }
 
 /* norms[slot] = sum of g^2 over n elements: one work-group, each work-item a

@@ -3,7 +3,9 @@
  * against a host reference of Keras 3's formulas in double, over several steps
  * on two small parameters; a captured step replayed N times equals N eager steps
  * bit for bit (the step count and learning rate live on the device);
- * set_learning_rate between replays takes effect; state tensors copied from one
+ * set_learning_rate between replays takes effect; eleven parameters of sizes
+ * around the work-group size, one without a gradient, updated one per launch
+ * and fused eight per launch, with per-parameter and global norm clipping; state tensors copied from one
  * optimizer into another continue bit-identically; names, Keras configuration
  * JSON, and bad arguments.
  *
@@ -15,6 +17,7 @@
  * order of operations, so only rounding differs), 1e-6 relative for scheduled
  * rates. No timing anywhere. */
 #include "fixture.h"
+#include "runtime/runtime_impl.h" /* optim_group: both update forms on one device */
 
 #include <math.h>
 #include <stdio.h>
@@ -447,6 +450,94 @@ static void test_missing_gradient(void **state) {
     rig_free(&g);
 }
 
+/* --- many parameters: the fused update kernels ----------------------------------------- */
+
+enum { MANY = 11, MANY_SKIP = 4, MANY_MAX = 200 };
+/* Sizes around the work-group size (64 unless tuned), so that a parameter's
+ * range in the fused launch starts and ends mid-group and on group borders. */
+static const int64_t many_n[MANY] = {1, 63, 64, 65, 130, 7, 200, 3, 64, 129, 5};
+
+/* SGD with momentum 0.9, lr 0.1 and clipping of kind clip (C_NORM or C_GLOBAL,
+ * c = 2) over 11 parameters, parameter 4 without a gradient: fused, the updates
+ * run in two launches (8 parameters with a gradient, then 2); each parameter
+ * must get its own gradient, slot and norm entry. Two steps against a double
+ * reference. */
+static void check_many(clg_context *ctx, int clip) {
+    const float lr = 0.1f, mom = 0.9f, c = 2.0f;
+    clg_tensor *p[MANY], *x[MANY];
+    static double want[MANY][MANY_MAX], m[MANY][MANY_MAX];
+    static float v[MANY_MAX], gr[2][MANY][MANY_MAX];
+    char name[16];
+    for (int i = 0; i < MANY; i++) {
+        clg_test_random_floats(v, (size_t)many_n[i], 300u + (uint32_t)i);
+        p[i] = clg_tensor_from_host(ctx, CLG_FLOAT32, 1, &many_n[i], v);
+        x[i] = clg_tensor_zeros(ctx, CLG_FLOAT32, 1, &many_n[i]);
+        assert_true(p[i] && x[i]);
+        snprintf(name, sizeof name, "p%d", i);
+        assert_int_equal(clg_tensor_set_name(p[i], name), CLG_OK);
+        assert_int_equal(clg_tensor_set_requires_grad(p[i], 1), CLG_OK);
+        for (int j = 0; j < many_n[i]; j++) want[i][j] = v[j], m[i][j] = 0.0;
+    }
+    clg_optimizer *o = clg_optimizer_sgd(lr, mom, 0);
+    assert_non_null(o);
+    assert_int_equal(clip == C_NORM ? clg_optimizer_set_clipnorm(o, c) : clg_optimizer_set_global_clipnorm(o, c),
+                     CLG_OK);
+    assert_int_equal(clg_optimizer_attach(o, ctx, MANY, p), CLG_OK);
+    for (int step = 0; step < 2; step++) {
+        double total = 0.0, sumsq[MANY] = {0};
+        clg_tensor *loss = NULL;
+        for (int i = 0; i < MANY; i++) {
+            assert_int_equal(clg_tensor_zero_grad(p[i]), CLG_OK);
+            if (i == MANY_SKIP) continue;
+            clg_test_random_floats(gr[step][i], (size_t)many_n[i], 900u + 31u * (uint32_t)step + (uint32_t)i);
+            for (int j = 0; j < many_n[i]; j++) sumsq[i] += (double)gr[step][i][j] * gr[step][i][j];
+            total += sumsq[i];
+            assert_int_equal(clg_tensor_write(x[i], gr[step][i], (size_t)many_n[i] * sizeof(float)), CLG_OK);
+            clg_tensor *px = clg_mul(p[i], x[i]);
+            clg_tensor *s = px ? clg_sum(px, 0, NULL, 0) : NULL;
+            clg_tensor *l = s && loss ? clg_add(loss, s) : s;
+            assert_non_null(l);
+            if (l != s) clg_tensor_free(s);
+            clg_tensor_free(px), clg_tensor_free(loss);
+            loss = l;
+        }
+        assert_int_equal(clg_backward(loss, NULL), CLG_OK);
+        clg_tensor_free(loss);
+        if (clg_optimizer_step(o) != CLG_OK) fail_msg("step %d: %s", step, clg_last_error());
+        for (int i = 0; i < MANY; i++) {
+            if (i == MANY_SKIP) continue;
+            double scale = clip == C_NORM ? c / fmax(sqrt(sumsq[i]), c) : c * fmin(1.0 / sqrt(total), 1.0 / c);
+            for (int j = 0; j < many_n[i]; j++) {
+                m[i][j] = mom * m[i][j] - lr * (gr[step][i][j] * scale);
+                want[i][j] += m[i][j];
+            }
+        }
+    }
+    for (int i = 0; i < MANY; i++) {
+        assert_int_equal(clg_tensor_to_host(p[i], v, (size_t)many_n[i] * sizeof(float)), CLG_OK);
+        char what[48];
+        snprintf(what, sizeof what, "%s, parameter %d", clip == C_NORM ? "clipnorm" : "global_clipnorm", i);
+        for (int j = 0; j < many_n[i]; j++)
+            if (!(fabs(v[j] - want[i][j]) <= 1e-5 * fabs(want[i][j]) + 1e-6))
+                fail_msg("%s element %d: %.9g, expected %.9g", what, j, (double)v[j], want[i][j]);
+    }
+    clg_optimizer_free(o);
+    for (int i = 0; i < MANY; i++) clg_tensor_free(p[i]), clg_tensor_free(x[i]);
+}
+
+/* Both forms of the update on this device: one launch per parameter (CPU
+ * devices' default) and the fused launch of up to 8 (GPUs'). */
+static void test_many_parameters(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    int saved = ctx->optim_group;
+    for (int group = 1; group <= 8; group += 7) {
+        ctx->optim_group = group;
+        check_many(ctx, C_NORM);
+        check_many(ctx, C_GLOBAL);
+    }
+    ctx->optim_group = saved;
+}
+
 /* --- captured steps ------------------------------------------------------------------------------ */
 
 static void read_bits(const clg_tensor *t, float *out, size_t n) {
@@ -811,6 +902,7 @@ int main(void) {
         cmocka_unit_test(test_clipping),
         cmocka_unit_test(test_schedules),
         cmocka_unit_test(test_missing_gradient),
+        cmocka_unit_test(test_many_parameters),
         cmocka_unit_test(test_capture_replay_matches_eager),
         cmocka_unit_test(test_set_learning_rate_between_replays),
         cmocka_unit_test(test_state_names),

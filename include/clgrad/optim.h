@@ -55,8 +55,10 @@
  * can only change before the first step, which would otherwise keep the old
  * ones in a captured step.
  *
- * Device work per step: one kernel per parameter with a gradient (reads and
- * writes the parameter and its slots once), one kernel advancing the step count,
+ * Device work per step: one kernel computing the step's rate, one fused update
+ * kernel per group of up to 8 parameters with a gradient (in order; it reads
+ * and writes each parameter and its slots once), one kernel advancing the step
+ * count,
  * and with clipnorm / global_clipnorm one norm kernel per parameter (plus one to
  * combine them for the global norm). A parameter without a gradient is skipped
  * (neither updated nor decayed, as in Keras); a step where none has one fails.

@@ -1,6 +1,6 @@
-/* Optimizers: Keras 3's update rules as one device kernel per parameter
- * (cl/optim.cl), learning-rate schedules evaluated on the device, gradient
- * clipping with device-side norms.
+/* Optimizers: Keras 3's update rules as device kernels that update up to eight
+ * parameters per launch (cl/optim.cl), learning-rate schedules evaluated on the
+ * device, gradient clipping with device-side norms.
  *
  * Why the design: a training step is captured once and replayed (graph/step.c),
  * so nothing that changes between steps may be a host argument of a recorded
@@ -547,35 +547,51 @@ static clg_status launch_prepare(clg_optimizer *o, cl_kernel k) {
                       "clg_optimizer_step: the step's learning rate");
 }
 
-static clg_status launch_update(clg_optimizer *o, cl_kernel k, int i, const clg_tensor *g, int slot,
-                                const char *what) {
-    clg_tensor *p = o->params[i];
-    clg_buffer *dummy = o->norms->buf; /* stands in for unused slots; never written */
-    clg_buffer *s[ROLES];
-    for (int r = 0; r < ROLES; r++) s[r] = o->slots[r] ? o->slots[r][i]->buf : dummy;
-    cl_ulong p_off = (cl_ulong)p->offset, g_off = (cl_ulong)g->offset;
-    cl_ulong n = (cl_ulong)clg_tensor_numel(p);
-    cl_int clip = o->clip, cslot = slot, flags;
+/* Parameters per update launch (GROUP in cl/optim.cl): ctx->optim_group, 8 on
+ * GPUs, where each launch costs microseconds, and 1 on CPU devices. Picking
+ * the parameter inside the kernel keeps PoCL from vectorising it: on a 2-core
+ * AVX-512 Xeon the six updates of a 670k-parameter MLP took 2.96 ms as one
+ * fused launch against 0.56 ms as six vectorised ones. */
+enum { GROUP_MAX = 8, PARAM_ARGS = 9, COMMON_ARGS = 7 };
+
+/* One update launch for the parameters idx[0..m) (m <= group) with gradients
+ * grads[idx[j]]; parameter j's norm entry is slot0 + j * slot_step. Each
+ * parameter starts at a multiple of the work-group size (cl/optim.cl). */
+static clg_status launch_group(clg_optimizer *o, cl_kernel k, int group, const int *idx, int m,
+                               const clg_tensor *const *grads, int slot0, int slot_step, const char *what) {
+    size_t local = clg_local_1d(o->ctx);
+    clg_buffer *dummy = o->norms->buf; /* stands in for unused slots and entries; never written */
+    cl_int flags, s0 = slot0, sstep = slot_step;
     cl_float clipv = o->clip_value, wd = o->weight_decay;
     cl_float4 sp, hp;
     kernel_constants(o, &sp, &hp, &flags);
-    clg_arg args[] = {CLG_ARG_BUF(p->buf),
-                      CLG_ARG(p_off),
-                      CLG_ARG_BUF(g->buf),
-                      CLG_ARG(g_off),
-                      CLG_ARG(n),
-                      CLG_ARG_BUF(s[0]),
-                      CLG_ARG_BUF(s[1]),
-                      CLG_ARG_BUF(s[2]),
-                      CLG_ARG_BUF(o->coef->buf),
-                      CLG_ARG(clip),
-                      CLG_ARG(clipv),
-                      CLG_ARG_BUF(o->norms->buf),
-                      CLG_ARG(cslot),
-                      CLG_ARG(wd),
-                      CLG_ARG(hp),
-                      CLG_ARG(flags)};
-    return clg_launch(o->ctx, k, (size_t)n, (int)(sizeof args / sizeof args[0]), args, what);
+    cl_ulong off[GROUP_MAX][2], n[GROUP_MAX], start[GROUP_MAX];
+    clg_buffer *bufs[GROUP_MAX][2 + ROLES];
+    clg_arg args[COMMON_ARGS + GROUP_MAX * PARAM_ARGS] = {
+        CLG_ARG_BUF(o->coef->buf), CLG_ARG(clipv), CLG_ARG_BUF(o->norms->buf), CLG_ARG(s0), CLG_ARG(sstep),
+        CLG_ARG(wd),               CLG_ARG(hp)};
+    cl_ulong total = 0;
+    for (int j = 0; j < group; j++) {
+        if (j < m) {
+            const clg_tensor *p = o->params[idx[j]], *g = grads[idx[j]];
+            bufs[j][0] = p->buf, bufs[j][1] = g->buf;
+            for (int r = 0; r < ROLES; r++) bufs[j][2 + r] = o->slots[r] ? o->slots[r][idx[j]]->buf : dummy;
+            off[j][0] = (cl_ulong)p->offset, off[j][1] = (cl_ulong)g->offset;
+            n[j] = (cl_ulong)clg_tensor_numel(p);
+            start[j] = total;
+            total += (n[j] + local - 1) / local * local;
+        } else {
+            for (int r = 0; r < 2 + ROLES; r++) bufs[j][r] = dummy;
+            off[j][0] = off[j][1] = n[j] = 0;
+            start[j] = CL_ULONG_MAX; /* never picked */
+        }
+        clg_arg *a = args + COMMON_ARGS + j * PARAM_ARGS;
+        a[0] = CLG_ARG_BUF(bufs[j][0]), a[1] = CLG_ARG(off[j][0]);
+        a[2] = CLG_ARG_BUF(bufs[j][1]), a[3] = CLG_ARG(off[j][1]);
+        a[4] = CLG_ARG(n[j]), a[5] = CLG_ARG(start[j]);
+        for (int r = 0; r < ROLES; r++) a[6 + r] = CLG_ARG_BUF(bufs[j][2 + r]);
+    }
+    return clg_launch_wg(o->ctx, k, (size_t)(total / local), local, COMMON_ARGS + group * PARAM_ARGS, args, what);
 }
 
 clg_status clg_optimizer_step(clg_optimizer *o) {
@@ -587,10 +603,17 @@ clg_status clg_optimizer_step(clg_optimizer *o) {
     clg_context *ctx = o->ctx;
     uint64_t wg = 256;
     while (wg > ctx->limits.max_work_group_size) wg /= 2;
-    char options[32], what[300];
+    /* The update kernel is built for this configuration (cl/optim.cl). */
+    int group = ctx->optim_group == GROUP_MAX ? GROUP_MAX : 1;
+    cl_int flags;
+    cl_float4 sp, hp;
+    kernel_constants(o, &sp, &hp, &flags);
+    char options[32], update_options[96], what[1024];
     snprintf(options, sizeof options, "-DWG=%llu", (unsigned long long)wg);
+    snprintf(update_options, sizeof update_options, "%s -DGROUP=%d -DCLIP=%d -DFLAGS=%d -DDECAY=%d", options,
+             group, o->clip, (int)flags, o->weight_decay != 0.0f);
     cl_kernel k_update, k_prepare, k_increment, k_sumsq = NULL, k_global = NULL;
-    clg_status st = clg_kernel_get(ctx, "optim", options, algos[o->algo].kernel, &k_update);
+    clg_status st = clg_kernel_get(ctx, "optim", update_options, algos[o->algo].kernel, &k_update);
     if (st == CLG_OK) st = clg_kernel_get(ctx, "optim", options, "optim_prepare", &k_prepare);
     if (st == CLG_OK) st = clg_kernel_get(ctx, "optim", options, "optim_increment", &k_increment);
     if (st == CLG_OK && (o->clip == CLIP_NORM || o->clip == CLIP_GLOBAL))
@@ -658,13 +681,21 @@ clg_status clg_optimizer_step(clg_optimizer *o) {
         }
     }
     if (st == CLG_OK) st = launch_prepare(o, k_prepare);
-    int k = 0;
+    /* The updates, `group` parameters per launch, in order. */
+    int idx[GROUP_MAX], m = 0, k = 0;
     for (int i = 0; st == CLG_OK && i < o->nparams; i++) {
-        if (!grads[i]) continue;
-        snprintf(what, sizeof what, "%s: %s update of parameter %d (%s)", api, algos[o->algo].name, i,
-                 clg_tensor_describe(o->params[i], d, sizeof d));
-        st = launch_update(o, k_update, i, grads[i], o->clip == CLIP_GLOBAL ? count : k, what);
-        k++;
+        if (grads[i]) idx[m++] = i;
+        if (m == group || (m > 0 && i == o->nparams - 1)) {
+            int len = snprintf(what, sizeof what, "%s: %s update of parameter%s", api, algos[o->algo].name,
+                               m > 1 ? "s" : "");
+            for (int j = 0; j < m && len > 0 && (size_t)len < sizeof what; j++)
+                len += snprintf(what + len, sizeof what - (size_t)len, "%s %d (%s)", j ? "," : "", idx[j],
+                                clg_tensor_describe(o->params[idx[j]], d, sizeof d));
+            int global = o->clip == CLIP_GLOBAL;
+            st = launch_group(o, k_update, group, idx, m, grads, global ? count : k, global ? 0 : 1, what);
+            k += m;
+            m = 0;
+        }
     }
     if (st == CLG_OK) {
         clg_arg args[] = {CLG_ARG_BUF(o->iterations->buf)};

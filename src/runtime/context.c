@@ -172,6 +172,8 @@ clg_context *clg_context_new(const clg_context_options *options) {
         return NULL;
     }
     read_tuned_local(ctx);
+    /* PoCL cannot vectorise the fused multi-parameter update (src/nn/optim.c) */
+    ctx->optim_group = ctx->info.type == CLG_DEVICE_TYPE_CPU ? 1 : 8;
     if (o.report_device && !env_flag("CLGRAD_QUIET", 0)) {
         char mem[32];
         fprintf(o.report_stream ? o.report_stream : stderr,

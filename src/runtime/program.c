@@ -331,7 +331,7 @@ static clg_status enqueue(clg_context *ctx, cl_kernel kernel, size_t global, siz
 /* The work-group size of 1-D launches: 64 (two wavefronts, two warps), or
  * what `clgrad tune` measured best for the device (CLG_STORE_LOCAL_1D, read when
  * the context is made). */
-static size_t local_1d(const clg_context *ctx) {
+size_t clg_local_1d(const clg_context *ctx) {
     size_t local = ctx->local_1d ? ctx->local_1d : 64;
     if (local > ctx->limits.max_work_group_size) local = (size_t)ctx->limits.max_work_group_size;
     return local ? local : 1;
@@ -339,7 +339,7 @@ static size_t local_1d(const clg_context *ctx) {
 
 clg_status clg_enqueue_1d(clg_context *ctx, cl_kernel kernel, size_t n, const char *what) {
     if (n == 0) return CLG_OK;
-    size_t local = local_1d(ctx);
+    size_t local = clg_local_1d(ctx);
     return enqueue(ctx, kernel, (n + local - 1) / local * local, local, what);
 }
 
@@ -355,7 +355,7 @@ clg_status clg_launch(clg_context *ctx, cl_kernel kernel, size_t n, int nargs, c
                       const char *what) {
     clg_status st = set_args(kernel, nargs, args, what);
     if (st != CLG_OK || n == 0) return st;
-    size_t local = local_1d(ctx), global = (n + local - 1) / local * local;
+    size_t local = clg_local_1d(ctx), global = (n + local - 1) / local * local;
     st = enqueue(ctx, kernel, global, local, what);
     if (st == CLG_OK && ctx->capture) st = clg_capture_kernel(ctx, kernel, global, local, nargs, args);
     return st;

@@ -99,6 +99,9 @@ typedef struct clg_arg {
  * place kernels are launched from, so that launches can be recorded. */
 clg_status clg_launch(struct clg_context *ctx, cl_kernel kernel, size_t n, int nargs,
                       const clg_arg *args, const char *what);
+/* The work-group size clg_launch uses: 64, or what `clgrad tune` stored for the
+ * device, at most the device's limit. */
+size_t clg_local_1d(const struct clg_context *ctx);
 /* The same with `groups` work-groups of exactly `local` work-items. */
 clg_status clg_launch_wg(struct clg_context *ctx, cl_kernel kernel, size_t groups, size_t local,
                          int nargs, const clg_arg *args, const char *what);
@@ -187,6 +190,7 @@ struct clg_context {
     int deterministic;   /* choices of algorithm never depend on timings */
     int gemm_tuning_read; /* the store's CLBlast parameters were looked up (matmul.c) */
     size_t local_1d;      /* tuned work-group size of 1-D launches; 0: the default */
+    int optim_group;      /* parameters per optimizer update launch, 1 or 8 (src/nn/optim.c) */
 
     clg_program_entry *programs;
     size_t program_count, program_cap;
