@@ -28,6 +28,7 @@ typedef struct options {
     int quiet;
     double validation_split; /* > 0: model selection, the test set untouched */
     float dropout[2];
+    int cosine; /* Adam's rate decays along a cosine to 0 over the fit */
 } options;
 
 static void usage(FILE *f, const fmnist_example *ex) {
@@ -46,8 +47,11 @@ static void usage(FILE *f, const fmnist_example *ex) {
             "                      (Keras's validation_split) and report validation\n"
             "                      accuracy per epoch; the test set is then not evaluated,\n"
             "                      so settings are chosen on validation data only\n"
+            "  --lr-schedule S     Adam's learning rate: 'constant' 1e-3, or 'cosine'\n"
+            "                      from 1e-3 to 0 over all steps of the fit (default %s)\n"
             "",
-            ex->prog, ex->about, ex->epochs ? ex->epochs : 10, ex->save);
+            ex->prog, ex->about, ex->epochs ? ex->epochs : 10, ex->save,
+            ex->cosine ? "cosine" : "constant");
     if (ex->ndropout)
         fprintf(f, "  --dropout R1,R2     dropout rates (default %s)\n", ex->dropout_help);
     fprintf(f, "  -h, --help          this text\n"
@@ -60,12 +64,14 @@ static int parse_args(const fmnist_example *ex, int argc, char **argv, options *
     *o = (options){.epochs = ex->epochs ? ex->epochs : 10, .batch = 32, .seed = 0, .train_samples = 0, .save = ex->save, .quiet = 0};
     o->dropout[0] = ex->dropout[0];
     o->dropout[1] = ex->dropout[1];
+    o->cosine = ex->cosine;
+    /* --dropout last: examples without dropout rates leave it out */
     static const char *const valued[] = {"--epochs", "--batch", "--seed", "--train-samples", "--save",
-                                         "--validation-split", "--dropout"};
+                                         "--validation-split", "--lr-schedule", "--dropout"};
     static const char *const switches[] = {"--quiet"};
     for (int i = 1; i < argc; i++) {
         const char *flag, *value;
-        int r = cli_next(prog, argc, argv, &i, valued, ex->ndropout ? 7 : 6, switches, 1, &flag, &value);
+        int r = cli_next(prog, argc, argv, &i, valued, ex->ndropout ? 8 : 7, switches, 1, &flag, &value);
         if (r == CLI_HELP) usage(stdout, ex);
         if (r != CLI_FLAG) return r;
         long long v = 0;
@@ -97,6 +103,13 @@ static int parse_args(const fmnist_example *ex, int argc, char **argv, options *
             }
             o->dropout[0] = rates[0];
             o->dropout[1] = rates[1];
+        } else if (!strcmp(flag, "--lr-schedule")) {
+            if (!strcmp(value, "constant") || !strcmp(value, "cosine")) {
+                o->cosine = !strcmp(value, "cosine");
+            } else {
+                fprintf(stderr, "%s: --lr-schedule '%s': 'constant' or 'cosine' expected\n", prog, value);
+                return CLI_BAD;
+            }
         } else if (!strcmp(flag, "--validation-split")) {
             char *end;
             double f = strtod(value, &end);
@@ -244,6 +257,18 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
         goto done;
     }
 
+    /* optionally: optimizer=Adam(CosineDecay(1e-3, decay_steps=epochs * steps per epoch)) */
+    if (o.cosine) {
+        int64_t n_fit = o.validation_split > 0 ? (int64_t)((double)n_train * (1.0 - o.validation_split))
+                                               : n_train;
+        int64_t steps = (int64_t)o.epochs * ((n_fit + o.batch - 1) / o.batch);
+        if (clg_optimizer_set_schedule_cosine(clg_model_optimizer(model), steps > 0 ? steps : 1, 0.0f, 0,
+                                              0.0f) != CLG_OK) {
+            rc = fail("CosineDecay");
+            goto done;
+        }
+    }
+
     /* model.summary() */
     if (clg_model_summary(model, stdout) != CLG_OK) {
         rc = fail("model.summary");
@@ -251,12 +276,14 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
     }
     if (o.validation_split > 0)
         printf("Training on %" PRId64 " samples less the last %g for validation (the test set is not used)"
-               "; batch %d, %d epoch%s, seed %" PRIu64 "\n",
-               n_train, o.validation_split, o.batch, o.epochs, o.epochs == 1 ? "" : "s", o.seed);
+               "; batch %d, %d epoch%s, seed %" PRIu64 ", %s learning rate\n",
+               n_train, o.validation_split, o.batch, o.epochs, o.epochs == 1 ? "" : "s", o.seed,
+               o.cosine ? "cosine" : "constant");
     else
         printf("Training on %" PRId64 " samples, testing on %" PRId64
-               "; batch %d, %d epoch%s, seed %" PRIu64 "\n",
-               n_train, n_test, o.batch, o.epochs, o.epochs == 1 ? "" : "s", o.seed);
+               "; batch %d, %d epoch%s, seed %" PRIu64 ", %s learning rate\n",
+               n_train, n_test, o.batch, o.epochs, o.epochs == 1 ? "" : "s", o.seed,
+               o.cosine ? "cosine" : "constant");
     fflush(stdout);
 
     /* model.fit(x_train, y_train, epochs=10)  (batch_size=32, shuffle=True: Keras's defaults) */

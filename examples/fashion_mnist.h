@@ -17,6 +17,10 @@ typedef struct fmnist_example {
     int ndropout;
     float dropout[2];
     const char *dropout_help; /* what each rate is, for --help */
+    /* Default learning-rate schedule of Adam: 0 constant 1e-3 (Keras's
+     * default), 1 cosine decay from 1e-3 to 0 over the whole fit.
+     * --lr-schedule overrides it. */
+    int cosine;
     /* Adds the layers to a Sequential model with input (28, 28, 1). */
     clg_status (*build)(clg_model *model, const float *dropout);
 } fmnist_example;
