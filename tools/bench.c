@@ -38,7 +38,7 @@ static const suite_entry suites[] = {
     {"conv", bench_suite_conv,
      "convolution layers (seed CNN, LeNet, VGG-16, ResNet-18, 1x1, depthwise, 7x7 stem) per algorithm"},
     {"models", bench_suite_models,
-     "whole models (seed_cnn, mlp, lenet5, vgg_small, resnet20, lstm_cls, lstm_lm), train and infer"},
+     "whole models (seed_cnn, mlp, lenet5, vgg_small, resnet20, lstm_cls, lstm_lm, gpt_lm), train and infer"},
 };
 
 static const char *const unit_names[] = {"GB/s", "GFLOP/s", "images/s", "tokens/s"};

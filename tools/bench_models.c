@@ -109,6 +109,24 @@ static clg_model *make_resnet20(clg_context *ctx) {
     return m;
 }
 
+/* A small causal transformer language model (examples/tiny_gpt.c's, with a
+ * vocabulary of 1000): Embedding 1000x128 and learned positions, 2 pre-norm
+ * blocks (4 heads of 32, ff 512, dropout 0.1), LayerNorm, Dense 1000 per step. */
+static clg_model *make_gpt_lm(clg_context *ctx) {
+    clg_model *m = clg_model_new(ctx);
+    if (!m) return NULL;
+    clg_node *x = clg_call(clg_layer_embedding(1000, 128), clg_model_input_indices(m, 1, (int64_t[]){100}));
+    x = clg_call(clg_layer_position_embedding(100), x);
+    for (int b = 0; b < 2; b++) x = clg_transformer_block(x, 4, 32, 512, 0.1f, 1);
+    x = clg_call(clg_layer_layer_normalization(), x);
+    x = clg_call(clg_layer_dense(1000, CLG_ACT_SOFTMAX), x);
+    if (!x || clg_model_set_outputs(m, 1, &x) != CLG_OK) {
+        clg_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static const model_spec specs[] = {
     {"seed_cnn", 3, {28, 28, 1}, 0, 10, 0, build_seed_cnn, NULL},
     {"mlp", 1, {784}, 0, 10, 0, build_mlp, NULL},
@@ -117,6 +135,7 @@ static const model_spec specs[] = {
     {"lstm_cls", 1, {100}, 10000, 2, 0, build_lstm_cls, NULL},
     {"lstm_lm", 1, {50}, 5000, 5000, 1, build_lstm_lm, NULL},
     {"resnet20", 3, {32, 32, 3}, 0, 10, 0, NULL, make_resnet20},
+    {"gpt_lm", 1, {100}, 1000, 1000, 1, NULL, make_gpt_lm},
 };
 
 typedef struct model_state {

@@ -18,7 +18,7 @@ import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MODELS = ("seed_cnn", "mlp", "lenet5", "vgg_small", "resnet20", "lstm_cls", "lstm_lm")
+MODELS = ("seed_cnn", "mlp", "lenet5", "vgg_small", "resnet20", "lstm_cls", "lstm_lm", "gpt_lm")
 
 
 def run_json(cmd, env=None):

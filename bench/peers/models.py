@@ -32,6 +32,8 @@ SEQ_LEN = 100
 VOCAB = 10000
 LM_SEQ_LEN = 50
 LM_VOCAB = 5000
+GPT_SEQ_LEN = 100
+GPT_VOCAB = 1000
 
 
 class LastHidden(nn.Module):
@@ -127,6 +129,43 @@ def lstm_lm():
     return NextToken()
 
 
+class PreNormBlock(nn.Module):
+    """clg_transformer_block: y = x + Dropout(MHA(LN(x))), y + Dropout(Dense(D)(Dense(ff, gelu)(LN(y))))."""
+
+    def __init__(self, dim, heads, ff, dropout, seq_len):
+        super().__init__()
+        self.ln1, self.ln2 = nn.LayerNorm(dim, eps=1e-3), nn.LayerNorm(dim, eps=1e-3)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.mlp = nn.Sequential(nn.Linear(dim, ff), nn.GELU(), nn.Linear(ff, dim), nn.Dropout(dropout))
+        self.drop = nn.Dropout(dropout)
+        mask = torch.triu(torch.ones(seq_len, seq_len, dtype=torch.bool), diagonal=1)
+        self.register_buffer("mask", mask)
+
+    def forward(self, x):
+        h = self.ln1(x)
+        x = x + self.drop(self.attn(h, h, h, attn_mask=self.mask, need_weights=False)[0])
+        return x + self.mlp(self.ln2(x))
+
+
+class TinyGPT(nn.Module):
+    """Embedding 1000x128 + learned positions, 2 pre-norm causal blocks (4 heads, ff 512, dropout
+    0.1), LayerNorm, Dense 1000 per step; logits [B*T, 1000]."""
+
+    def __init__(self):
+        super().__init__()
+        self.tok = nn.Embedding(GPT_VOCAB, 128)
+        self.pos = nn.Parameter(torch.zeros(GPT_SEQ_LEN, 128))
+        self.blocks = nn.Sequential(*[PreNormBlock(128, 4, 512, 0.1, GPT_SEQ_LEN) for _ in range(2)])
+        self.head = nn.Sequential(nn.LayerNorm(128, eps=1e-3), nn.Linear(128, GPT_VOCAB))
+
+    def forward(self, x):
+        return self.head(self.blocks(self.tok(x) + self.pos)).reshape(-1, GPT_VOCAB)
+
+
+def gpt_lm():
+    return TinyGPT()
+
+
 # name: (builder, input shape per sample (NCHW) or None for token ids, classes, unit)
 MODELS = {
     "seed_cnn": (seed_cnn, (1, 28, 28), 10, "images/s"),
@@ -134,7 +173,8 @@ MODELS = {
     "lenet5": (lenet5, (3, 32, 32), 10, "images/s"),
     "vgg_small": (vgg_small, (3, 32, 32), 10, "images/s"),
     "lstm_cls": (lstm_cls, None, 2, "tokens/s"),
-    "lstm_lm": (lstm_lm, "lm", LM_VOCAB, "tokens/s"),
+    "lstm_lm": (lstm_lm, ("lm", LM_VOCAB, LM_SEQ_LEN), LM_VOCAB, "tokens/s"),
+    "gpt_lm": (gpt_lm, ("lm", GPT_VOCAB, GPT_SEQ_LEN), GPT_VOCAB, "tokens/s"),
     "resnet20": (resnet20, (3, 32, 32), 10, "images/s"),
 }
 
@@ -154,9 +194,10 @@ def blas_name():
 
 
 def make_batches(shape, classes, batch, count=4):
-    if shape == "lm":  # next-token labels for every position, flattened like the logits
-        xs = [torch.randint(0, LM_VOCAB, (batch, LM_SEQ_LEN)) for _ in range(count)]
-        ys = [torch.randint(0, classes, (batch * LM_SEQ_LEN,)) for _ in range(count)]
+    if isinstance(shape, tuple) and shape[0] == "lm":  # ("lm", vocab, T): a label per position
+        _, vocab, seq_len = shape
+        xs = [torch.randint(0, vocab, (batch, seq_len)) for _ in range(count)]
+        ys = [torch.randint(0, classes, (batch * seq_len,)) for _ in range(count)]
         return list(zip(xs, ys))
     if shape is None:
         xs = [torch.randint(0, VOCAB, (batch, SEQ_LEN)) for _ in range(count)]
@@ -245,7 +286,9 @@ def main(argv=None):
               f"{'min ms':>9} {'max ms':>9} {'ms/step':>8} {'throughput':>11} unit")
     for name in names:
         unit = MODELS[name][3]
-        per_sample = (LM_SEQ_LEN if name == "lstm_lm" else SEQ_LEN) if unit == "tokens/s" else 1
+        shape = MODELS[name][1]
+        seq_len = shape[2] if isinstance(shape, tuple) and shape[0] == "lm" else SEQ_LEN
+        per_sample = seq_len if unit == "tokens/s" else 1
         for mode in modes:
             for batch in batches:
                 run = make_run(name, mode, batch, a.steps)
