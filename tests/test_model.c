@@ -626,6 +626,44 @@ static void test_fit_inside_capture(void **state) {
     clg_model_free(m);
 }
 
+/* Token ids outside an Embedding's input_dim and sparse labels outside the
+ * output's classes are refused by fit, evaluate and predict before anything
+ * runs, naming the sample, the position, the value and the layer; the model
+ * trains afterwards. */
+static void test_out_of_range_ids_and_labels(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N = 4, T = 3, V = 5, C = 2 };
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){T});
+    assert_non_null(m);
+    assert_int_equal(clg_model_add(m, clg_layer_embedding(V, 4)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_flatten()), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(C, CLG_ACT_SOFTMAX)), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "adam", "sparse_categorical_crossentropy", "accuracy"), CLG_OK);
+    int32_t x[N * T] = {0, 1, 2, 3, 4, 0, 1, 2, 3, 4, 0, 1}, y[N] = {0, 1, 0, 1};
+    float p[N * C], l, a;
+    clg_host_array xa = clg_test_host_array(x, CLG_INT32, 2, (int64_t[]){N, T});
+    clg_host_array ya = clg_test_host_array(y, CLG_INT32, 1, (int64_t[]){N});
+    clg_fit_options o = clg_fit_options_default();
+    o.verbose = 0, o.batch_size = 2;
+    x[2 * T + 1] = V; /* sample 2, position 1 */
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_model_fit",
+                     "x[2]", "token id 5 at position 1", "outside [0, 5)", "'embedding'");
+    CLG_EXPECT_ERROR(clg_model_predict(m, &xa, 2, p, N * C) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_model_predict", "token id 5");
+    x[2 * T + 1] = -1;
+    CLG_EXPECT_ERROR(clg_model_evaluate(m, &xa, &ya, 2, &l, &a) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                     "clg_model_evaluate", "token id -1");
+    x[2 * T + 1] = 0;
+    y[3] = C;
+    CLG_EXPECT_ERROR(clg_model_fit(m, &xa, &ya, &o) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_model_fit", "y[3]",
+                     "label 2", "the 2 classes [0, 2)");
+    y[3] = 1;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    if (!h) fail_msg("fit: %s", clg_last_error());
+    clg_history_free(h);
+    clg_model_free(m);
+}
+
 static clg_model *dropout_model(clg_context *ctx, uint64_t seed) {
     clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){NF});
     assert_non_null(m);
@@ -1181,7 +1219,8 @@ int main(void) {
         cmocka_unit_test(test_conv_model),        cmocka_unit_test(test_verbose1_bar),
         cmocka_unit_test(test_validation_split_rounding), cmocka_unit_test(test_validation_data),
         cmocka_unit_test(test_float_target_losses), cmocka_unit_test(test_sgd_learning_rate),
-        cmocka_unit_test(test_fit_inside_capture), cmocka_unit_test(test_dropout_fresh_masks),
+        cmocka_unit_test(test_fit_inside_capture), cmocka_unit_test(test_out_of_range_ids_and_labels),
+        cmocka_unit_test(test_dropout_fresh_masks),
         cmocka_unit_test(test_new_layers_summary), cmocka_unit_test(test_new_layers_shape_errors),
         cmocka_unit_test(test_new_layers_forward), cmocka_unit_test(test_new_conv_layers_forward),
         cmocka_unit_test(test_new_layers_fit),

@@ -796,6 +796,48 @@ static clg_status train_step(clg_model *m, const clg_tensor *xb, const clg_tenso
 
 /* --- host data ----------------------------------------------------------------------------- */
 
+/* The first of count int32 values outside [0, limit), or -1. */
+static int64_t first_outside(const int32_t *v, int64_t count, int64_t limit) {
+    for (int64_t i = 0; i < count; i++)
+        if (v[i] < 0 || v[i] >= limit) return i;
+    return -1;
+}
+
+/* Token ids must index every Embedding reading the input (the device would
+ * read zeros for the others, as if the word were padding), sparse labels
+ * must name a class of the output (Keras raises for both). The message gives
+ * the sample, the position and the value. */
+static clg_status check_ranges(const clg_model *m, const char *api, const clg_host_array *x,
+                               const clg_host_array *y, int64_t n) {
+    const clg_node *in = m->inputs[0];
+    if (x->dtype == CLG_INT32) {
+        int64_t row = prod(in->ndim, in->shape);
+        for (int k = 0; k < m->nnodes; k++) {
+            const clg_node *nd = m->nodes[k];
+            if (!nd->layer || nd->layer->kind != L_EMBEDDING || nd->nin != 1 || nd->in[0] != in) continue;
+            int64_t bad = first_outside(x->data, n * row, nd->layer->vocab);
+            if (bad >= 0)
+                return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                                "%s: x[%lld] holds token id %d at position %lld, outside [0, %d) of layer '%s' "
+                                "(Embedding input_dim %d)",
+                                api, (long long)(bad / row), (int)((const int32_t *)x->data)[bad],
+                                (long long)(bad % row), nd->layer->vocab, nd->layer->name, nd->layer->vocab);
+        }
+    }
+    if (y && m->loss == LOSS_SPARSE_CCE) {
+        const clg_node *last = m->outputs[0];
+        int64_t classes = last->shape[last->ndim - 1], row = n > 0 ? prod(y->ndim - 1, y->shape + 1) : 1;
+        int64_t bad = first_outside(y->data, n * row, classes);
+        if (bad >= 0)
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                            "%s: y[%lld] holds label %d at position %lld, outside the %lld classes [0, %lld) of "
+                            "the output",
+                            api, (long long)(bad / row), (int)((const int32_t *)y->data)[bad], (long long)(bad % row),
+                            (long long)classes, (long long)classes);
+    }
+    return CLG_OK;
+}
+
 /* Checks x (and y, may be NULL) against the model; *n gets the sample count. */
 static clg_status check_data(const clg_model *m, const char *api, const clg_host_array *x,
                              const clg_host_array *y, int64_t *n) {
@@ -810,7 +852,7 @@ static clg_status check_data(const clg_model *m, const char *api, const clg_host
                         api, clg_shape_format(x->ndim, x->shape, b, sizeof b), clg_dtype_name(x->dtype),
                         keras_shape(in->ndim, in->shape, e, sizeof e), clg_dtype_name(in->dtype));
     *n = x->shape[0];
-    if (!y) return CLG_OK;
+    if (!y) return check_ranges(m, api, x, NULL, *n);
     const clg_node *last = m->outputs[0];
     int64_t want[CLG_MAX_DIMS];
     /* sparse labels drop the class axis: [N] (or [N, 1]) for (None, C), [N, T] for (None, T, C) */
@@ -833,7 +875,7 @@ static clg_status check_data(const clg_model *m, const char *api, const clg_host
                         clg_shape_format(wnd, want, w, sizeof w), (long long)*n,
                         keras_shape(last->ndim, last->shape, e, sizeof e));
     }
-    return CLG_OK;
+    return check_ranges(m, api, x, y, *n);
 }
 
 static int64_t row_elems(const clg_host_array *a) { return prod(a->ndim - 1, a->shape + 1); }
