@@ -14,16 +14,24 @@
  *         Dense(128, activation='relu'),
  *         Dropout(0.5),
  *         Dense(10, activation='softmax')])
- *     model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',
- *                   metrics=['accuracy'])
+ *     steps = 15 * ceil(60000 / 32)
+ *     model.compile(optimizer=Adam(CosineDecay(1e-3, decay_steps=steps)),
+ *                   loss='sparse_categorical_crossentropy', metrics=['accuracy'])
  *     model.fit(x_train, y_train, epochs=15)
  *
- * Keras's defaults everywhere (Adam 1e-3, batch 32, BatchNormalization momentum
- * 0.99 and epsilon 1e-3); the dropout rates are the customary 0.25 / 0.5, set
- * before any run, not tuned on the test set. 15 epochs rather than 10: chosen
- * on validation accuracy (--validation-split 0.1, the same model in PyTorch and
- * here agree epoch by epoch), which is still rising at 10 epochs and stays
- * above 0.92 from about 13. Same flags as fashion_mnist_cnn.
+ * Keras's defaults everywhere else (batch 32, BatchNormalization momentum 0.99
+ * and epsilon 1e-3); the dropout rates are the customary 0.25 / 0.5, set
+ * before any run, not tuned on the test set. Chosen on validation data only
+ * (--validation-split 0.1, the test set untouched):
+ *   - 15 epochs rather than 10: with constant Adam 1e-3 validation accuracy is
+ *     still rising at 10 epochs (0.9200 for the same model in PyTorch, whose
+ *     curve clgrad's matched epoch by epoch) and 0.921-0.924 at 13-15;
+ *   - Adam's rate decaying along a cosine to 0 over the 15 epochs: seed 0
+ *     reached 0.9310 validation accuracy at epoch 15 against 0.9232 with the
+ *     constant rate (PyTorch, same model and split), and the last epochs no
+ *     longer swing by +-0.01 with the last batches seen.
+ * --lr-schedule constant gives Keras's constant rate. Same flags as
+ * fashion_mnist_cnn.
  * About 5x the seed model's arithmetic per image. */
 #include "fashion_mnist.h"
 
@@ -58,13 +66,13 @@ int main(int argc, char **argv) {
         .prog = "fashion_mnist_cnn2",
         .about = "Trains a two-block CNN (Conv2D 32 and 64 3x3 'same' relu, each with\n"
                  "BatchNormalization, MaxPooling2D 2x2 and Dropout 0.25; Dense 128 relu,\n"
-                 "Dropout 0.5, Dense 10 softmax; Adam 1e-3; 15 epochs) on Fashion-MNIST and\n"
+                 "Dropout 0.5, Dense 10 softmax; Adam 1e-3 with cosine decay; 15 epochs)\n"
+                 "on Fashion-MNIST and"
                  "reports the test accuracy.",
         .save = "fashion_mnist_cnn2.safetensors",
-        /* chosen on validation data (README): with this much dropout the model is
-         * still improving at 10 epochs; validation accuracy settles above 0.92
-         * from about epoch 13 */
+        /* both chosen on validation data (above) */
         .epochs = 15,
+        .cosine = 1,
         .ndropout = 2,
         .dropout = {0.25f, 0.5f},
         .dropout_help = "0.25,0.5: after each conv block, before the last Dense",
