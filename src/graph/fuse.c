@@ -35,14 +35,14 @@ enum { EW_MAX_LEAVES = 8, EW_MAX_SCALARS = 16, EW_MAX_NODES = 48 };
     X(RELU, 1, "(a > 0.0f ? a : 0.0f)")                                                   \
     X(LEAKY_RELU, 1, "(a > 0.0f ? a : p0 * a)")                                           \
     X(ELU, 1, "(a > 0.0f ? a : p0 * expm1(a))")                                           \
-    X(GELU, 1, "(0.5f * a * (1.0f + erf(a * 0.7071067811865476f)))")                      \
+    X(GELU, 1, "(0.5f * a * (1.0f + clg_erf(a * 0.7071067811865476f)))")                      \
     X(GELU_TANH, 1, "(0.5f * a * (1.0f + tanh(0.7978845608028654f * (a + 0.044715f * a * a * a))))") \
     X(SOFTPLUS, 1, "(fmax(a, 0.0f) + log1p(exp(-fabs(a))))")                              \
     X(SOFTSIGN, 1, "(a / (1.0f + fabs(a)))")                                              \
     X(HARD_SIGMOID, 1, "clamp(0.2f * a + 0.5f, 0.0f, 1.0f)")                              \
     X(SIGN, 1, "sign(a)")                                                                 \
     X(CLAMP, 1, "fmin(fmax(a, p0), p1)")                                                  \
-    X(GELU_GRAD, 1, "(0.5f * (1.0f + erf(a * 0.7071067811865476f)) + a * 0.3989422804014327f * exp(-0.5f * a * a))") \
+    X(GELU_GRAD, 1, "(0.5f * (1.0f + clg_erf(a * 0.7071067811865476f)) + a * 0.3989422804014327f * exp(-0.5f * a * a))") \
     X(IDENTITY, 1, "a")                                                                   \
     X(ADD, 2, "(a + b)")                                                                  \
     X(SUB, 2, "(a - b)")                                                                  \
