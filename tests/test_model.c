@@ -664,6 +664,35 @@ static void test_out_of_range_ids_and_labels(void **state) {
     clg_model_free(m);
 }
 
+/* A softmax at every step of a sequence output reaches the loss as logits (the
+ * stable form): with logits (0, 10, 30) at each position and label 0 the loss
+ * is 30 + log(1 + e^-20 + e^-30), not the 16.1 that clipping the probability
+ * e^-30 to 1e-7 would give. */
+static void test_sequence_softmax_loss_from_logits(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N = 2, T = 3, V = 3 };
+    clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){T});
+    assert_non_null(m);
+    assert_int_equal(clg_model_add(m, clg_layer_embedding(V, 1)), CLG_OK);
+    assert_int_equal(clg_model_add(m, clg_layer_dense(V, CLG_ACT_SOFTMAX)), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "adam", "sparse_categorical_crossentropy", NULL), CLG_OK);
+    const float emb[V] = {1, 1, 1}, kernel[V] = {0, 10, 30}, bias[V] = {0, 0, 0};
+    const float *vals[3] = {emb, kernel, bias};
+    for (int i = 0; i < 3; i++) {
+        clg_tensor *w = clg_model_weight(m, 0, i);
+        assert_non_null(w);
+        assert_int_equal(clg_tensor_write(w, vals[i], sizeof emb), CLG_OK);
+    }
+    int32_t x[N * T] = {0, 1, 2, 2, 1, 0}, y[N * T] = {0};
+    clg_host_array xa = clg_test_host_array(x, CLG_INT32, 2, (int64_t[]){N, T});
+    clg_host_array ya = clg_test_host_array(y, CLG_INT32, 2, (int64_t[]){N, T});
+    float loss = 0, acc = 0;
+    assert_int_equal(clg_model_evaluate(m, &xa, &ya, N, &loss, &acc), CLG_OK);
+    double want = 30.0 + log1p(exp(-20.0) + exp(-30.0));
+    if (!(fabs(loss - want) < 1e-4)) fail_msg("loss %.6f, expected %.6f", (double)loss, want);
+    clg_model_free(m);
+}
+
 static clg_model *dropout_model(clg_context *ctx, uint64_t seed) {
     clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){NF});
     assert_non_null(m);
@@ -1220,6 +1249,7 @@ int main(void) {
         cmocka_unit_test(test_validation_split_rounding), cmocka_unit_test(test_validation_data),
         cmocka_unit_test(test_float_target_losses), cmocka_unit_test(test_sgd_learning_rate),
         cmocka_unit_test(test_fit_inside_capture), cmocka_unit_test(test_out_of_range_ids_and_labels),
+        cmocka_unit_test(test_sequence_softmax_loss_from_logits),
         cmocka_unit_test(test_dropout_fresh_masks),
         cmocka_unit_test(test_new_layers_summary), cmocka_unit_test(test_new_layers_shape_errors),
         cmocka_unit_test(test_new_layers_forward), cmocka_unit_test(test_new_conv_layers_forward),

@@ -633,11 +633,26 @@ static void class_rows(const clg_model *m, const clg_tensor *out, const clg_tens
     *y2 = m->loss == LOSS_SPARSE_CCE ? clg_tensor_reshape(y, 1, &rows) : clg_tensor_reshape(y, 2, (int64_t[]){rows, c});
 }
 
+/* The logits of out when it is a recorded softmax over its last axis. */
+static const clg_tensor *softmax_logits(const clg_tensor *out) {
+    const clg_gnode *n = out->node;
+    if (n && n->op == CLG_OP_SOFTMAX && n->iattr[0] == clg_tensor_ndim(out) - 1 && n->inputs[0])
+        return n->inputs[0];
+    return NULL;
+}
+
 static clg_tensor *loss_of(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
     if (m->loss == LOSS_SPARSE_CCE || m->loss == LOSS_CCE) {
+        /* A sequence output's softmax goes to the loss as logits [rows, classes]
+         * (the stable fused form, as for (None, classes) outputs, where the loss
+         * op finds the softmax itself; the reshape would hide it). */
+        const clg_tensor *logits = clg_tensor_ndim(out) > 2 ? softmax_logits(out) : NULL;
         clg_tensor *o2, *y2, *r = NULL;
-        class_rows(m, out, y, &o2, &y2);
-        if (o2 && y2)
+        class_rows(m, logits ? logits : out, y, &o2, &y2);
+        if (o2 && y2 && logits)
+            r = m->loss == LOSS_SPARSE_CCE ? clg_softmax_cross_entropy(o2, y2, 0.0f)
+                                           : clg_softmax_cross_entropy_onehot(o2, y2, 0.0f);
+        else if (o2 && y2)
             r = m->loss == LOSS_SPARSE_CCE ? clg_sparse_categorical_cross_entropy(o2, y2)
                                            : clg_categorical_cross_entropy(o2, y2);
         clg_tensor_free(o2), clg_tensor_free(y2);
@@ -908,7 +923,10 @@ static clg_status eval_impl(clg_model *m, const clg_host_array *x, const clg_hos
     void *hx = malloc(xrb * (size_t)batch + 1), *hy = malloc(yrb * (size_t)batch + 1);
     clg_status st = acc_l && acc_c ? CLG_OK : clg_last_status();
     if (st == CLG_OK && (!hx || !hy)) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
-    int was = clg_grad_set_enabled(m->ctx, 0);
+    /* The cross-entropies take a softmax output's logits only where the softmax
+     * is recorded, so they stay recorded here: evaluation then computes the
+     * loss exactly as training does (nothing runs backward). */
+    int was = clg_grad_set_enabled(m->ctx, m->loss == LOSS_SPARSE_CCE || m->loss == LOSS_CCE);
     for (int64_t s0 = 0; st == CLG_OK && s0 < n; s0 += batch) {
         int64_t c = n - s0 < batch ? n - s0 : batch;
         gather_rows(x, first + s0, NULL, c, hx);
