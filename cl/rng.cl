@@ -11,10 +11,14 @@
 #define PHILOX_W0 0x9E3779B9u
 #define PHILOX_W1 0xBB67AE85u
 
+/* The high half of a 32x32 multiply through a 64-bit product: PoCL calls
+ * mul_hi out of line, which kept the whole generator from vectorising. */
+inline uint philox_mul_hi(uint a, uint b) { return (uint)(((ulong)a * (ulong)b) >> 32); }
+
 inline uint4 philox4x32_10(uint4 c, uint2 k) {
     for (int r = 0; r < 10; ++r) {
-        uint hi0 = mul_hi(PHILOX_M0, c.x), lo0 = PHILOX_M0 * c.x;
-        uint hi1 = mul_hi(PHILOX_M1, c.z), lo1 = PHILOX_M1 * c.z;
+        uint hi0 = philox_mul_hi(PHILOX_M0, c.x), lo0 = PHILOX_M0 * c.x;
+        uint hi1 = philox_mul_hi(PHILOX_M1, c.z), lo1 = PHILOX_M1 * c.z;
         c = (uint4)(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
         k.x += PHILOX_W0;
         k.y += PHILOX_W1;
