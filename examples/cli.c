@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <clgrad/clgrad.h>
 
@@ -52,4 +53,35 @@ int cli_int(const char *prog, const char *flag, const char *text, long long lo, 
 int cli_fail(const char *prog, const char *what) {
     fprintf(stderr, "%s: %s: %s (%s)\n", prog, what, clg_last_error(), clg_status_name(clg_last_status()));
     return 1;
+}
+
+clg_context *cli_context(const char *prog) {
+    clg_context_options o = clg_context_options_default();
+    o.report_device = 1; /* prints the device chosen (CLGRAD_DEVICE picks another) */
+    o.report_stream = stdout;
+    clg_context *ctx = clg_context_new(&o);
+    if (!ctx) cli_fail(prog, "no device");
+    return ctx;
+}
+
+int cli_out_of_memory(const char *prog, const char *what) {
+    fprintf(stderr, "%s: out of host memory (%s)\n", prog, what);
+    return 1;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    timespec_get(&ts, TIME_UTC);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double cli_print_epoch_times(const clg_history *h) {
+    double total = 0;
+    printf("Time per epoch:");
+    for (int e = 0; e < h->epochs; e++) {
+        printf(" %.1f s", h->seconds[e]);
+        total += h->seconds[e];
+    }
+    printf("  (mean %.1f s, total %.1f s)\n", h->epochs ? total / h->epochs : 0.0, total);
+    return total;
 }

@@ -20,4 +20,20 @@ int cli_int(const char *prog, const char *flag, const char *text, long long lo, 
  * examples' exit status for an error. */
 int cli_fail(const char *prog, const char *what);
 
+/* A context on the best device (or CLGRAD_DEVICE's), reporting the device
+ * chosen on stdout; NULL after printing why. */
+struct clg_context;
+struct clg_context *cli_context(const char *prog);
+
+/* Prints "prog: out of host memory (what)" and returns 1. */
+int cli_out_of_memory(const char *prog, const char *what);
+
+/* Wall-clock seconds (UTC), for the examples' total times. */
+double cli_now(void);
+
+/* Prints "Time per epoch: 12.3 s 11.9 s ...  (mean, total)" for a fit's
+ * history and returns the total seconds. */
+struct clg_history;
+double cli_print_epoch_times(const struct clg_history *h);
+
 #endif

@@ -227,14 +227,7 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
     }
     if (load_split("t10k", 0, &x_test, &y_test, &n_test)) goto done;
 
-    clg_context_options copts = clg_context_options_default();
-    copts.report_device = 1; /* prints the device chosen (CLGRAD_DEVICE to pick another) */
-    copts.report_stream = stdout;
-    ctx = clg_context_new(&copts);
-    if (!ctx) {
-        rc = fail("no device");
-        goto done;
-    }
+    if (!(ctx = cli_context(prog))) goto done;
 
     /* model = Sequential()  (input_shape=(28, 28, 1) goes here in C), then the layers */
     model = clg_sequential_new(ctx, 3, (int64_t[]){28, 28, 1});
@@ -313,13 +306,7 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
         goto done;
     }
 
-    double total = 0;
-    printf("Time per epoch:");
-    for (int e = 0; e < h->epochs; e++) {
-        printf(" %.1f s", h->seconds[e]);
-        total += h->seconds[e];
-    }
-    printf("  (mean %.1f s, total %.1f s)\n", h->epochs ? total / h->epochs : 0.0, total);
+    cli_print_epoch_times(h);
     printf("Final training loss %.4f, accuracy %.4f\n", (double)h->loss[h->epochs - 1],
            (double)h->accuracy[h->epochs - 1]);
     printf("Test loss %.4f\n", (double)test_loss);

@@ -50,7 +50,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <clgrad/clgrad.h>
 
@@ -74,12 +73,6 @@ typedef struct options {
     int64_t train_chars; /* 0: the whole training stream */
     uint64_t seed;
 } options;
-
-static double now(void) {
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void usage(FILE *f, const lm_example *ex) {
     fprintf(f,
@@ -140,10 +133,7 @@ static int parse_args(const lm_example *ex, int argc, char **argv, options *o) {
 
 static int fail(const char *what) { return cli_fail(prog, what); }
 
-static int out_of_memory(const char *what) {
-    fprintf(stderr, "%s: out of memory (%s)\n", prog, what);
-    return 1;
-}
+static int out_of_memory(const char *what) { return cli_out_of_memory(prog, what); }
 
 /* --- the corpus ------------------------------------------------------------------------- */
 
@@ -465,15 +455,10 @@ static int train_net(clg_context *ctx, const lm_network *net, int vocab, const o
         goto out;
     }
     res->epochs = h->epochs;
-    res->seconds = 0;
     printf("Validation bits/char per epoch:");
     for (int e = 0; e < h->epochs; e++) printf(" %.3f", (double)h->val_loss[e] / log(2.0));
-    printf("\nTime per epoch:");
-    for (int e = 0; e < h->epochs; e++) {
-        printf(" %.1f s", h->seconds[e]);
-        res->seconds += h->seconds[e];
-    }
-    printf("  (mean %.1f s, total %.1f s)\n", h->epochs ? res->seconds / h->epochs : 0.0, res->seconds);
+    printf("\n");
+    res->seconds = cli_print_epoch_times(h);
     clg_host_array xte = ids_array(wte->x, wte->n, t), yte = ids_array(wte->y, wte->n, t);
     float test_loss = 0, test_acc = 0;
     if (clg_model_evaluate(model, &xte, &yte, o->batch, &test_loss, &test_acc) != CLG_OK) {
@@ -495,7 +480,7 @@ int lm_main(const lm_example *ex, int argc, char **argv) {
     int parsed = parse_args(ex, argc, argv, &o);
     if (parsed == 1) return 0;
     if (parsed == 2) return 2;
-    double t_start = now();
+    double t_start = cli_now();
 
     corpus c = {0};
     stream train = {0}, val = {0}, test = {0};
@@ -574,14 +559,7 @@ int lm_main(const lm_example *ex, int argc, char **argv) {
     fflush(stdout);
 
     /* --- the networks --- */
-    clg_context_options copts = clg_context_options_default();
-    copts.report_device = 1;
-    copts.report_stream = stdout;
-    ctx = clg_context_new(&copts);
-    if (!ctx) {
-        rc = fail("no device");
-        goto done;
-    }
+    if (!(ctx = cli_context(prog))) goto done;
     result main_res = {0}, cmp_res = {0};
     if (train_net(ctx, &ex->net, (int)v, &o, &wtr, &wva, &wte, &main_res, &model)) goto done;
     if (o.compare && train_net(ctx, ex->compare, (int)v, &o, &wtr, &wva, &wte, &cmp_res, NULL)) goto done;
@@ -604,7 +582,7 @@ int lm_main(const lm_example *ex, int argc, char **argv) {
                kn_test - main_res.test_bits);
     else
         printf("The %s does NOT beat the trigram baseline in this run.\n", ex->net.name);
-    printf("Total time %.1f s\n", now() - t_start);
+    printf("Total time %.1f s\n", cli_now() - t_start);
     rc = 0;
 
 done:

@@ -60,7 +60,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <clgrad/clgrad.h>
 
@@ -94,12 +93,6 @@ typedef struct options {
     int64_t per_language;
     uint64_t seed;
 } options;
-
-static double now(void) {
-    struct timespec ts;
-    timespec_get(&ts, TIME_UTC);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -168,10 +161,7 @@ static int parse_args(int argc, char **argv, options *o) {
 
 static int fail(const char *what) { return cli_fail(prog, what); }
 
-static int out_of_memory(const char *what) {
-    fprintf(stderr, "%s: out of host memory (%s)\n", prog, what);
-    return 1;
-}
+static int out_of_memory(const char *what) { return cli_out_of_memory(prog, what); }
 
 /* --- the word lists ------------------------------------------------------------------ */
 
@@ -448,7 +438,7 @@ static clg_host_array labels_array(const split *s) {
 }
 
 int main(int argc, char **argv) {
-    double t_start = now();
+    double t_start = cli_now();
     options o;
     int parsed = parse_args(argc, argv, &o);
     if (parsed == 1) return 0;
@@ -550,14 +540,7 @@ int main(int argc, char **argv) {
     fflush(stdout);
 
     /* --- the network --- */
-    clg_context_options copts = clg_context_options_default();
-    copts.report_device = 1;
-    copts.report_stream = stdout;
-    ctx = clg_context_new(&copts);
-    if (!ctx) {
-        rc = fail("no device");
-        goto done;
-    }
+    if (!(ctx = cli_context(prog))) goto done;
     /* model = Sequential([Embedding(V, 32), GRU(64), Dense(7, activation='softmax')]) */
     model = clg_sequential_new(ctx, 1, (int64_t[]){o.maxlen});
     if (!model) {
@@ -619,14 +602,7 @@ int main(int argc, char **argv) {
 
     /* --- report --- */
     const char *cell = o.lstm ? "LSTM" : "GRU";
-    double epoch_total = 0;
-    printf("Time per epoch:");
-    for (int e = 0; e < h->epochs; e++) {
-        printf(" %.1f s", h->seconds[e]);
-        epoch_total += h->seconds[e];
-    }
-    printf("  (mean %.1f s, total %.1f s)\n", h->epochs ? epoch_total / h->epochs : 0.0,
-           epoch_total);
+    cli_print_epoch_times(h);
     printf("Final validation accuracy: %s %.4f, naive Bayes %.4f\n", cell,
            (double)h->val_accuracy[h->epochs - 1], best_val);
 
@@ -655,7 +631,7 @@ int main(int argc, char **argv) {
                100 * (net_test.accuracy - nb_test.accuracy));
     else
         printf("The %s does NOT beat the naive Bayes baseline in this run.\n", cell);
-    printf("Total time %.1f s\n", now() - t_start);
+    printf("Total time %.1f s\n", cli_now() - t_start);
     rc = 0;
 
 done:
