@@ -105,6 +105,11 @@ __kernel void optim_prepare(__global const float *lr_buf, __global const int *it
 #ifndef DECAY
 #define DECAY 0
 #endif
+/* SKIP 1: the step is skipped when a gradient holds a NaN or an infinity
+ * (nonfinite[0] == 0, from optim_nonfinite_combine). */
+#ifndef SKIP
+#define SKIP 0
+#endif
 
 /* Parameter j: its buffer and offset, its gradient's, n elements, its first
  * global index, and its three slot buffers (contiguous, as the parameter). */
@@ -138,12 +143,13 @@ __kernel void optim_prepare(__global const float *lr_buf, __global const int *it
  * optimizer's constants hp, then the GROUP parameters. */
 #define OPTIM_ARGS                                                                             \
     __global const float *coef, float clipv, __global const float *norms, int slot0, int slot_step, \
-        float wd, float4 hp, OPTIM_PARAMS
+        float wd, float4 hp, __global const int *nonfinite, OPTIM_PARAMS
 
 /* Common start: this work-group's parameter, element i of it, the step's rate,
  * the clipped gradient and the parameter after weight decay (Keras: p - p * wd
  * * lr, before the update). The slots s0..s2 are indexed by i. */
 #define OPTIM_BEGIN                                                                       \
+    if (SKIP && nonfinite[0] == 0) return;                                                \
     __global float *p = p0, *s0 = sa0, *s1 = sb0, *s2 = sc0;                              \
     __global const float *g = g0;                                                         \
     ulong po = po0, go = go0, n = n0, base = start0;                                      \
@@ -254,7 +260,41 @@ __kernel void optim_global_scale(__global float *norms, int count, float c) {
     norms[count] = scale + (use_norm - use_norm);
 }
 
-/* The step count advances after every update of the step has read it. */
-__kernel void optim_increment(__global int *iters) {
-    if (get_global_id(0) == 0) iters[0] += 1;
+/* The step count advances after every update of the step has read it (not
+ * for a skipped step). */
+__kernel void optim_increment(__global int *iters, __global const int *nonfinite, int skip) {
+    if (get_global_id(0) == 0 && (!skip || nonfinite[0] != 0)) iters[0] += 1;
+}
+
+/* flags[slot] = 1 when one of g's n elements is a NaN or an infinity: one
+ * work-group, each work-item a fixed stride. */
+__kernel __attribute__((reqd_work_group_size(WG, 1, 1)))
+void optim_nonfinite(__global const float *g, ulong g_off, ulong n, __global int *flags, int slot) {
+    __local int bad[WG];
+    int lid = (int)get_local_id(0), b = 0;
+    for (ulong j = (ulong)lid; j < n; j += WG) b |= !isfinite(g[g_off + j]);
+    bad[lid] = b;
+    barrier(CLK_LOCAL_MEM_FENCE);
+    for (int s = WG / 2; s > 0; s >>= 1) {
+        if (lid < s) bad[lid] |= bad[lid + s];
+        barrier(CLK_LOCAL_MEM_FENCE);
+    }
+    if (lid == 0) flags[slot] = bad[0];
+}
+
+/* One work-item over the nparams flags (which it clears for the next step):
+ * status[0] = 1 when none is set (the step goes ahead), else 0, with
+ * status[1] counting skipped steps and status[2] the first flagged parameter. */
+__kernel void optim_nonfinite_combine(__global int *flags, int nparams, __global int *status) {
+    if (get_global_id(0) != 0) return;
+    int first = -1;
+    for (int i = 0; i < nparams; i++) {
+        if (flags[i] && first < 0) first = i;
+        flags[i] = 0;
+    }
+    status[0] = first < 0;
+    if (first >= 0) {
+        status[1] += 1;
+        status[2] = first;
+    }
 }

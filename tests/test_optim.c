@@ -587,6 +587,62 @@ static void replay_step(rig *b, clg_step *step, int k, const double amp[NP]) {
     ref_step(&b->r, grads, has);
 }
 
+/* --- skipping non-finite gradients ---------------------------------------------------- */
+
+/* Plants bad in gradient element (param, elem) of step k and runs that step
+ * (eagerly, or by replaying `step`); nothing may change. */
+static void bad_step(rig *g, clg_step *step, int k, int param, int elem, float bad) {
+    float grads[NP][MAXN];
+    make_grads(grads, k, AMP1);
+    grads[param][elem] = bad;
+    write_inputs(g, grads);
+    if (step) assert_int_equal(clg_step_replay(step), CLG_OK);
+    else device_step(g, 1);
+}
+
+static void expect_skipped(const rig *g, int64_t want, int want_param) {
+    int64_t skipped = -7;
+    int last = -7;
+    assert_int_equal(clg_optimizer_skipped_steps(g->opt, &skipped, &last), CLG_OK);
+    if (skipped != want || last != want_param)
+        fail_msg("skipped %lld steps, last bad parameter %d; expected %lld and %d", (long long)skipped, last,
+                 (long long)want, want_param);
+}
+
+/* Adam with AMSGrad and weight decay, so that every slot and the decay would
+ * show a skipped step: a NaN, then an infinity in a gradient leave parameters,
+ * slots and the step count alone and are counted with the parameter at fault;
+ * finite steps before and after follow the reference. The same through a
+ * captured step's replays. */
+static void test_skip_nonfinite(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    spec s = adam_spec(0.05f);
+    s.amsgrad = 1, s.wd = 0.1f;
+    for (int captured = 0; captured < 2; captured++) {
+        rig g;
+        rig_init(ctx, &g, &s, 21);
+        expect_skipped(&g, 0, -1);
+        assert_int_equal(clg_optimizer_set_skip_nonfinite(g.opt, 1), CLG_OK);
+        clg_step *step = captured ? capture_first_step(&g, AMP1) : NULL;
+        if (!captured) rig_step(&g, 0, AMP1);
+        rig_check(&g, 0, "before");
+        bad_step(&g, step, 1, 1, 2, NAN);
+        rig_check(&g, 1, "NaN in b's gradient");
+        expect_skipped(&g, 1, 1);
+        bad_step(&g, step, 2, 0, 11, -INFINITY);
+        rig_check(&g, 2, "-inf in w's gradient");
+        expect_skipped(&g, 2, 0);
+        if (captured) replay_step(&g, step, 3, AMP1);
+        else rig_step(&g, 3, AMP1);
+        rig_check(&g, 3, "after");
+        expect_skipped(&g, 2, 0);
+        CLG_EXPECT_ERROR(clg_optimizer_set_skip_nonfinite(g.opt, 0) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT,
+                         "clg_optimizer_set_skip_nonfinite", "already taken a step");
+        clg_step_free(step);
+        rig_free(&g);
+    }
+}
+
 static void test_capture_replay_matches_eager(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     const double amp[NP] = {2.0, 0.5};
@@ -904,6 +960,7 @@ int main(void) {
         cmocka_unit_test(test_missing_gradient),
         cmocka_unit_test(test_many_parameters),
         cmocka_unit_test(test_capture_replay_matches_eager),
+        cmocka_unit_test(test_skip_nonfinite),
         cmocka_unit_test(test_set_learning_rate_between_replays),
         cmocka_unit_test(test_state_names),
         cmocka_unit_test(test_state_roundtrip),

@@ -125,6 +125,18 @@ CLG_API clg_status clg_optimizer_set_amsgrad(clg_optimizer *opt, int amsgrad);
 CLG_API clg_status clg_optimizer_set_clipnorm(clg_optimizer *opt, float clipnorm);
 CLG_API clg_status clg_optimizer_set_global_clipnorm(clg_optimizer *opt, float global_clipnorm);
 CLG_API clg_status clg_optimizer_set_clipvalue(clg_optimizer *opt, float clipvalue);
+/** With skip 1, a step whose gradients hold a NaN or an infinity is skipped
+ * on the device: no parameter, slot or step count changes (so a captured step
+ * replays the check too). clg_optimizer_skipped_steps says how many steps were
+ * skipped and which parameter had the first bad gradient of the last of them.
+ * Costs one reduction kernel per parameter and one more per step. Default 0
+ * (Keras has no such option: TerminateOnNaN stops training instead). */
+CLG_API clg_status clg_optimizer_set_skip_nonfinite(clg_optimizer *opt, int skip);
+/** Steps skipped so far (by clg_optimizer_set_skip_nonfinite) and the index of
+ * the parameter whose gradient was first non-finite in the last skipped step
+ * (-1 if none); either pointer may be NULL. Reads the device (waits for the
+ * queued steps). Not part of the saved state. */
+CLG_API clg_status clg_optimizer_skipped_steps(const clg_optimizer *opt, int64_t *skipped, int *last_param);
 /** Schedules (see above); each replaces the previous one. decay_steps and
  * step_size > 0, rates finite and >= 0, alpha finite, warmup_steps >= 0. */
 CLG_API clg_status clg_optimizer_set_schedule_exponential(clg_optimizer *opt, int64_t decay_steps,
