@@ -254,6 +254,36 @@ static void test_verbose2_lines(void **state) {
     clg_model_free(m);
 }
 
+/* With clg_optimizer_set_skip_nonfinite, a batch whose gradients are NaN (a
+ * NaN planted in one input sample) is skipped and fit's epoch line says so,
+ * naming the first weight whose gradient went bad. */
+static void test_fit_reports_skipped_steps(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float x[NS * NF];
+    int32_t y[NS];
+    clg_host_array xa, ya;
+    tiny_arrays(x, y, &xa, &ya);
+    x[0] = NAN;
+    clg_model *m = mlp(ctx, 0);
+    assert_int_equal(clg_optimizer_set_skip_nonfinite(clg_model_optimizer(m), 1), CLG_OK);
+    FILE *f = tmpfile();
+    clg_fit_options o = clg_fit_options_default();
+    o.epochs = 1, o.batch_size = 3, o.verbose = 2, o.stream = f;
+    clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+    assert_non_null(h);
+    char *s = clg_test_stream_text(f), want[160];
+    snprintf(want, sizeof want, " - skipped steps: 1 (last: non-finite gradient of '%s')",
+             clg_tensor_name(clg_model_weight(m, 1, 0)));
+    if (!strstr(s, want)) fail_msg("'%s' not in '%s'", want, s);
+    int64_t skipped = 0;
+    assert_int_equal(clg_optimizer_skipped_steps(clg_model_optimizer(m), &skipped, NULL), CLG_OK);
+    assert_int_equal(skipped, 1);
+    free(s);
+    fclose(f);
+    clg_history_free(h);
+    clg_model_free(m);
+}
+
 /* Model A trains 2 epochs of 2 full batches (one captured step, three replays);
  * model B runs the same four batches as eager partial batches, one fit each.
  * With batch norm and dropout (whose mask must change between replays). */
@@ -1250,6 +1280,7 @@ int main(void) {
         cmocka_unit_test(test_float_target_losses), cmocka_unit_test(test_sgd_learning_rate),
         cmocka_unit_test(test_fit_inside_capture), cmocka_unit_test(test_out_of_range_ids_and_labels),
         cmocka_unit_test(test_sequence_softmax_loss_from_logits),
+        cmocka_unit_test(test_fit_reports_skipped_steps),
         cmocka_unit_test(test_dropout_fresh_masks),
         cmocka_unit_test(test_new_layers_summary), cmocka_unit_test(test_new_layers_shape_errors),
         cmocka_unit_test(test_new_layers_forward), cmocka_unit_test(test_new_conv_layers_forward),

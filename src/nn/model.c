@@ -1665,6 +1665,13 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
                 appendf(line, sizeof line, " - val_loss: %.4f", vl);
                 if (met) appendf(line, sizeof line, " - val_accuracy: %.4f", va);
             }
+            /* steps skipped for non-finite gradients (clg_optimizer_set_skip_nonfinite) */
+            int64_t skipped = 0;
+            int bad = -1;
+            if (m->nparams > 0 && clg_optimizer_skipped_steps(m->opt, &skipped, &bad) == CLG_OK && skipped > 0 &&
+                bad >= 0 && bad < m->nparams)
+                appendf(line, sizeof line, " - skipped steps: %lld (last: non-finite gradient of '%s')",
+                        (long long)skipped, clg_tensor_name(m->params[bad]));
             if (bar) print_progress(f, line, &bar_width);
             else fputs(line, f);
             fprintf(f, "\n");
