@@ -33,7 +33,8 @@
  * through to the next order. D is chosen on the validation stream from a
  * fixed grid.
  *
- * Networks: built by each example; compiled here with Adam 1e-3 and
+ * Networks: built by each example; compiled here with Adam 1e-3 (with a
+ * linear warm-up and cosine decay where the example asks) and
  * global_clipnorm 1 (the customary guard for recurrent networks and
  * transformers, set before any run), sparse categorical cross-entropy at
  * every step, windows of 100 tokens, batch 64, shuffled. Validation bits per
