@@ -281,7 +281,7 @@ clg_status clg_optimizer_skipped_steps(const clg_optimizer *o, int64_t *skipped,
     const char *api = "clg_optimizer_skipped_steps";
     if (!o) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: optimizer is NULL", api);
     int32_t v[3] = {1, 0, -1};
-    if (o->ctx) {
+    if (o->ctx && o->skip_nonfinite) { /* without the setting the counts stay at their start */
         clg_status st = clg_tensor_to_host(o->nf_status, v, sizeof v);
         if (st != CLG_OK) return clg_fail_wrap(st, "%s", api);
     }
