@@ -21,7 +21,7 @@ int main(int argc, char **argv) {
         .about = "A character-level LSTM language model on Debian's fortunes, reported in bits per\n"
                  "character next to an interpolated Kneser-Ney character trigram on the same split.",
         .epochs = 10,
-        .net = {.name = "LSTM", .build = lm_build_lstm},
+        .net = lm_lstm,
     };
     return lm_main(&ex, argc, argv);
 }

@@ -93,6 +93,15 @@ static clg_node *basic_block(clg_node *x, int filters, int stride) {
     return clg_call(clg_layer_activation(CLG_ACT_RELU), sum);
 }
 
+/* m with output x, or NULL (m freed) when a call on the way failed. */
+static clg_model *with_output(clg_model *m, clg_node *x) {
+    if (!x || clg_model_set_outputs(m, 1, &x) != CLG_OK) {
+        clg_model_free(m);
+        return NULL;
+    }
+    return m;
+}
+
 static clg_model *make_resnet20(clg_context *ctx) {
     clg_model *m = clg_model_new(ctx);
     if (!m) return NULL;
@@ -102,11 +111,7 @@ static clg_model *make_resnet20(clg_context *ctx) {
         for (int b = 0; b < 3; b++) x = basic_block(x, filters[stage], stage > 0 && b == 0 ? 2 : 1);
     x = clg_call(clg_layer_global_average_pooling2d(), x);
     x = clg_call(clg_layer_dense(10, CLG_ACT_SOFTMAX), x);
-    if (!x || clg_model_set_outputs(m, 1, &x) != CLG_OK) {
-        clg_model_free(m);
-        return NULL;
-    }
-    return m;
+    return with_output(m, x);
 }
 
 /* A small causal transformer language model (examples/tiny_gpt.c's, with a
@@ -120,11 +125,7 @@ static clg_model *make_gpt_lm(clg_context *ctx) {
     for (int b = 0; b < 2; b++) x = clg_transformer_block(x, 4, 32, 512, 0.1f, 1);
     x = clg_call(clg_layer_layer_normalization(), x);
     x = clg_call(clg_layer_dense(1000, CLG_ACT_SOFTMAX), x);
-    if (!x || clg_model_set_outputs(m, 1, &x) != CLG_OK) {
-        clg_model_free(m);
-        return NULL;
-    }
-    return m;
+    return with_output(m, x);
 }
 
 static const model_spec specs[] = {
