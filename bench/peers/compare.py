@@ -9,7 +9,8 @@ For every selected (model, mode, batch) each round runs both programs once (each
 runs as bench/README.md describes); a side's figure is the best (highest throughput) of its
 rounds, the one least disturbed by other load. The ratio is clgrad / PyTorch. --json prints one
 object per case instead of the table. Needs python3-torch (Debian) and a built `clgrad` tool
-(--clgrad, default build/clgrad).
+(--clgrad, default build/clgrad). On a GPU machine with a CUDA build of PyTorch, --device cuda
+puts the PyTorch side on the GPU; clgrad takes its default (best) device or CLGRAD_DEVICE.
 """
 import argparse
 import json
@@ -43,6 +44,7 @@ def main():
     p.add_argument("--batch", default="16,64,128", help="comma-separated batch sizes")
     p.add_argument("--rounds", type=int, default=2, help="alternations per case (default 2)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads (default 2)")
+    p.add_argument("--device", default="cpu", help="PyTorch's device: cpu (default) or cuda")
     p.add_argument("--json", action="store_true", help="one JSON object per case")
     a = p.parse_args()
     if not os.access(a.clgrad, os.X_OK):
@@ -63,7 +65,7 @@ def main():
                                      "--mode", mode, "--batch", str(batch)])
                     theirs = run_json([sys.executable, os.path.join(HERE, "models.py"), "--json",
                                        "--filter", model, "--mode", mode, "--batch", str(batch),
-                                       "--threads", str(a.threads)])
+                                       "--threads", str(a.threads), "--device", a.device])
                     for side, rows in (("clgrad", ours), ("pytorch", theirs)):
                         for r in rows:
                             if r["name"] != model:

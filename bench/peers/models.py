@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch peers of clgrad's `clgrad bench models` suite (CPU, for comparison).
+"""PyTorch peers of clgrad's `clgrad bench models` suite (CPU or CUDA, for comparison).
 
 Each case builds one model, makes 4 random batches once (inputs uniform in [0,1) or token ids,
 integer labels), and times runs of --steps steps exactly as bench/README.md describes for clgrad:
@@ -12,6 +12,9 @@ throughput = steps * batch (* sequence length) / median.
   infer: one step = one forward pass under torch.no_grad() in eval mode.
 
 Run with Debian's interpreter, which has python3-torch:  /usr/bin/python3 bench/peers/models.py
+With --device cuda (a CUDA build of PyTorch) models and batches live on the GPU, every run ends
+with torch.cuda.synchronize(), and TF32 is off for matrix products and cuDNN (PyTorch allows it in
+cuDNN convolutions by default), so both sides compute in float32.
 """
 import argparse
 import json
@@ -193,25 +196,26 @@ def blas_name():
     return "unknown"
 
 
-def make_batches(shape, classes, batch, count=4):
+def make_batches(shape, classes, batch, device, count=4):
     if isinstance(shape, tuple) and shape[0] == "lm":  # ("lm", vocab, T): a label per position
         _, vocab, seq_len = shape
         xs = [torch.randint(0, vocab, (batch, seq_len)) for _ in range(count)]
         ys = [torch.randint(0, classes, (batch * seq_len,)) for _ in range(count)]
-        return list(zip(xs, ys))
+        return [(x.to(device), y.to(device)) for x, y in zip(xs, ys)]
     if shape is None:
         xs = [torch.randint(0, VOCAB, (batch, SEQ_LEN)) for _ in range(count)]
     else:
         xs = [torch.rand(batch, *shape) for _ in range(count)]
     ys = [torch.randint(0, classes, (batch,)) for _ in range(count)]
-    return list(zip(xs, ys))
+    return [(x.to(device), y.to(device)) for x, y in zip(xs, ys)]
 
 
-def make_run(name, mode, batch, steps):
+def make_run(name, mode, batch, steps, device):
     """setup: returns a function that performs one run (`steps` steps)."""
     build, shape, classes, _ = MODELS[name]
-    model = build()
-    batches = make_batches(shape, classes, batch)
+    model = build().to(device)
+    batches = make_batches(shape, classes, batch, device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     if mode == "infer":
         model.eval()
 
@@ -219,6 +223,7 @@ def make_run(name, mode, batch, steps):
             with torch.no_grad():
                 for s in range(steps):
                     model(batches[s % len(batches)][0])
+            sync()
         return run
 
     model.train()
@@ -234,6 +239,7 @@ def make_run(name, mode, batch, steps):
             loss = loss_fn(model(x), y)
             loss.backward()
             opt.step()
+        sync()
     return run
 
 
@@ -262,6 +268,7 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     p.add_argument("--repeat", type=int, default=0, help="exactly N timed runs")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     a = p.parse_args(argv)
     try:
@@ -279,9 +286,18 @@ def main(argv=None):
     torch.set_num_threads(a.threads)
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
-    driver = f"pytorch {torch.__version__}, {a.threads} threads, blas {blas_name()}"
+    device = torch.device(a.device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            p.error("--device cuda: this PyTorch sees no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        driver = (f"pytorch {torch.__version__}, cuda {torch.version.cuda}, cudnn "
+                  f"{torch.backends.cudnn.version()}, {torch.cuda.get_device_name(device)}, no tf32")
+    else:
+        driver = f"pytorch {torch.__version__}, {a.threads} threads, blas {blas_name()}"
     if not a.json:
-        print(f"# {driver}, cpu, {a.steps} steps per run")
+        print(f"# {driver}, {device.type}, {a.steps} steps per run")
         print(f"{'name':<10} {'mode':<5} {'batch':>5} {'runs':>4} {'median ms':>10} "
               f"{'min ms':>9} {'max ms':>9} {'ms/step':>8} {'throughput':>11} unit")
     for name in names:
@@ -291,12 +307,12 @@ def main(argv=None):
         per_sample = seq_len if unit == "tokens/s" else 1
         for mode in modes:
             for batch in batches:
-                run = make_run(name, mode, batch, a.steps)
+                run = make_run(name, mode, batch, a.steps, device)
                 times = measure(run, a.warmup, a.repeat)
                 med = statistics.median(times)
                 row = {
                     "suite": "models", "name": name, "mode": mode, "batch": batch,
-                    "device": "cpu", "driver": driver,
+                    "device": device.type, "driver": driver,
                     "median_ms": med * 1e3, "min_ms": min(times) * 1e3,
                     "max_ms": max(times) * 1e3, "ms_per_step": med * 1e3 / a.steps,
                     "throughput": a.steps * batch * per_sample / med, "unit": unit,

@@ -5,8 +5,9 @@
 # the Fashion-MNIST files. Run on the development machine after a build:
 #   scripts/device/prepare.sh [build-dir]
 # then on the GPU machine, from the repository root with .gpu carried:
-#   bash scripts/device/check.sh      # devices, every test executable, benches
-#   bash scripts/device/train.sh      # the seed example on three seeds
+#   bash scripts/device/check.sh      # driver, devices, every test executable
+#   bash scripts/device/train.sh      # the two Fashion-MNIST examples, three seeds
+#   python3 bench/peers/compare.py --device cuda --clgrad .gpu/bin/clgrad   # beside PyTorch
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
@@ -18,4 +19,6 @@ rm -rf "$g/debs" "$g/root/usr/share"
 cp -L "$build/libclgrad.so.0" "$build/clgrad" "$build"/examples/device_tour \
       "$build"/examples/fashion_mnist_cnn "$build"/examples/fashion_mnist_cnn2 "$build"/tests/test_* "$build/tests/cache_writer" "$g/bin/"
 cp /usr/share/datasets/fashion-mnist/*.gz "$g/data/" 2>/dev/null || true
+# Debug information would take the carried tree past the device tool's 64 MiB.
+strip --strip-debug "$g"/bin/*
 du -sh "$g"
