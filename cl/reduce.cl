@@ -23,7 +23,8 @@
 #endif
 
 #if MODE == 0
-/* Sums over the middle axis of [outer, r, inner] in parts, for CPU devices:
+/* Sums over the middle axis of [outer, r, inner] in parts, for CPU devices
+ * (GPUs: reduce_cols_chunk below, same result layout):
  * work-item g = oi * parts + part adds rows [part * chunk, (part + 1) * chunk)
  * of block oi into partial[g * inner ..], looping over the contiguous inner
  * axis, which the compiler vectorises (one work-item per output looped over r
@@ -51,6 +52,28 @@ __kernel void reduce_cols_split(__global const float *restrict x, ulong x_off, u
             for (ulong j = 0; j < inner; ++j) acc[j] += row[j];
         }
     }
+}
+
+/* The same partial sums for GPUs: one work-item per (block, part, column), so
+ * neighbouring work-items read neighbouring columns of a row (coalesced) and
+ * there are parts * inner of them rather than inner (a work-item per column
+ * looping over all rows ran 2 ms for the seed CNN's bias gradient on an H200). */
+__kernel void reduce_cols_chunk(__global const float *restrict x, ulong x_off, ulong outer, ulong r, ulong inner,
+                                ulong chunk, ulong parts, __global const float *restrict center, int centered,
+                                __global float *restrict partial) {
+    ulong g = get_global_id(0);
+    if (g >= outer * parts * inner) return;
+    ulong j = g % inner, t = g / inner;
+    ulong oi = t / parts, part = t % parts;
+    ulong begin = part * chunk, end = min(r, begin + chunk);
+    __global const float *p = x + x_off + oi * r * inner + j;
+    float c = centered ? center[oi * inner + j] : 0.0f;
+    float acc = 0.0f;
+    for (ulong k = begin; k < end; ++k) {
+        float d = p[k * inner] - c;
+        acc += centered ? d * d : d;
+    }
+    partial[g] = acc;
 }
 #endif
 

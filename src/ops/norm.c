@@ -115,7 +115,7 @@ static clg_tensor *normalised_view(const norm_plan *p, const clg_tensor *x) {
     return v;
 }
 
-/* run_stats for B == 1 on CPU devices: column statistics of the [A, K] view,
+/* run_stats for B == 1: column statistics of the [A, K] view,
  * partial sums per chunk of rows looping over the contiguous columns
  * (clg_column_partials: x for the mean, then (x - mean)^2), each pass finished
  * by norm_cols_finish, instead of one work-group per column walking it with a
@@ -145,7 +145,7 @@ static clg_tensor *run_stats(const norm_plan *p, const clg_tensor *xv) {
     clg_context *ctx = xv->ctx;
     clg_tensor *stats = clg_tensor_alloc(ctx, CLG_FLOAT32, 2, (int64_t[]){2, p->K}, p->api);
     if (!stats || p->K == 0) return stats;
-    if (p->B == 1 && p->A >= 2 * CLG_COLS_CHUNK && ctx->info.type == CLG_DEVICE_TYPE_CPU) {
+    if (p->B == 1 && p->A >= 2 * CLG_COLS_CHUNK) {
         if (cols_stats(p, xv, stats) != CLG_OK) {
             clg_tensor_free(stats);
             return NULL;

@@ -65,8 +65,11 @@ clg_status clg_column_partials(const clg_tensor *src, uint64_t outer, uint64_t r
     clg_context *ctx = src->ctx;
     char options[64];
     snprintf(options, sizeof options, "-DMODE=%d -DWG=%llu", MODE_SUM, (unsigned long long)work_group(ctx));
+    /* CPU devices: a work-item per part looping over the contiguous columns,
+     * which they vectorise; GPUs: a work-item per column of each part. */
+    int cpu = ctx->info.type == CLG_DEVICE_TYPE_CPU;
     cl_kernel k;
-    clg_status st = clg_kernel_get(ctx, "reduce", options, "reduce_cols_split", &k);
+    clg_status st = clg_kernel_get(ctx, "reduce", options, cpu ? "reduce_cols_split" : "reduce_cols_chunk", &k);
     if (st != CLG_OK) return st;
     cl_ulong off = (cl_ulong)src->offset, o = outer, rr = r, in = inner, chunk = CLG_COLS_CHUNK;
     cl_ulong np = clg_column_parts(r);
@@ -75,11 +78,11 @@ clg_status clg_column_partials(const clg_tensor *src, uint64_t outer, uint64_t r
     clg_arg args[] = {CLG_ARG_BUF(src->buf), CLG_ARG(off),      CLG_ARG(o),        CLG_ARG(rr),
                       CLG_ARG(in),           CLG_ARG(chunk),    CLG_ARG(np),       CLG_ARG_BUF(c),
                       CLG_ARG(centered),     CLG_ARG_BUF(partial)};
-    return clg_launch(ctx, k, (size_t)(outer * np), 10, args, api);
+    return clg_launch(ctx, k, (size_t)(outer * np * (cpu ? 1 : inner)), 10, args, api);
 }
 
-/* Sums over r of [outer, r, inner] on a CPU device: per chunk of rows, partial
- * sums of every column (clg_column_partials), then the parts summed in order. */
+/* Sums over r of [outer, r, inner]: per chunk of rows, partial sums of every
+ * column (clg_column_partials), then the parts summed in order. */
 static clg_status reduce_cols(clg_context *ctx, const clg_tensor *src, uint64_t outer, uint64_t r,
                               uint64_t inner, clg_tensor *out, const char *api) {
     uint64_t parts = clg_column_parts(r);
@@ -151,9 +154,8 @@ static clg_status reduce_kernel(const clg_tensor *x, unsigned mask, int mode, cl
         clg_tensor_free(tmp);
         return st;
     }
-    /* Column sums on CPU devices: few outputs over long strided runs. */
-    if (nout > 0 && mode == MODE_SUM && inner > 1 && r >= 2 * CLG_COLS_CHUNK && ctx->info.type == CLG_DEVICE_TYPE_CPU &&
-        nout < 65536) {
+    /* Column sums: few outputs over long strided runs. */
+    if (nout > 0 && mode == MODE_SUM && inner > 1 && r >= 2 * CLG_COLS_CHUNK && nout < 65536) {
         st = reduce_cols(ctx, src, outer, r, inner, out, api);
         clg_tensor_free(tmp);
         return st;
