@@ -361,7 +361,12 @@ CLG_API clg_status clg_model_load_weights(clg_model *model, const char *path);
  * clg_model_load + fit with initial_epoch continues bit for bit as if never
  * stopped. The format is in docs/models.md, "Whole-model files". Saving
  * creates the weights if needed (as clg_model_save_weights does) and is
- * atomic: the target holds the old file or the new one, never a mix. */
+ * atomic: the target holds the old file or the new one, never a mix, even if
+ * the process is killed at any point (clg_safetensors_writer_save: a temporary
+ * beside path, fsync, rename, fsync of the directory). A killed save may leave
+ * its temporary "<path>.tmp.<pid>.<n>.<ns>" behind: loading never reads it, the
+ * next save succeeds, and a later successful save to path deletes the
+ * temporaries of processes that no longer run once they are a minute old. */
 CLG_API clg_status clg_model_save(clg_model *model, const char *path);
 /** A new model (the caller frees it with clg_model_free) rebuilt from the file
  * alone, with the same layer names, weights and, if it was compiled, compile

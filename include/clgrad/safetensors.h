@@ -197,8 +197,13 @@ CLG_API clg_status clg_safetensors_writer_set_metadata(clg_safetensors_writer *w
 
 /** Writes everything added so far to path atomically (see above), creating
  * missing parent directories. The writer stays valid and may be saved again. On failure the target is untouched and no
- * temporary file is left behind (unless the process dies midway: a stray
- * "<path>.tmp.*" file is then harmless and may be deleted). */
+ * temporary file is left behind. A process killed midway leaves path absent (if
+ * never saved), the previous file or the new one, complete, and may leave its temporary,
+ * "<path>.tmp.<pid>.<n>.<ns>": no loader reads it (they open path itself),
+ * saving again works (temporary names are never reused), and a later successful
+ * save to the same path deletes such files whose process no longer runs once
+ * they are a minute old (others are left alone). Names of that form beside path
+ * are reserved. */
 CLG_API clg_status clg_safetensors_writer_save(const clg_safetensors_writer *w, const char *path);
 /** @} */
 

@@ -8,8 +8,7 @@
 
 /* A file written beside its target and renamed into place only when complete:
  * readers (and a crash at any point) see the old file or the new one, never a
- * part. Stray temporary files of interrupted writers are named
- * "<path>.tmp.<pid>.<n>.<ns>" and never read.
+ * part.
  *
  *     clg_atomic_file f;
  *     if (clg_atomic_file_begin(&f, path) == CLG_OK &&
@@ -18,10 +17,21 @@
  *     else
  *         clg_atomic_file_abort(&f);         // removes the temporary file
  *
- * begin creates missing parent directories. After a failed write the file is
- * aborted already; commit and abort may then be called and do nothing. */
+ * begin creates missing parent directories (commit makes their entries durable
+ * too). After a failed write the file is aborted already; commit and abort may
+ * then be called and do nothing.
+ *
+ * Temporary files are "<path>.tmp.<pid>.<n>.<ns>", created with O_EXCL (a name
+ * in use is never shared; another is tried) and never read by any loader, which
+ * opens path itself. A writer killed before its rename leaves one behind: a
+ * later successful commit to the same path removes those whose pid is no live
+ * process and which are unmodified for CLG_ATOMIC_FILE_STALE_SECONDS (a writer
+ * on another host or in another pid namespace sharing the directory is not
+ * robbed of its file); others stay, harmless. */
+#define CLG_ATOMIC_FILE_STALE_SECONDS 60
 typedef struct clg_atomic_file {
     int fd;
+    size_t created_len; /* the first directory begin created: path's first created_len bytes; 0 if none */
     char path[4096];
     char tmp[4200];
 } clg_atomic_file;
