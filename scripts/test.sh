@@ -39,3 +39,11 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 # a fatal error") at exit while stopping PoCL's worker threads when another
 # process competes for the 2 cores (reproduced: 3 of 6 runs of test_model beside
 # test_conv, 0 of 8 alone). A real leak or sanitizer error fails every run.
+
+# The thread-safety tests under ThreadSanitizer (PoCL itself is not instrumented;
+# the library's own accesses are, and a planted race in it is reported).
+echo "== ThreadSanitizer build: test_threads"
+cmake -S "$root" -B "$build-tsan" -DCMAKE_BUILD_TYPE=Debug -DCLGRAD_TSAN=ON \
+  -DCLGRAD_BUILD_EXAMPLES=OFF -DCLGRAD_WERROR=ON >/dev/null
+cmake --build "$build-tsan" -j"$jobs" --target test_threads
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$build-tsan" -R '^threads$' --output-on-failure
