@@ -128,6 +128,15 @@ CLG_API clg_status clg_layer_set_l2(clg_layer *layer, float l2);
 CLG_API clg_layer *clg_layer_simple_rnn(int units, int return_sequences, int go_backwards);
 CLG_API clg_layer *clg_layer_lstm(int units, int return_sequences, int go_backwards);
 CLG_API clg_layer *clg_layer_gru(int units, int return_sequences, int go_backwards);
+/** Keras's stateful=True for SimpleRNN, LSTM and GRU: the final states of each
+ * batch are the initial states of the next (no gradient flows across batches),
+ * from zeros at first and after clg_model_reset_states. Every batch must then
+ * hold the same number of samples (a batch of another size fails with
+ * CLG_STATUS_SHAPE_MISMATCH naming the layer): fit with shuffle 0 and a sample
+ * count divisible by the batch size, and reset the states before evaluate or
+ * predict with other batches. The states are not saved in model files.
+ * INVALID_ARGUMENT for other layers. */
+CLG_API clg_status clg_layer_set_stateful(clg_layer *layer, int stateful);
 /** Keras's Bidirectional(layer) with merge_mode 'concat': a forward and a
  * time-reversed copy of the recurrent layer (whose settings it takes; the
  * layer object is consumed, also on failure), outputs concatenated on the last
@@ -160,6 +169,9 @@ CLG_API void clg_layer_free(clg_layer *layer);          /**< for layers never ad
 CLG_API clg_model *clg_sequential_new(clg_context *ctx, int ndim, const int64_t *input_shape);
 CLG_API clg_status clg_model_add(clg_model *model, clg_layer *layer);
 CLG_API void clg_model_free(clg_model *model);
+/** Drops the carried states of every stateful recurrent layer (Keras's
+ * reset_states): the next batch starts from zeros. */
+CLG_API clg_status clg_model_reset_states(clg_model *model);
 
 /* --- functional models (Keras's functional API) -----------------------------------------
  *
@@ -185,6 +197,23 @@ CLG_API clg_node *clg_model_input(clg_model *model, int ndim, const int64_t *sha
 CLG_API clg_node *clg_model_input_indices(clg_model *model, int ndim, const int64_t *shape);
 CLG_API clg_node *clg_call(clg_layer *layer, clg_node *input);
 CLG_API clg_node *clg_call_n(clg_layer *layer, int n, clg_node *const *inputs);
+/** Keras's initial_state and return_state for SimpleRNN, LSTM and GRU:
+ *
+ *     clg_node *st[2];                                   // encoder: final h and c
+ *     clg_call_rnn(clg_layer_lstm(64, 0, 0), src, 0, NULL, st);
+ *     clg_node *y = clg_call_rnn(clg_layer_lstm(64, 1, 0), tgt, 2, st, NULL);
+ *
+ * Calls the layer on input with n_initial initial states (0: zeros, else the
+ * layer's state count: LSTM h and c, GRU and SimpleRNN h; each (None, units))
+ * and, with states non-NULL, writes there nodes of its final states (None,
+ * units), in that order (the states after the last step processed; with a
+ * mask, the last unmasked one). clg_call_n(layer, 1 + n, {input, states...})
+ * also passes initial states. Returns the output node; NULL on failure (a
+ * state of the wrong shape: CLG_STATUS_SHAPE_MISMATCH naming the layer and
+ * the state), with states set to NULL. Bidirectional layers do not take or
+ * return states. */
+CLG_API clg_node *clg_call_rnn(clg_layer *layer, clg_node *input, int n_initial, clg_node *const *initial,
+                               clg_node **states);
 CLG_API clg_status clg_model_set_outputs(clg_model *model, int n, clg_node *const *outputs);
 /** Adds a pre-norm transformer block to x's model and returns its output node:
  * y = x + Dropout(MultiHeadAttention(LayerNorm(x))), then

@@ -365,7 +365,16 @@ void clg_layer_free(clg_layer *l) {
     if (!l) return;
     for (int i = 0; i < l->nweights; i++) clg_tensor_free(l->w[i]);
     clg_tensor_free(l->mask_table);
+    clg_layer_reset_states(l);
     free(l);
+}
+
+int clg_layer_state_count(const clg_layer *l) {
+    return l->kind == L_LSTM ? 2 : l->kind == L_GRU || l->kind == L_SIMPLE_RNN ? 1 : 0;
+}
+
+void clg_layer_reset_states(clg_layer *l) {
+    for (int k = 0; k < 2; k++) clg_tensor_free(l->state[k]), l->state[k] = NULL;
 }
 static void add_weight(clg_layer *l, const char *name, int trainable, int ndim, const int64_t *shape) {
     int i = l->nweights++;
@@ -658,9 +667,20 @@ clg_status clg_layer_infer(clg_node *nd) {
     const int merge = l->kind == L_ADD || l->kind == L_CONCAT;
     char b[160];
     if (l->kind == L_MHA) return infer_attention(nd);
-    if (merge ? nd->nin < 2 : nd->nin != 1)
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "layer %s (%s) takes %s input%s, got %d", l->name,
-                        clg_kind_type[l->kind], merge ? "2 or more" : "one", merge ? "s" : "", nd->nin);
+    /* a recurrent layer's further inputs are its initial states (Keras's initial_state) */
+    const int nstates = clg_layer_state_count(l), with_states = nstates > 0 && nd->nin == 1 + nstates;
+    if (merge ? nd->nin < 2 : nd->nin != 1 && !with_states)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "layer %s (%s) takes %s input%s%s, got %d", l->name,
+                        clg_kind_type[l->kind], merge ? "2 or more" : "one", merge ? "s" : "",
+                        nstates == 2 ? " (or 3: with the initial states h and c)"
+                        : nstates == 1 ? " (or 2: with the initial state)" : "", nd->nin);
+    for (int k = 1; with_states && k < nd->nin; k++) {
+        const clg_node *s = nd->in[k];
+        if (s->ndim != 1 || s->shape[0] != l->units || s->dtype != CLG_FLOAT32)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "layer %s (%s): initial state %s must be float32 (None, %d), "
+                            "got %s %s", l->name, clg_kind_type[l->kind], k == 1 ? "h" : "c", l->units,
+                            clg_dtype_name(s->dtype), clg_keras_shape(s->ndim, s->shape, b, sizeof b));
+    }
     const clg_node *in = nd->in[0];
     if ((l->kind == L_EMBEDDING) != (in->dtype == CLG_INT32))
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "layer %s (%s) %s, input %s is %s", l->name,
@@ -899,22 +919,75 @@ static clg_tensor *attention_forward(const clg_layer *l, const clg_node *nd, clg
 }
 
 /* A recurrent cell's output for x with weights w[0..2]: the whole sequence
- * with return_sequences, else the last step processed. */
+ * with return_sequences, else the last step processed. init: NULL (zeros) or
+ * the initial states; last: NULL or where the final states go. */
 static clg_tensor *recurrent_forward(const clg_layer *l, layer_kind cell, clg_tensor *const *w, const clg_tensor *x,
-                                     const clg_tensor *mask, int backwards) {
-    clg_tensor *seq = cell == L_LSTM ? clg_lstm(x, w[0], w[1], w[2], NULL, NULL, mask, backwards, NULL, NULL)
-                      : cell == L_GRU ? clg_gru(x, w[0], w[1], w[2], NULL, mask, backwards, NULL)
-                                      : clg_simple_rnn(x, w[0], w[1], w[2], NULL, mask, backwards, NULL);
+                                     const clg_tensor *mask, int backwards, clg_tensor *const *init,
+                                     clg_tensor **last) {
+    const clg_tensor *h0 = init ? init[0] : NULL, *c0 = init && cell == L_LSTM ? init[1] : NULL;
+    clg_tensor **hl = last ? &last[0] : NULL;
+    clg_tensor *seq = cell == L_LSTM ? clg_lstm(x, w[0], w[1], w[2], h0, c0, mask, backwards, hl, last ? &last[1] : NULL)
+                      : cell == L_GRU ? clg_gru(x, w[0], w[1], w[2], h0, mask, backwards, hl)
+                                      : clg_simple_rnn(x, w[0], w[1], w[2], h0, mask, backwards, hl);
     if (!seq || l->return_sequences) return seq;
     const int64_t *sh = clg_tensor_shape(seq);
-    clg_tensor *last = clg_tensor_slice(seq, 1, sh[1] - 1, sh[1], 1);
-    clg_tensor *y = last ? clg_tensor_reshape(last, 2, (int64_t[]){sh[0], sh[2]}) : NULL;
-    clg_tensor_free(last), clg_tensor_free(seq);
+    clg_tensor *end = clg_tensor_slice(seq, 1, sh[1] - 1, sh[1], 1);
+    clg_tensor *y = end ? clg_tensor_reshape(end, 2, (int64_t[]){sh[0], sh[2]}) : NULL;
+    clg_tensor_free(end), clg_tensor_free(seq);
+    return y;
+}
+
+/* A stateful layer's initial states for a batch of x: copies of the carried
+ * states (zeros at first), since the carried ones are overwritten after the
+ * step while the backward pass still reads the initial ones. */
+static clg_status stateful_init(clg_layer *l, const clg_tensor *x, clg_tensor **init) {
+    clg_context *ctx = clg_tensor_context(x);
+    const int64_t shape[2] = {clg_tensor_shape(x)[0], l->units};
+    if (l->state[0] && clg_tensor_shape(l->state[0])[0] != shape[0])
+        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "stateful layer %s (%s) carries states of %lld samples; this "
+                        "batch has %lld (every batch needs the same size; clg_model_reset_states drops the states)",
+                        l->name, clg_kind_type[l->kind], (long long)clg_tensor_shape(l->state[0])[0],
+                        (long long)shape[0]);
+    for (int k = 0; k < clg_layer_state_count(l); k++) {
+        if (!l->state[k] && !(l->state[k] = clg_tensor_zeros(ctx, CLG_FLOAT32, 2, shape))) return clg_last_status();
+        if (!(init[k] = clg_tensor_empty(ctx, CLG_FLOAT32, 2, shape))) return clg_last_status();
+        clg_status st = clg_tensor_assign(init[k], l->state[k]);
+        if (st != CLG_OK) return st;
+    }
+    return CLG_OK;
+}
+
+/* SimpleRNN, LSTM and GRU: initial states from the node's further inputs, the
+ * carried states (stateful) or zeros; final states to states (when asked) and
+ * into the carried ones (stateful). */
+static clg_tensor *recurrent_layer(clg_layer *l, const clg_node *nd, clg_tensor *const *in, const clg_tensor *mask,
+                                   clg_tensor **states) {
+    clg_tensor *own[2] = {NULL, NULL}, *last[2] = {NULL, NULL}, *y = NULL;
+    clg_tensor *const *init = nd->nin > 1 ? in + 1 : NULL;
+    clg_status st = CLG_OK;
+    if (!init && l->stateful) {
+        st = stateful_init(l, in[0], own);
+        init = own;
+    }
+    const int want = states || l->stateful;
+    if (st == CLG_OK) y = recurrent_forward(l, l->kind, l->w, in[0], mask, l->go_backwards, init, want ? last : NULL);
+    if (y && l->stateful) {
+        int was = clg_grad_set_enabled(clg_tensor_context(y), 0); /* no gradient flows across batches */
+        for (int k = 0; st == CLG_OK && k < clg_layer_state_count(l); k++) st = clg_tensor_assign(l->state[k], last[k]);
+        clg_grad_set_enabled(clg_tensor_context(y), was);
+        if (st != CLG_OK) clg_tensor_free(y), y = NULL;
+    }
+    for (int k = 0; k < 2; k++) {
+        if (states) states[k] = y ? last[k] : NULL;
+        else clg_tensor_free(last[k]);
+        if (states && !y) clg_tensor_free(last[k]);
+        clg_tensor_free(own[k]);
+    }
     return y;
 }
 
 clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *const *in, const clg_tensor *mask_in,
-                              clg_tensor **mask_out, int training) {
+                              clg_tensor **mask_out, int training, clg_tensor **states) {
     const clg_layer *l = nd->layer;
     clg_tensor *h = in[0], *y = NULL;
     *mask_out = NULL;
@@ -1053,13 +1126,13 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
     case L_SIMPLE_RNN:
     case L_LSTM:
     case L_GRU:
-        y = recurrent_forward(l, l->kind, l->w, h, mask_in, l->go_backwards);
+        y = recurrent_layer(nd->layer, nd, in, mask_in, states);
         break;
     case L_BIDIRECTIONAL: {
         /* Keras's Bidirectional, merge_mode 'concat': the backward copy runs
          * time reversed and its sequence is put back in time order. */
-        clg_tensor *f = recurrent_forward(l, l->cell, l->w, h, mask_in, l->go_backwards);
-        clg_tensor *b = f ? recurrent_forward(l, l->cell, l->w + 3, h, mask_in, !l->go_backwards) : NULL;
+        clg_tensor *f = recurrent_forward(l, l->cell, l->w, h, mask_in, l->go_backwards, NULL, NULL);
+        clg_tensor *b = f ? recurrent_forward(l, l->cell, l->w + 3, h, mask_in, !l->go_backwards, NULL, NULL) : NULL;
         if (b && l->return_sequences) {
             const int64_t t = clg_tensor_shape(b)[1];
             int32_t *rev = malloc(sizeof *rev * (size_t)t + 1);

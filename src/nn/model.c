@@ -240,6 +240,67 @@ clg_node *clg_call_n(clg_layer *layer, int n, clg_node *const *inputs) {
     return apply(layer, n, inputs, 1, "clg_call_n");
 }
 
+clg_node *clg_model_state_port(clg_node *rnn, int k) {
+    clg_model *m = rnn->model;
+    for (int i = rnn->id + 1; i < m->nnodes; i++)
+        if (m->nodes[i]->port == k && m->nodes[i]->in[0] == rnn) return m->nodes[i];
+    clg_node *n = node_push(m, "clg_call_rnn");
+    clg_node **ins = n ? malloc(sizeof *ins) : NULL;
+    if (n && !ins) {
+        m->nnodes--, free(n), n = NULL;
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_call_rnn: out of host memory");
+    }
+    if (!n) return NULL;
+    ins[0] = rnn;
+    n->in = ins, n->nin = 1, n->port = k;
+    n->dtype = CLG_FLOAT32, n->ndim = 1, n->shape[0] = rnn->layer->units;
+    snprintf(n->name, sizeof n->name, "%s_state_%s", rnn->layer->name, k == 1 ? "h" : "c");
+    rnn->layer->return_state = 1;
+    model_changed(m);
+    return n;
+}
+
+clg_node *clg_call_rnn(clg_layer *layer, clg_node *input, int n_initial, clg_node *const *initial,
+                       clg_node **states) {
+    const char *api = "clg_call_rnn";
+    const int ns = layer ? clg_layer_state_count(layer) : 0;
+    for (int k = 0; states && k < ns; k++) states[k] = NULL;
+    const char *bad = !layer ? "layer is NULL (the layer constructor failed?)"
+                      : ns == 0 ? "the layer is not a SimpleRNN, LSTM or GRU"
+                      : n_initial != 0 && n_initial != ns ? "n_initial must be 0 or the layer's state count"
+                      : n_initial && !initial ? "initial is NULL" : NULL;
+    if (bad) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s (layer %s takes %d state%s: %s)", api, bad,
+                 layer ? layer->name[0] ? layer->name : clg_kind_type[layer->kind] : "NULL", ns, ns == 1 ? "" : "s",
+                 ns == 2 ? "h, c" : "h");
+        if (layer && !layer->owner) clg_layer_free(layer); /* after the message, which names it */
+        return NULL;
+    }
+    clg_node *in[3] = {input, n_initial ? initial[0] : NULL, n_initial > 1 ? initial[1] : NULL};
+    clg_node *out = apply(layer, 1 + n_initial, in, 1, api);
+    for (int k = 0; states && k < ns; k++) states[k] = out ? clg_model_state_port(out, k + 1) : NULL;
+    if (states)
+        for (int k = 0; k < ns; k++)
+            if (!states[k]) return NULL;
+    return out;
+}
+
+clg_status clg_layer_set_stateful(clg_layer *layer, int stateful) {
+    if (!layer || clg_layer_state_count(layer) == 0)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_set_stateful: %s",
+                        layer ? "only SimpleRNN, LSTM and GRU layers carry states" : "layer is NULL");
+    layer->stateful = stateful != 0;
+    if (!layer->stateful) clg_layer_reset_states(layer);
+    if (layer->owner) model_changed(layer->owner);
+    return CLG_OK;
+}
+
+clg_status clg_model_reset_states(clg_model *model) {
+    if (!model) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_reset_states: model is NULL");
+    for (int i = 0; i < model->nlayers; i++) clg_layer_reset_states(model->layers[i]);
+    return CLG_OK;
+}
+
 clg_node *clg_transformer_block(clg_node *x, int num_heads, int key_dim, int ff_dim, float dropout, int causal) {
     if (!x || x->ndim != 2) {
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_transformer_block: x must be a node (None, T, features)%s",
@@ -296,8 +357,9 @@ clg_status clg_model_run(clg_model *m, const clg_tensor *const *inputs, int trai
     const char *api = "clg_model_call";
     for (int i = 0; i < m->noutputs; i++) outputs[i] = NULL;
     clg_tensor **val = calloc((size_t)m->nnodes, sizeof *val), **msk = calloc((size_t)m->nnodes, sizeof *msk);
-    if (!val || !msk) {
-        free(val), free(msk);
+    clg_tensor *(*fin)[2] = calloc((size_t)m->nnodes, sizeof *fin); /* recurrent nodes' final states */
+    if (!val || !msk || !fin) {
+        free(val), free(msk), free(fin);
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
     }
     /* the last reader of each node, so its value is dropped as early as possible */
@@ -309,6 +371,18 @@ clg_status clg_model_run(clg_model *m, const clg_tensor *const *inputs, int trai
     for (int i = 0; i < m->ninputs; i++) val[m->inputs[i]->id] = clg_tensor_retain(inputs[i]);
     for (int i = 0; st == CLG_OK && i < m->nnodes; i++) {
         clg_node *n = m->nodes[i];
+        if (n->port) { /* final state k of the recurrent node it reads */
+            const int r = n->in[0]->id;
+            clg_tensor *s = fin[r][n->port - 1];
+            if (n->last_use >= 0 && !(val[i] = s ? clg_tensor_retain(s) : NULL))
+                st = clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: the states of layer %s are missing", api,
+                              n->in[0]->layer->name);
+            if (n->in[0]->last_use == i) {
+                clg_tensor_free(val[r]), clg_tensor_free(msk[r]), val[r] = msk[r] = NULL;
+                for (int q = 0; q < 2; q++) clg_tensor_free(fin[r][q]), fin[r][q] = NULL;
+            }
+            continue;
+        }
         if (!n->layer) {
             if (!val[i]) st = clg_last_status();
             continue;
@@ -321,21 +395,26 @@ clg_status clg_model_run(clg_model *m, const clg_tensor *const *inputs, int trai
         }
         int ok = 1;
         for (int k = 0; k < n->nin; k++) ok &= (in[k] = val[n->in[k]->id]) != NULL;
-        val[i] = ok ? clg_layer_forward(m, n, in, msk[n->in[0]->id], &msk[i], training) : NULL;
+        val[i] = ok ? clg_layer_forward(m, n, in, msk[n->in[0]->id], &msk[i], training,
+                                        n->layer->return_state ? fin[i] : NULL)
+                    : NULL;
         if (in != ins) free(in);
         if (!val[i]) st = ok ? clg_last_status() : clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: an input of layer %s is missing", api, n->layer->name);
         for (int k = 0; k < n->nin; k++) {
             clg_node *src = n->in[k];
             if (src->last_use == i && val[src->id]) clg_tensor_free(val[src->id]), val[src->id] = NULL;
             if (src->last_use == i && msk[src->id]) clg_tensor_free(msk[src->id]), msk[src->id] = NULL;
+            if (src->last_use == i)
+                for (int q = 0; q < 2; q++) clg_tensor_free(fin[src->id][q]), fin[src->id][q] = NULL;
         }
     }
     for (int i = 0; st == CLG_OK && i < m->noutputs; i++) {
         outputs[i] = val[m->outputs[i]->id] ? clg_tensor_retain(val[m->outputs[i]->id]) : NULL;
         if (!outputs[i]) st = clg_last_status();
     }
-    for (int i = 0; i < m->nnodes; i++) clg_tensor_free(val[i]), clg_tensor_free(msk[i]);
-    free(val), free(msk);
+    for (int i = 0; i < m->nnodes; i++)
+        clg_tensor_free(val[i]), clg_tensor_free(msk[i]), clg_tensor_free(fin[i][0]), clg_tensor_free(fin[i][1]);
+    free(val), free(msk), free(fin);
     if (st != CLG_OK)
         for (int i = 0; i < m->noutputs; i++) clg_tensor_free(outputs[i]), outputs[i] = NULL;
     return st;
@@ -427,6 +506,13 @@ static const clg_node *first_node(const clg_model *m, const clg_layer *l) {
 
 /* Keras's "dense_1[0][0]": the node's layer (or input) name and its application index. */
 static void node_ref(const clg_model *m, const clg_node *n, char *buf, size_t cap) {
+    if (n->port) {
+        const clg_node *r = n->in[0];
+        int k = 0;
+        for (int i = 0; i < r->id; i++) k += m->nodes[i]->layer == r->layer;
+        snprintf(buf, cap, "%s[%d][%d]", r->layer->name, k, n->port);
+        return;
+    }
     if (!n->layer) {
         snprintf(buf, cap, "%s[0][0]", n->name);
         return;
@@ -1569,6 +1655,15 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     if (st == CLG_OK && o.ncallbacks > 0) st = cb_begin(&o, &cbs, nv > 0, met);
     int stop = 0;
 
+    /* Stateful layers' states exist before the first step is captured, so
+     * replays carry them on rather than refilling zeros. */
+    for (int i = 0; st == CLG_OK && i < m->nlayers; i++) {
+        clg_layer *l = m->layers[i];
+        const int64_t shape[2] = {bs, l->units};
+        for (int k = 0; l->stateful && st == CLG_OK && k < clg_layer_state_count(l); k++)
+            if (!l->state[k] && !(l->state[k] = clg_tensor_zeros(m->ctx, CLG_FLOAT32, 2, shape)))
+                st = clg_last_status();
+    }
     for (int e = 0; st == CLG_OK && !stop && e < nepochs; e++) {
         double t0 = now_s(), last_print = -1;
         /* Shuffled by the count of epochs the model has trained (across fits and

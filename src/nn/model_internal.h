@@ -76,6 +76,9 @@ struct clg_layer {
     layer_kind cell;            /* bidirectional: the wrapped recurrent kind */
     int heads, key_dim, causal; /* multi-head attention (units: value_dim) */
     int mask_zero;              /* embedding: id 0 is padding, masked downstream */
+    int return_state;           /* recurrent: applications expose their final states (clg_call_rnn) */
+    int stateful;               /* recurrent: final states are the next batch's initial states */
+    clg_tensor *state[2];       /* stateful: the carried states [batch, units] (LSTM: h, c) */
     clg_tensor *mask_table;     /* embedding with mask_zero: [V, 1], 0 for id 0, else 1 */
     int trainable;              /* Keras's layer.trainable; default 1 */
     int applied;                /* weight shapes fixed by a first application */
@@ -99,6 +102,8 @@ struct clg_node {
     int ndim;                   /* output shape without the batch axis */
     int64_t shape[CLG_MAX_DIMS];
     int last_use;               /* the last node reading this one (free after it) */
+    int port;                   /* 0, or k >= 1: this node is final state k of the recurrent
+                                   node in[0] (Keras's output k of that call; layer NULL) */
 };
 
 typedef enum loss_kind { LOSS_SPARSE_CCE = 0, LOSS_CCE, LOSS_MSE, LOSS_BCE, LOSS_KIND_COUNT } loss_kind;
@@ -154,7 +159,16 @@ clg_status clg_layer_init_weights(clg_context *ctx, clg_layer *l, uint64_t seed)
  * consume it (and pass it on with return_sequences), per-step layers pass it
  * through, the others drop it. */
 clg_tensor *clg_layer_forward(clg_model *m, const clg_node *n, clg_tensor *const *in, const clg_tensor *mask_in,
-                              clg_tensor **mask_out, int training);
+                              clg_tensor **mask_out, int training, clg_tensor **states);
+/* States of a recurrent layer: 2 for an LSTM (h, c), 1 for a GRU or SimpleRNN, 0
+ * for other layers (Bidirectional included). With states non-NULL the forward
+ * above also writes the final states there (new references). */
+int clg_layer_state_count(const clg_layer *l);
+/* Drops a stateful layer's carried states (the next batch starts from zeros). */
+void clg_layer_reset_states(clg_layer *l);
+/* The node of final state k (1: h, 2: c) of recurrent node rnn, made at the
+ * first request (clg_call_rnn, and the loader for references [name, node, k]). */
+clg_node *clg_model_state_port(clg_node *rnn, int k);
 /* The layer's L2 penalty sum(l2 * kernel^2) as a rank-0 tensor, or NULL with no
  * regulariser (check clg_last_status only when l2 > 0). */
 clg_tensor *clg_layer_penalty(const clg_layer *l);

@@ -430,6 +430,9 @@ static void write_layer_config(clg_strbuf *b, const clg_layer *l) {
     case L_BIDIRECTIONAL:
         clg_strbuf_printf(b, ", \"units\": %d, \"return_sequences\": %s, \"go_backwards\": %s", l->units,
                   l->return_sequences ? "true" : "false", l->go_backwards ? "true" : "false");
+        if (l->kind != L_BIDIRECTIONAL)
+            clg_strbuf_printf(b, ", \"return_state\": %s, \"stateful\": %s", l->return_state ? "true" : "false",
+                              l->stateful ? "true" : "false");
         if (l->kind == L_BIDIRECTIONAL)
             clg_strbuf_printf(b, ", \"layer\": \"%s\", \"merge_mode\": \"concat\"", clg_kind_type[l->cell]);
         break;
@@ -454,11 +457,13 @@ static void write_input_entry(clg_strbuf *b, const clg_node *n, int functional) 
     clg_strbuf_str(b, "}");
 }
 
-/* [name, node index, 0], Keras's reference to one output of one application. */
+/* [name, node index, tensor index], Keras's reference to one output of one
+ * application: 0 its output, k a recurrent layer's final state k (a port). */
 static void write_ref(clg_strbuf *b, const clg_model *m, const clg_node *n) {
+    const clg_node *r = n->port ? n->in[0] : n;
     clg_strbuf_str(b, "[");
-    clg_strbuf_json(b, node_layer_name(n));
-    clg_strbuf_printf(b, ", %d, 0]", app_index(m, n));
+    clg_strbuf_json(b, node_layer_name(r));
+    clg_strbuf_printf(b, ", %d, %d]", app_index(m, r), n->port);
 }
 
 static void write_model_config(clg_strbuf *b, const clg_model *m) {
@@ -512,8 +517,10 @@ static void write_model_config(clg_strbuf *b, const clg_model *m) {
         /* The order the nodes were made in: dropout seeds follow node ids, so a
          * reloaded model trains as the original would. */
         clg_strbuf_str(b, "], \"node_order\": [");
-        for (int i = 0; i < m->nnodes; i++) {
-            if (i) clg_strbuf_str(b, ", ");
+        for (int i = 0, first_node = 1; i < m->nnodes; i++) {
+            if (m->nodes[i]->port) continue; /* made with its recurrent node */
+            if (!first_node) clg_strbuf_str(b, ", ");
+            first_node = 0;
             clg_strbuf_str(b, "[");
             clg_strbuf_json(b, node_layer_name(m->nodes[i]));
             clg_strbuf_printf(b, ", %d]", app_index(m, m->nodes[i]));
@@ -613,7 +620,7 @@ typedef struct lentry {
 } lentry;
 
 typedef struct lref {
-    int entry, node;
+    int entry, node, tensor; /* tensor k > 0: a recurrent layer's final state k */
 } lref;
 
 typedef struct loader {
@@ -847,7 +854,7 @@ static const char *const *kind_fields(layer_kind k) {
     static const char *const ln[] = {"epsilon", NULL};
     static const char *const emb[] = {"input_dim", "output_dim", "mask_zero", NULL};
     static const char *const cat[] = {"axis", NULL};
-    static const char *const rnn[] = {"units", "return_sequences", "go_backwards", NULL};
+    static const char *const rnn[] = {"units", "return_sequences", "go_backwards", "return_state", "stateful", NULL};
     static const char *const bidir[] = {"units", "return_sequences", "go_backwards", "layer", "merge_mode", NULL};
     static const char *const mha[] = {"num_heads", "key_dim", "use_causal_mask", NULL};
     static const char *const posemb[] = {"sequence_length", NULL};
@@ -1012,11 +1019,13 @@ static clg_layer *layer_from_config(const loader *L, const lentry *e) {
     case L_LSTM:
     case L_GRU:
     case L_BIDIRECTIONAL: {
-        int seqs = 0, back = 0;
+        int seqs = 0, back = 0, rstate = 0, stateful = 0;
         layer_kind cell = k;
         st = field_int(L, cfg, "units", who, 1, 1, INT_MAX, &units);
         if (st == CLG_OK) st = field_bool(L, cfg, "return_sequences", who, &seqs);
         if (st == CLG_OK) st = field_bool(L, cfg, "go_backwards", who, &back);
+        if (st == CLG_OK) st = field_bool(L, cfg, "return_state", who, &rstate);
+        if (st == CLG_OK) st = field_bool(L, cfg, "stateful", who, &stateful);
         if (st == CLG_OK && k == L_BIDIRECTIONAL) {
             static const char *const cells[] = {"SimpleRNN", "LSTM", "GRU"};
             static const char *const merges[] = {"concat"};
@@ -1029,6 +1038,7 @@ static clg_layer *layer_from_config(const loader *L, const lentry *e) {
             l = cell == L_LSTM ? clg_layer_lstm(units, seqs, back)
                 : cell == L_GRU ? clg_layer_gru(units, seqs, back) : clg_layer_simple_rnn(units, seqs, back);
             if (l && k == L_BIDIRECTIONAL) l = clg_layer_bidirectional(l);
+            if (l && k != L_BIDIRECTIONAL) l->return_state = rstate, l->stateful = stateful;
         }
         break;
     }
@@ -1096,7 +1106,7 @@ static clg_status parse_ref(const loader *L, int r, const char *who, int allow_k
                      "(byte %zu of model_config)", who, jshow(L, r, b, sizeof b), n->off);
     long long node, tensor;
     clg_status st = int_of(L, c1, who, "node index", 0, INT_MAX, &node);
-    if (st == CLG_OK) st = int_of(L, c2, who, "tensor index", 0, 0, &tensor);
+    if (st == CLG_OK) st = int_of(L, c2, who, "tensor index", 0, 2, &tensor);
     if (st != CLG_OK) return st;
     int e = entry_named(L, J(L, c0)->str);
     if (e < 0)
@@ -1105,8 +1115,20 @@ static clg_status parse_ref(const loader *L, int r, const char *who, int allow_k
     if (node >= L->e[e].napps)
         return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s refers to node %lld of layer \"%s\", which has %d", who, node,
                      J(L, c0)->str, L->e[e].napps);
-    out->entry = e, out->node = (int)node;
+    const int kind = L->e[e].kind;
+    const int states = kind == L_LSTM ? 2 : kind == L_GRU || kind == L_SIMPLE_RNN ? 1 : 0;
+    if (tensor > states)
+        return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s refers to output %lld of layer \"%s\", which has %d", who,
+                     tensor, J(L, c0)->str, 1 + states);
+    out->entry = e, out->node = (int)node, out->tensor = (int)tensor;
     return CLG_OK;
+}
+
+/* The node a reference names: an application's output, or a port of its final
+ * states (made with the application when the layer returns its states). */
+static clg_node *ref_node(const loader *L, const lref *r) {
+    clg_node *n = L->e[r->entry].nodes[r->node];
+    return n && r->tensor ? clg_model_state_port(n, r->tensor) : n;
 }
 
 /* The "layers" list: classes, names (unique), configs, applications counted. */
@@ -1227,7 +1249,7 @@ static clg_status make_app(loader *L, int ei, int k) {
     int first = e->app_refs[k], nin = e->app_refs[k + 1] - first;
     clg_node *ins[16], **in = nin <= 16 ? ins : malloc((size_t)nin * sizeof *in);
     if (!in) return lfail(L, CLG_STATUS_OUT_OF_HOST_MEMORY, "out of host memory");
-    for (int i = 0; i < nin; i++) in[i] = L->e[L->refs[first + i].entry].nodes[L->refs[first + i].node];
+    for (int i = 0; i < nin; i++) in[i] = ref_node(L, &L->refs[first + i]);
     clg_layer *l = e->layer;
     if (!l && !(l = layer_from_config(L, e))) {
         if (in != ins) free(in);
@@ -1244,6 +1266,10 @@ static clg_status make_app(loader *L, int ei, int k) {
         snprintf(l->name, sizeof l->name, "%s", e->name);
     }
     e->nodes[k] = n;
+    /* ports right after their node, as clg_call_rnn makes them: node ids (and
+     * so dropout seeds) come out as in the saved model */
+    for (int s = 1; l->return_state && s <= clg_layer_state_count(l); s++)
+        if (!clg_model_state_port(n, s)) return lwrap(L, "%s", who);
     return node_too_big(L, n, who);
 }
 
@@ -1305,7 +1331,7 @@ static clg_status build_functional(loader *L, int cfg) {
                 if (order[q].entry == ei && order[q].node == node)
                     st = lfail(L, CLG_STATUS_CORRUPT_DATA, "node_order lists node %lld of \"%s\" twice", node,
                                L->e[ei].name);
-            order[norder++] = (lref){ei, (int)node};
+            order[norder++] = (lref){ei, (int)node, 0};
         }
     } else if (st == CLG_OK) {
         for (int c = J(L, il)->first; c >= 0 && st == CLG_OK; c = J(L, c)->next) {
@@ -1319,7 +1345,7 @@ static clg_status build_functional(loader *L, int cfg) {
             if (st == CLG_OK) order[norder++] = r;
         }
         for (int i = 0; i < L->ne && st == CLG_OK; i++)
-            for (int k = 0; L->e[i].kind >= 0 && k < L->e[i].napps; k++) order[norder++] = (lref){i, k};
+            for (int k = 0; L->e[i].kind >= 0 && k < L->e[i].napps; k++) order[norder++] = (lref){i, k, 0};
         if (st == CLG_OK && norder != napps)
             st = lfail(L, CLG_STATUS_CORRUPT_DATA, "input_layers must list every InputLayer of \"layers\"");
     }
@@ -1354,7 +1380,7 @@ static clg_status build_functional(loader *L, int cfg) {
     for (int c = J(L, il)->first; c >= 0; c = J(L, c)->next, i++) {
         lref r;
         if ((st = parse_ref(L, c, "input_layers", 0, &r)) != CLG_OK) return st;
-        if (i >= L->m->ninputs || L->m->inputs[i] != L->e[r.entry].nodes[r.node])
+        if (i >= L->m->ninputs || r.tensor || L->m->inputs[i] != L->e[r.entry].nodes[r.node])
             return lfail(L, CLG_STATUS_CORRUPT_DATA,
                          "input_layers[%d] \"%s\" is not the model's input %d (node_order makes the inputs in "
                          "another order, or it is not an InputLayer)", i, L->e[r.entry].name, i);
@@ -1369,7 +1395,7 @@ static clg_status build_functional(loader *L, int cfg) {
     i = 0;
     for (int c = J(L, ol)->first; c >= 0 && st == CLG_OK; c = J(L, c)->next, i++) {
         lref r;
-        if ((st = parse_ref(L, c, "output_layers", 0, &r)) == CLG_OK) outs[i] = L->e[r.entry].nodes[r.node];
+        if ((st = parse_ref(L, c, "output_layers", 0, &r)) == CLG_OK) outs[i] = ref_node(L, &r);
     }
     if (st == CLG_OK) st = clg_model_set_outputs(L->m, i, outs);
     free(outs);
