@@ -6,7 +6,8 @@
  *  - the gradient reaches the encoder through the states: one weight against
  *    central differences of the whole model (1e-2 relative: float32 loss);
  *  - GRU and SimpleRNN through clg_call_n with an initial state;
- *  - bad states and bad calls fail naming the layer and the state;
+ *  - bad states and bad calls fail naming the layer and the state, and
+ *    sequences longer than the model allows fail naming the layer or shape;
  *  - a model with states saved and loaded gives the same outputs, bit for bit;
  *  - stateful layers carry their states from batch to batch, also through
  *    fit's captured and replayed steps, and reset_states starts over. */
@@ -206,6 +207,21 @@ static void test_bad_states(void **state) {
                      "only SimpleRNN, LSTM and GRU");
     clg_layer_free(d);
     CLG_EXPECT_ERROR(clg_model_reset_states(NULL) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT, "clg_model_reset_states");
+    clg_model_free(m);
+    /* sequences longer than the model allows: at building (the position table)
+     * and in the data (the model's input length) */
+    m = clg_model_new(ctx);
+    x = clg_model_input(m, 2, (int64_t[]){8, F});
+    CLG_EXPECT_ERROR(clg_call(clg_layer_position_embedding(5), x) == NULL, CLG_STATUS_SHAPE_MISMATCH,
+                     "position_embedding", "up to 5", "(None, 8, 3)");
+    clg_model_free(m);
+    m = clg_sequential_new(ctx, 2, (int64_t[]){TS, F});
+    assert_int_equal(clg_model_add(m, clg_layer_lstm(U, 0, 0)), CLG_OK);
+    assert_int_equal(clg_model_compile(m, "sgd", "mse", NULL), CLG_OK);
+    float xl[B * (TS + 1) * F] = {0}, out[B * U];
+    clg_host_array xa = clg_test_host_array(xl, CLG_FLOAT32, 3, (int64_t[]){B, TS + 1, F});
+    CLG_EXPECT_ERROR(clg_model_predict(m, &xa, B, out, B * U) != CLG_OK, CLG_STATUS_SHAPE_MISMATCH, "[2,6,3]",
+                     "(None, 5, 3)");
     clg_model_free(m);
 }
 
