@@ -16,6 +16,7 @@ packages=(
   libclfft-dev                          # FFT convolution
   libcmocka-dev                         # tests
   zlib1g-dev                            # gzip data sets, cache checksums
+  libpng-dev                            # PNG images (sample grids, plots)
   dataset-fashion-mnist                 # the seed example's data (IDX, gzipped)
   wamerican wngerman wfrench wspanish   # word lists for the text examples and tests
   witalian wportuguese wdutch

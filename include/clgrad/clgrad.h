@@ -35,5 +35,7 @@
 #include "clgrad/text.h"
 #include "clgrad/model.h"
 #include "clgrad/optim.h"
+#include "clgrad/image.h"
+#include "clgrad/rl.h"
 
 #endif
