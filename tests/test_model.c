@@ -1044,6 +1044,41 @@ static const float cb_y[CN] = {1, -1, 2, 0.5f};
 
 /* Dense(1) on 2 features, SGD with learning rate lr on mse: with lr 1 every
  * step overshoots (the loss grows each epoch), with lr 0 nothing moves. */
+/* Conv2DTranspose 'same' gives H*s (Keras's output_padding=None) for even and
+ * odd kernels and strides, at run time as in the summary, with the values of
+ * clg_conv2d_transpose 'same' without output padding. */
+static void test_conv_transpose_same(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    const int ks[3][2] = {{4, 2}, {3, 2}, {5, 3}};
+    for (int c = 0; c < 3; c++) {
+        const int k = ks[c][0], st = ks[c][1];
+        clg_model *m = clg_sequential_new(ctx, 3, (int64_t[]){5, 4, 3});
+        add_ok(m, clg_layer_conv2d_transpose(2, k, k, st, st, 1, CLG_ACT_LINEAR));
+        float xs[2 * 5 * 4 * 3];
+        clg_test_random_floats(xs, sizeof xs / sizeof *xs, 5);
+        clg_tensor *x = clg_tensor_from_host(ctx, CLG_FLOAT32, 4, (int64_t[]){2, 5, 4, 3}, xs), *y = NULL;
+        if (clg_model_call(m, (const clg_tensor *[]){x}, 0, &y) != CLG_OK) fail_msg("%s", clg_last_error());
+        const int64_t *sh = clg_tensor_shape(y);
+        if (sh[1] != 5 * st || sh[2] != 4 * st || sh[3] != 2)
+            fail_msg("k %d s %d: output [%lld,%lld,%lld,%lld], want [2,%d,%d,2]", k, st, (long long)sh[0],
+                     (long long)sh[1], (long long)sh[2], (long long)sh[3], 5 * st, 4 * st);
+        clg_conv2d_params p = clg_conv2d_params_default();
+        p.stride[0] = p.stride[1] = st;
+        p.padding = CLG_PADDING_SAME;
+        p.layout = CLG_LAYOUT_NHWC;
+        clg_tensor *want = clg_conv2d_transpose(x, clg_model_weight(m, 0, 0), clg_model_weight(m, 0, 1), &p, NULL);
+        assert_non_null(want);
+        const size_t n = (size_t)clg_tensor_numel(y);
+        float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+        assert_int_equal(clg_tensor_to_host(y, a, n * sizeof *a), CLG_OK);
+        assert_int_equal(clg_tensor_to_host(want, b, n * sizeof *b), CLG_OK);
+        assert_memory_equal(a, b, n * sizeof *a);
+        free(a), free(b);
+        clg_tensor_free(x), clg_tensor_free(y), clg_tensor_free(want);
+        clg_model_free(m);
+    }
+}
+
 static clg_model *cb_model(clg_context *ctx, float lr) {
     clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){2});
     assert_non_null(m);
@@ -1284,6 +1319,7 @@ int main(void) {
         cmocka_unit_test(test_dropout_fresh_masks),
         cmocka_unit_test(test_new_layers_summary), cmocka_unit_test(test_new_layers_shape_errors),
         cmocka_unit_test(test_new_layers_forward), cmocka_unit_test(test_new_conv_layers_forward),
+        cmocka_unit_test(test_conv_transpose_same),
         cmocka_unit_test(test_new_layers_fit),
         cmocka_unit_test(test_cb_early_stopping), cmocka_unit_test(test_cb_model_checkpoint),
         cmocka_unit_test(test_cb_csv_logger),     cmocka_unit_test(test_cb_terminate_on_nan),

@@ -1107,9 +1107,12 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
         p.stride[0] = l->sh, p.stride[1] = l->sw;
         p.padding = l->same ? CLG_PADDING_SAME : CLG_PADDING_VALID;
         p.layout = CLG_LAYOUT_NHWC;
-        const int op[2] = {l->same || l->kh >= l->sh ? 0 : l->sh - l->kh,
-                           l->same || l->kw >= l->sw ? 0 : l->sw - l->kw};
-        y = clg_conv2d_transpose(h, l->w[0], l->w[1], &p, op);
+        /* Keras's output_padding=None: 'same' gives H*s (no output_padding
+         * argument: with {0, 0} the op computes (H-1)s + k - 2(k/2), which is
+         * not H*s for even kernels or strides above 1); 'valid' gives
+         * (H-1)s + k, raised to H*s when k < s */
+        const int op[2] = {l->kh >= l->sh ? 0 : l->sh - l->kh, l->kw >= l->sw ? 0 : l->sw - l->kw};
+        y = clg_conv2d_transpose(h, l->w[0], l->w[1], &p, l->same ? NULL : op);
         break;
     }
     case L_CONV1D: {
