@@ -344,6 +344,10 @@ static void test_conv2d_transpose(void **state) {
         TC(1, 2, 3, 3, 2, 3, 3, 2, 1, SAME, {0}, 1, 1, 0, 1, 1),         /* same + output_padding */
         TC(1, 4, 3, 3, 2, 3, 3, 2, 2, EXPL, {1, 0, 1, 1}, 2, 0, 0, 0, 0), /* groups, dilation */
         TC(2, 3, 2, 3, 2, 2, 2, 2, 1, SAME, {0}, 1, 1, 1, 0, 0),         /* NHWC */
+        TC(2, 3, 3, 2, 2, 4, 4, 2, 1, SAME, {0}, 1, 1, 1, 0, 0),         /* NHWC, a DCGAN's 4x4 / 2 */
+        TC(1, 2, 3, 3, 3, 3, 3, 2, 1, VALID, {0}, 1, 0, 1, 1, 1),        /* NHWC, output_padding */
+        TC(1, 2, 3, 4, 2, 3, 2, 1, 2, EXPL, {1, 0, 0, 2}, 1, 1, 1, 0, 0), /* NHWC, dilation, padding */
+        TC(1, 4, 3, 3, 2, 3, 3, 2, 1, SAME, {0}, 2, 0, 1, 0, 0),         /* NHWC with groups: NCHW path */
     };
     for (size_t i = 0; i < sizeof tc / sizeof *tc; i++) {
         tconv_case *t = &tc[i];

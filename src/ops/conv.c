@@ -396,6 +396,16 @@ static clg_tensor *conv_transpose_forward(const clg_tensor *x, const clg_tensor 
     int64_t c = x->shape[1], n = g->n, q = g->oh * g->ow, kg = g->c / groups * g->kh * g->kw;
     clg_scratch s = {0};
 #define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
+    if (groups == 1 && clg_realize(x) == CLG_OK && channels_last_contiguous(x) && int_sized(g, c)) {
+        /* channels-last memory (NHWC callers): colsT = x W' [n q, kh kw o] and its
+         * channels-last col2im, the conv backward's data path; no NCHW copies */
+        clg_tensor *xm = K(channels_last_matrix(x)); /* [n q, c] */
+        clg_tensor *wh = K(weights_hwc(w));           /* [c, kh kw o] */
+        clg_tensor *cols = K(xm && wh ? clg_matmul(xm, wh, 0, 0) : NULL);
+        clg_tensor *y = cols ? col2im_nhwc(cols, g, api) : NULL;
+        clg_scratch_drop(&s);
+        return y;
+    }
     clg_tensor *xt = K(swap01(x, n, c, q, api)); /* [c, n, q] */
     clg_tensor *x3 = K(xt ? reshape3(xt, groups, c / groups, n * q) : NULL);
     clg_tensor *w3 = K(reshape3(w, groups, c / groups, kg));
@@ -982,6 +992,28 @@ clg_status clg_bw_conv2d_transpose(clg_gnode *n, const clg_tensor *out, const cl
     if (nq * c == 0 || geo.c * geo.h * geo.w == 0) return zero_gradients(n, x, w, gin);
     clg_scratch s = {0};
 #define K(expr) (s.failed ? NULL : clg_scratch_keep(&s, (expr)))
+    if (groups == 1 && channels_last_contiguous(x) && clg_realize(g) == CLG_OK && channels_last_contiguous(g) &&
+        int_sized(&geo, c)) {
+        /* channels-last (see conv_transpose_forward): colsT of g [n q, kh kw o];
+         * dx = colsT W'^T, dW' = x^T colsT */
+        clg_tensor *cols = K(im2col_nhwc(g, &geo, api));
+        clg_tensor *wh = K(weights_hwc(w)); /* [c, kh kw o] */
+        clg_tensor *xm = K(channels_last_matrix(x));
+        if (n->inputs[0] && cols && wh) {
+            clg_tensor *dm = K(clg_matmul(cols, wh, 0, 1)); /* [n q, c] */
+            clg_tensor *d4 = K(dm ? clg_tensor_reshape(dm, 4, (int64_t[]){geo.n, geo.oh, geo.ow, c}) : NULL);
+            if (d4) gin[0] = clg_tensor_permute(d4, (int[]){0, 3, 1, 2});
+            if (!gin[0]) s.failed = 1;
+        }
+        if (n->inputs[1] && cols && xm && !s.failed) {
+            clg_tensor *dwh = K(clg_matmul(xm, cols, 1, 0)); /* [c, kh kw o] */
+            if (dwh) gin[1] = weights_from_hwc(dwh, w->shape);
+            if (!gin[1]) s.failed = 1;
+        }
+        int failed = s.failed || !cols || !wh || !xm;
+        clg_scratch_drop(&s);
+        return failed ? clg_last_status() : CLG_OK;
+    }
     clg_tensor *cols = K(im2col(g, &geo, api)); /* [o kh kw, n q] */
     clg_tensor *cols3 = K(cols ? reshape3(cols, groups, kg, nq) : NULL);
     if (n->inputs[0] && cols3) {
