@@ -636,6 +636,67 @@ static void test_dropout_rule_unused(void **state) {
     CLG_EXPECT_ERROR(clg_bw_dropout(NULL, NULL, NULL, NULL) != CLG_OK, CLG_STATUS_UNSUPPORTED, "dropout");
 }
 
+/* --- NT-Xent (SimCLR's contrastive loss) ---------------------------------------------------- */
+
+typedef struct ntx_params {
+    int64_t n2, d;
+    double t;
+} ntx_params;
+
+static void host_nt_xent(const double *const *in, double *out, const void *pp) {
+    const ntx_params *p = pp;
+    const int64_t m = p->n2, d = p->d;
+    double zn[16 * 8];
+    for (int64_t i = 0; i < m; i++) {
+        double ss = 1e-12;
+        for (int64_t k = 0; k < d; k++) ss += in[0][i * d + k] * in[0][i * d + k];
+        for (int64_t k = 0; k < d; k++) zn[i * d + k] = in[0][i * d + k] / sqrt(ss);
+    }
+    double total = 0;
+    for (int64_t i = 0; i < m; i++) {
+        const int64_t pos = i < m / 2 ? i + m / 2 : i - m / 2;
+        double sim[16], mx = -1e300, sum = 0;
+        for (int64_t j = 0; j < m; j++) {
+            double dot = 0;
+            for (int64_t k = 0; k < d; k++) dot += zn[i * d + k] * zn[j * d + k];
+            sim[j] = dot / p->t;
+            if (j != i && sim[j] > mx) mx = sim[j];
+        }
+        for (int64_t j = 0; j < m; j++)
+            if (j != i) sum += exp(sim[j] - mx);
+        total += -(sim[pos] - mx - log(sum));
+    }
+    out[0] = total / (double)m;
+}
+
+static clg_tensor *dev_nt_xent(clg_tensor *const *in, const void *pp) {
+    return clg_nt_xent(in[0], (float)((const ntx_params *)pp)->t);
+}
+
+static void test_nt_xent(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    const ntx_params cases[] = {{2, 3, 0.5}, {8, 5, 0.5}, {12, 8, 0.1}, {16, 4, 1.0}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char name[48];
+        snprintf(name, sizeof name, "nt_xent case %zu", c);
+        opcheck_spec s = opcheck_defaults(name, 1, dev_nt_xent, host_nt_xent);
+        opcheck_input(&s, 0, 2, (int64_t[]){cases[c].n2, cases[c].d}, -1, 1);
+        opcheck_output(&s, 0, NULL);
+        s.params = &cases[c];
+        s.fwd_atol = s.fwd_rtol = 2e-5;
+        s.grad_atol = s.grad_rtol = 2e-3; /* temperature 0.1 sharpens the softmax */
+        s.seed = 50 + (uint32_t)c;
+        opcheck_run(ctx, &s);
+    }
+    /* bad input names z and the value */
+    clg_tensor *odd = clg_tensor_zeros(ctx, CLG_FLOAT32, 2, (int64_t[]){3, 2});
+    CLG_EXPECT_ERROR(clg_nt_xent(odd, 0.5f) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_nt_xent", "[3,2]", "[2N, D]");
+    clg_tensor *ok = clg_tensor_zeros(ctx, CLG_FLOAT32, 2, (int64_t[]){4, 2});
+    CLG_EXPECT_ERROR(clg_nt_xent(ok, 0.0f) == NULL, CLG_STATUS_INVALID_ARGUMENT, "temperature 0");
+    CLG_EXPECT_ERROR(clg_nt_xent(NULL, 0.5f) == NULL, CLG_STATUS_INVALID_ARGUMENT, "z is NULL");
+    clg_tensor_free(odd), clg_tensor_free(ok);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_softmax_cross_entropy),
@@ -649,6 +710,7 @@ int main(void) {
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_dropout_rule_unused),
+        cmocka_unit_test(test_nt_xent),
     };
     return CLG_RUN_GROUP(tests);
 }

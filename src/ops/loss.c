@@ -5,6 +5,7 @@
  * own backward rule; everything else is composed of lazy elementwise ops and
  * reductions, so it fuses and takes its gradient from their rules. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "common/error.h"
 #include "graph/graph.h"
@@ -415,4 +416,56 @@ clg_status clg_bw_dropout(clg_gnode *n, const clg_tensor *out, const clg_tensor 
     (void)gin;
     return clg_fail(CLG_STATUS_UNSUPPORTED,
                     "dropout has no backward rule of its own (it is composed of lazy ops)");
+}
+
+/* --- contrastive ------------------------------------------------------------------------------ */
+
+clg_tensor *clg_nt_xent(const clg_tensor *z, float temperature) {
+    const char *api = "clg_nt_xent";
+    char d[220];
+    if (!z) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: z is NULL", api);
+        return NULL;
+    }
+    if (z->dtype != CLG_FLOAT32 || z->ndim != 2 || z->shape[0] < 2 || z->shape[0] % 2 || z->shape[1] < 1) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: z %s must be float32 [2N, D] with N, D >= 1 (rows i and i + N "
+                 "the two views of sample i)", api, clg_tensor_describe(z, d, sizeof d));
+        return NULL;
+    }
+    if (!(temperature > 0.0f) || !isfinite(temperature)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: temperature %g must be finite and > 0", api, (double)temperature);
+        return NULL;
+    }
+    const int64_t m = z->shape[0], half = m / 2;
+    if (m > (1 << 15)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: z %s has more than 32768 rows (the similarity matrix is 2N x 2N)",
+                 api, clg_tensor_describe(z, d, sizeof d));
+        return NULL;
+    }
+    /* a large negative on the diagonal drops s_ii from the softmax; the labels are the pairs */
+    float *mask = calloc((size_t)(m * m), sizeof *mask);
+    int32_t *pair = malloc((size_t)m * sizeof *pair);
+    if (!mask || !pair) {
+        free(mask), free(pair);
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+        return NULL;
+    }
+    for (int64_t i = 0; i < m; i++) mask[i * m + i] = -1e9f, pair[i] = (int32_t)(i < half ? i + half : i - half);
+    clg_scratch s = {0};
+    const int axis = 1;
+    clg_tensor *sq = K(clg_mul(z, z));
+    clg_tensor *ss = K(sq ? clg_sum(sq, 1, &axis, 1) : NULL);
+    clg_tensor *ssp = K(ss ? clg_add_scalar(ss, 1e-12f) : NULL);
+    clg_tensor *norm = K(ssp ? clg_sqrt(ssp) : NULL);
+    clg_tensor *zn = K(norm ? clg_div(z, norm) : NULL);
+    clg_tensor *sim = K(zn ? clg_matmul(zn, zn, 0, 1) : NULL);
+    clg_tensor *scaled = K(sim ? clg_mul_scalar(sim, 1.0f / temperature) : NULL);
+    clg_tensor *mt = K(clg_tensor_from_host(z->ctx, CLG_FLOAT32, 2, (int64_t[]){m, m}, mask));
+    clg_tensor *lt = K(clg_tensor_from_host(z->ctx, CLG_INT32, 1, &m, pair));
+    clg_tensor *logits = K(scaled && mt ? clg_add(scaled, mt) : NULL);
+    clg_tensor *r = LAST(logits && lt ? clg_softmax_cross_entropy(logits, lt, 0.0f) : NULL);
+    clg_scratch_drop(&s);
+    free(mask), free(pair);
+    if (!r) clg_fail_wrap(clg_last_status(), "%s", api);
+    return r;
 }
