@@ -10,7 +10,10 @@
  *    sequences longer than the model allows fail naming the layer or shape;
  *  - a model with states saved and loaded gives the same outputs, bit for bit;
  *  - stateful layers carry their states from batch to batch, also through
- *    fit's captured and replayed steps, and reset_states starts over. */
+ *    fit's captured and replayed steps, and reset_states starts over, also
+ *    from a callback inside fit;
+ *  - a shared layer returning its states in one call only saves and loads
+ *    with the same dropout masks after it. */
 #include "fixture.h"
 
 #include <math.h>
@@ -207,6 +210,10 @@ static void test_bad_states(void **state) {
                      "only SimpleRNN, LSTM and GRU");
     clg_layer_free(d);
     CLG_EXPECT_ERROR(clg_model_reset_states(NULL) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT, "clg_model_reset_states");
+    clg_layer *sl = clg_layer_lstm(U, 0, 0);
+    assert_int_equal(clg_layer_set_stateful(sl, 1), CLG_OK);
+    CLG_EXPECT_ERROR(clg_layer_bidirectional(sl) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_layer_bidirectional",
+                     "stateful");
     clg_model_free(m);
     /* sequences longer than the model allows: at building (the position table)
      * and in the data (the model's input length) */
@@ -335,11 +342,103 @@ static void test_stateful(void **state) {
     clg_model_free(m);
 }
 
+/* Resetting from a callback inside fit reaches the captured step: with the
+ * rate 0, epoch 2 after a reset repeats epoch 1's loss exactly (without the
+ * reset it differs). Also: setting stateful on a compiled model keeps it
+ * compiled, and explicit initial states on a stateful layer work. */
+static int reset_each_epoch(void *user, int epoch, const clg_history *h) {
+    (void)epoch, (void)h;
+    return clg_model_reset_states(user) == CLG_OK ? 0 : -1;
+}
+
+static void test_stateful_reset_in_fit(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    float xs[4 * B * TS * F];
+    int32_t ys[4 * B] = {0, 1, 1, 0, 1, 1, 0, 0};
+    clg_test_random_floats(xs, sizeof xs / sizeof *xs, 61);
+    clg_host_array xa = clg_test_host_array(xs, CLG_FLOAT32, 3, (int64_t[]){4 * B, TS, F});
+    clg_host_array ya = clg_test_host_array(ys, CLG_INT32, 1, (int64_t[]){4 * B});
+    float loss[2][2];
+    for (int with_reset = 0; with_reset < 2; with_reset++) {
+        clg_model *m = clg_sequential_new(ctx, 2, (int64_t[]){TS, F});
+        clg_layer *l = clg_layer_lstm(U, 0, 0);
+        assert_int_equal(clg_model_add(m, l), CLG_OK);
+        assert_int_equal(clg_model_add(m, clg_layer_dense(2, CLG_ACT_SOFTMAX)), CLG_OK);
+        assert_int_equal(clg_model_compile(m, "sgd", "sparse_categorical_crossentropy", NULL), CLG_OK);
+        assert_int_equal(clg_layer_set_stateful(l, 1), CLG_OK); /* after compile: stays compiled */
+        assert_int_equal(clg_model_set_learning_rate(m, 0.0f), CLG_OK);
+        clg_callback *cb = clg_callback_user(reset_each_epoch, m);
+        clg_fit_options o = clg_fit_options_default();
+        o.epochs = 2, o.batch_size = B, o.shuffle = 0, o.verbose = 0;
+        const clg_callback *cbs[] = {cb, NULL};
+        if (with_reset) o.callbacks = cbs, o.ncallbacks = 1;
+        clg_history *h = clg_model_fit(m, &xa, &ya, &o);
+        if (!h) fail_msg("fit: %s", clg_last_error());
+        loss[with_reset][0] = h->loss[0], loss[with_reset][1] = h->loss[1];
+        clg_history_free(h);
+        clg_callback_free(cb);
+        clg_model_free(m);
+    }
+    assert_true(loss[0][0] == loss[1][0]);
+    assert_true(loss[1][1] == loss[1][0]); /* reset: epoch 2 starts where epoch 1 did */
+    assert_true(loss[0][1] != loss[0][0]); /* carried: it does not */
+    /* a stateful layer with explicit initial states */
+    clg_model *m = clg_model_new(ctx);
+    clg_node *x = clg_model_input(m, 2, (int64_t[]){TS, F}), *h0 = clg_model_input(m, 1, (int64_t[]){U});
+    clg_layer *g = clg_layer_gru(U, 0, 0);
+    assert_int_equal(clg_layer_set_stateful(g, 1), CLG_OK);
+    clg_node *y = clg_call_rnn(g, x, 1, &h0, NULL);
+    assert_non_null(y);
+    assert_int_equal(clg_model_set_outputs(m, 1, &y), CLG_OK);
+    clg_tensor *xt = clg_tensor_zeros(ctx, CLG_FLOAT32, 3, (int64_t[]){B, TS, F});
+    clg_tensor *ht = clg_tensor_ones(ctx, CLG_FLOAT32, 2, (int64_t[]){B, U}), *out = NULL;
+    if (clg_model_call(m, (const clg_tensor *[]){xt, ht}, 0, &out) != CLG_OK) fail_msg("%s", clg_last_error());
+    clg_tensor_free(xt), clg_tensor_free(ht), clg_tensor_free(out);
+    clg_model_free(m);
+}
+
+/* A shared LSTM whose first call returns its states and whose second does not,
+ * then Dropout: saved and loaded, a training-mode call draws the same masks
+ * (dropout seeds do not move with where state nodes are made). */
+static void test_shared_layer_states_save_load(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    clg_model *m = clg_model_new(ctx);
+    clg_node *a = clg_model_input(m, 2, (int64_t[]){TS, F}), *b = clg_model_input(m, 2, (int64_t[]){TS, F});
+    clg_layer *shared = clg_layer_lstm(U, 0, 0);
+    clg_node *st[2];
+    clg_node *ya = clg_call_rnn(shared, a, 0, NULL, st);
+    clg_node *yb = clg_call(shared, b);
+    clg_node *cat = clg_call_n(clg_layer_concatenate(-1), 4, (clg_node *[]){ya, yb, st[0], st[1]});
+    clg_node *out = clg_call(clg_layer_dropout(0.5f), cat);
+    assert_non_null(out);
+    assert_int_equal(clg_model_set_outputs(m, 1, &out), CLG_OK);
+    char *dir = clg_test_tempdir("rnn_shared");
+    char *path = clg_test_path_in(dir, "m.safetensors");
+    if (clg_model_save(m, path) != CLG_OK) fail_msg("save: %s", clg_last_error());
+    clg_model *r = clg_model_load(ctx, path);
+    if (!r) fail_msg("load: %s", clg_last_error());
+    float xs[B * TS * F];
+    clg_test_random_floats(xs, B * TS * F, 71);
+    clg_tensor *xt = host_tensor(ctx, xs, 3, (int64_t[]){B, TS, F}), *o1 = NULL, *o2 = NULL;
+    assert_int_equal(clg_model_call(m, (const clg_tensor *[]){xt, xt}, 1, &o1), CLG_OK);
+    assert_int_equal(clg_model_call(r, (const clg_tensor *[]){xt, xt}, 1, &o2), CLG_OK);
+    float v1[B * 4 * U], v2[B * 4 * U];
+    to_host(o1, v1, B * 4 * U);
+    to_host(o2, v2, B * 4 * U);
+    assert_memory_equal(v1, v2, sizeof v1);
+    clg_tensor_free(xt), clg_tensor_free(o1), clg_tensor_free(o2);
+    clg_model_free(r), clg_model_free(m);
+    free(path);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encoder_decoder_states), cmocka_unit_test(test_gradient_through_states),
         cmocka_unit_test(test_gru_and_simple_rnn_states), cmocka_unit_test(test_bad_states),
         cmocka_unit_test(test_save_load_with_states),  cmocka_unit_test(test_stateful),
+        cmocka_unit_test(test_stateful_reset_in_fit),  cmocka_unit_test(test_shared_layer_states_save_load),
     };
     return CLG_RUN_GROUP(tests);
 }

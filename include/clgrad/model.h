@@ -130,12 +130,16 @@ CLG_API clg_layer *clg_layer_lstm(int units, int return_sequences, int go_backwa
 CLG_API clg_layer *clg_layer_gru(int units, int return_sequences, int go_backwards);
 /** Keras's stateful=True for SimpleRNN, LSTM and GRU: the final states of each
  * batch are the initial states of the next (no gradient flows across batches),
- * from zeros at first and after clg_model_reset_states. Every batch must then
- * hold the same number of samples (a batch of another size fails with
- * CLG_STATUS_SHAPE_MISMATCH naming the layer): fit with shuffle 0 and a sample
- * count divisible by the batch size, and reset the states before evaluate or
- * predict with other batches. The states are not saved in model files.
- * INVALID_ARGUMENT for other layers. */
+ * from zeros at first and after clg_model_reset_states. Every call carries
+ * them on: fit's steps, its validation batches, evaluate and predict. Every
+ * batch must hold the same number of samples (a batch of another size fails
+ * with CLG_STATUS_SHAPE_MISMATCH naming the layer, unless the states were just
+ * reset): fit with shuffle 0 and sample counts (validation too) divisible by
+ * the batch size. Initial states passed explicitly (clg_call_rnn) win over the
+ * carried ones; the final states are carried all the same. The setting keeps
+ * a compiled model compiled; a fit in progress keeps the step it captured.
+ * The carried states are not saved in model files (the setting is).
+ * INVALID_ARGUMENT for other layers; Bidirectional refuses a stateful layer. */
 CLG_API clg_status clg_layer_set_stateful(clg_layer *layer, int stateful);
 /** Keras's Bidirectional(layer) with merge_mode 'concat': a forward and a
  * time-reversed copy of the recurrent layer (whose settings it takes; the
@@ -169,8 +173,9 @@ CLG_API void clg_layer_free(clg_layer *layer);          /**< for layers never ad
 CLG_API clg_model *clg_sequential_new(clg_context *ctx, int ndim, const int64_t *input_shape);
 CLG_API clg_status clg_model_add(clg_model *model, clg_layer *layer);
 CLG_API void clg_model_free(clg_model *model);
-/** Drops the carried states of every stateful recurrent layer (Keras's
- * reset_states): the next batch starts from zeros. */
+/** Zeros the carried states of every stateful recurrent layer (Keras's
+ * reset_states): the next batch starts from zeros, also inside a fit (from a
+ * callback) whose captured step holds them, and may have another size. */
 CLG_API clg_status clg_model_reset_states(clg_model *model);
 
 /* --- functional models (Keras's functional API) -----------------------------------------

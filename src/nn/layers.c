@@ -280,9 +280,11 @@ clg_layer *clg_layer_embedding_ex(int input_dim, int output_dim, int mask_zero) 
 
 clg_layer *clg_layer_bidirectional(clg_layer *inner) {
     const char *api = "clg_layer_bidirectional";
-    if (!inner || inner->owner || (inner->kind != L_SIMPLE_RNN && inner->kind != L_LSTM && inner->kind != L_GRU)) {
+    if (!inner || inner->owner || (inner->kind != L_SIMPLE_RNN && inner->kind != L_LSTM && inner->kind != L_GRU) ||
+        inner->stateful) {
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: needs a new SimpleRNN, LSTM or GRU layer (got %s)", api,
-                 !inner ? "NULL" : inner->owner ? "a layer already in a model" : clg_kind_type[inner->kind]);
+                 !inner ? "NULL" : inner->owner ? "a layer already in a model"
+                 : inner->stateful ? "a stateful one: Bidirectional layers carry no states" : clg_kind_type[inner->kind]);
         if (inner && !inner->owner) clg_layer_free(inner);
         return NULL;
     }
@@ -365,7 +367,7 @@ void clg_layer_free(clg_layer *l) {
     if (!l) return;
     for (int i = 0; i < l->nweights; i++) clg_tensor_free(l->w[i]);
     clg_tensor_free(l->mask_table);
-    clg_layer_reset_states(l);
+    clg_layer_drop_states(l);
     free(l);
 }
 
@@ -373,8 +375,25 @@ int clg_layer_state_count(const clg_layer *l) {
     return l->kind == L_LSTM ? 2 : l->kind == L_GRU || l->kind == L_SIMPLE_RNN ? 1 : 0;
 }
 
-void clg_layer_reset_states(clg_layer *l) {
+void clg_layer_drop_states(clg_layer *l) {
     for (int k = 0; k < 2; k++) clg_tensor_free(l->state[k]), l->state[k] = NULL;
+}
+
+/* Zeros in place, so a step captured with these buffers (fit's) starts over
+ * too; and the next batch may have another size (see stateful_states). */
+clg_status clg_layer_reset_states(clg_layer *l) {
+    for (int k = 0; k < 2; k++) {
+        if (!l->state[k]) continue;
+        /* a write to the buffer itself (not a lazy assignment): replays read it */
+        const size_t bytes = (size_t)clg_tensor_numel(l->state[k]) * sizeof(float);
+        float *zeros = calloc(1, bytes);
+        clg_status st = zeros ? clg_tensor_write(l->state[k], zeros, bytes)
+                              : clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "out of host memory");
+        free(zeros);
+        if (st != CLG_OK) return clg_fail_wrap(st, "resetting the states of layer %s", l->name);
+    }
+    l->states_fresh = 1;
+    return CLG_OK;
 }
 static void add_weight(clg_layer *l, const char *name, int trainable, int ndim, const int64_t *shape) {
     int i = l->nweights++;
@@ -940,16 +959,30 @@ static clg_tensor *recurrent_forward(const clg_layer *l, layer_kind cell, clg_te
 /* A stateful layer's initial states for a batch of x: copies of the carried
  * states (zeros at first), since the carried ones are overwritten after the
  * step while the backward pass still reads the initial ones. */
+/* A stateful layer's carried states for a batch of x, made (zeros) if
+ * missing; states just reset may take a new batch size. */
+static clg_status stateful_states(clg_layer *l, const clg_tensor *x) {
+    clg_context *ctx = clg_tensor_context(x);
+    const int64_t shape[2] = {clg_tensor_shape(x)[0], l->units};
+    if (l->state[0] && clg_tensor_shape(l->state[0])[0] != shape[0]) {
+        if (!l->states_fresh)
+            return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "stateful layer %s (%s) carries states of %lld samples; this "
+                            "batch has %lld (every batch needs the same size; clg_model_reset_states starts over)",
+                            l->name, clg_kind_type[l->kind], (long long)clg_tensor_shape(l->state[0])[0],
+                            (long long)shape[0]);
+        clg_layer_drop_states(l);
+    }
+    for (int k = 0; k < clg_layer_state_count(l); k++)
+        if (!l->state[k] && !(l->state[k] = clg_tensor_zeros(ctx, CLG_FLOAT32, 2, shape))) return clg_last_status();
+    return CLG_OK;
+}
+
 static clg_status stateful_init(clg_layer *l, const clg_tensor *x, clg_tensor **init) {
     clg_context *ctx = clg_tensor_context(x);
     const int64_t shape[2] = {clg_tensor_shape(x)[0], l->units};
-    if (l->state[0] && clg_tensor_shape(l->state[0])[0] != shape[0])
-        return clg_fail(CLG_STATUS_SHAPE_MISMATCH, "stateful layer %s (%s) carries states of %lld samples; this "
-                        "batch has %lld (every batch needs the same size; clg_model_reset_states drops the states)",
-                        l->name, clg_kind_type[l->kind], (long long)clg_tensor_shape(l->state[0])[0],
-                        (long long)shape[0]);
+    clg_status st0 = stateful_states(l, x);
+    if (st0 != CLG_OK) return st0;
     for (int k = 0; k < clg_layer_state_count(l); k++) {
-        if (!l->state[k] && !(l->state[k] = clg_tensor_zeros(ctx, CLG_FLOAT32, 2, shape))) return clg_last_status();
         if (!(init[k] = clg_tensor_empty(ctx, CLG_FLOAT32, 2, shape))) return clg_last_status();
         clg_status st = clg_tensor_assign(init[k], l->state[k]);
         if (st != CLG_OK) return st;
@@ -968,6 +1001,8 @@ static clg_tensor *recurrent_layer(clg_layer *l, const clg_node *nd, clg_tensor 
     if (!init && l->stateful) {
         st = stateful_init(l, in[0], own);
         init = own;
+    } else if (l->stateful) { /* explicit initial states win; the final ones are still carried */
+        st = stateful_states(l, in[0]);
     }
     const int want = states || l->stateful;
     if (st == CLG_OK) y = recurrent_forward(l, l->kind, l->w, in[0], mask, l->go_backwards, init, want ? last : NULL);
@@ -976,6 +1011,7 @@ static clg_tensor *recurrent_layer(clg_layer *l, const clg_node *nd, clg_tensor 
         for (int k = 0; st == CLG_OK && k < clg_layer_state_count(l); k++) st = clg_tensor_assign(l->state[k], last[k]);
         clg_grad_set_enabled(clg_tensor_context(y), was);
         if (st != CLG_OK) clg_tensor_free(y), y = NULL;
+        else l->states_fresh = 0;
     }
     for (int k = 0; k < 2; k++) {
         if (states) states[k] = y ? last[k] : NULL;
@@ -1054,7 +1090,7 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *nd, clg_tensor *cons
         y = clg_tensor_reshape(h, 2, (int64_t[]){clg_tensor_shape(h)[0], nd->shape[0]});
         break;
     case L_DROPOUT: /* a copy outside training keeps the layer in the graph */
-        y = training && l->rate > 0.0f ? dropout_fwd(m, nd->id, l->rate, h) : clg_mul_scalar(h, 1.0f);
+        y = training && l->rate > 0.0f ? dropout_fwd(m, nd->seed_id, l->rate, h) : clg_mul_scalar(h, 1.0f);
         break;
     case L_ACTIVATION:
         y = clg_mul_scalar(h, 1.0f);

@@ -73,6 +73,7 @@ static clg_node *node_push(clg_model *m, const char *api) {
     }
     n->model = m;
     n->id = m->nnodes;
+    n->seed_id = m->nnodes - m->nports;
     m->nodes[m->nnodes++] = n;
     return n;
 }
@@ -209,6 +210,7 @@ static clg_node *apply(clg_layer *l, int nin, clg_node *const *in, int take_on_f
             *n = tmp;
             n->in = ins;
             n->id = m->nnodes - 1;
+            n->seed_id = n->id - m->nports;
         }
     } else {
         clg_fail_wrap(st, "%s", api);
@@ -251,6 +253,7 @@ clg_node *clg_model_state_port(clg_node *rnn, int k) {
         clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_call_rnn: out of host memory");
     }
     if (!n) return NULL;
+    m->nports++;
     ins[0] = rnn;
     n->in = ins, n->nin = 1, n->port = k;
     n->dtype = CLG_FLOAT32, n->ndim = 1, n->shape[0] = rnn->layer->units;
@@ -270,18 +273,24 @@ clg_node *clg_call_rnn(clg_layer *layer, clg_node *input, int n_initial, clg_nod
                       : n_initial != 0 && n_initial != ns ? "n_initial must be 0 or the layer's state count"
                       : n_initial && !initial ? "initial is NULL" : NULL;
     if (bad) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s (layer %s takes %d state%s: %s)", api, bad,
-                 layer ? layer->name[0] ? layer->name : clg_kind_type[layer->kind] : "NULL", ns, ns == 1 ? "" : "s",
-                 ns == 2 ? "h, c" : "h");
+        if (ns == 0)
+            clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s (%s)", api, bad,
+                     layer ? layer->name[0] ? layer->name : clg_kind_type[layer->kind] : "NULL");
+        else
+            clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %s (layer %s takes %d state%s: %s)", api, bad,
+                     layer->name[0] ? layer->name : clg_kind_type[layer->kind], ns, ns == 1 ? "" : "s",
+                     ns == 2 ? "h, c" : "h");
         if (layer && !layer->owner) clg_layer_free(layer); /* after the message, which names it */
         return NULL;
     }
     clg_node *in[3] = {input, n_initial ? initial[0] : NULL, n_initial > 1 ? initial[1] : NULL};
     clg_node *out = apply(layer, 1 + n_initial, in, 1, api);
     for (int k = 0; states && k < ns; k++) states[k] = out ? clg_model_state_port(out, k + 1) : NULL;
-    if (states)
-        for (int k = 0; k < ns; k++)
-            if (!states[k]) return NULL;
+    for (int k = 0; states && k < ns; k++)
+        if (!states[k]) {
+            for (int q = 0; q < ns; q++) states[q] = NULL; /* as documented: all NULL on failure */
+            return NULL;
+        }
     return out;
 }
 
@@ -289,16 +298,18 @@ clg_status clg_layer_set_stateful(clg_layer *layer, int stateful) {
     if (!layer || clg_layer_state_count(layer) == 0)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_layer_set_stateful: %s",
                         layer ? "only SimpleRNN, LSTM and GRU layers carry states" : "layer is NULL");
+    /* the graph is unchanged: the model stays compiled (a fit in progress
+     * keeps replaying the step it captured) */
     layer->stateful = stateful != 0;
-    if (!layer->stateful) clg_layer_reset_states(layer);
-    if (layer->owner) model_changed(layer->owner);
+    if (!layer->stateful) clg_layer_drop_states(layer);
     return CLG_OK;
 }
 
 clg_status clg_model_reset_states(clg_model *model) {
     if (!model) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_reset_states: model is NULL");
-    for (int i = 0; i < model->nlayers; i++) clg_layer_reset_states(model->layers[i]);
-    return CLG_OK;
+    clg_status st = CLG_OK;
+    for (int i = 0; st == CLG_OK && i < model->nlayers; i++) st = clg_layer_reset_states(model->layers[i]);
+    return st == CLG_OK ? CLG_OK : clg_fail_wrap(st, "clg_model_reset_states");
 }
 
 clg_node *clg_transformer_block(clg_node *x, int num_heads, int key_dim, int ff_dim, float dropout, int causal) {
@@ -1660,6 +1671,8 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     for (int i = 0; st == CLG_OK && i < m->nlayers; i++) {
         clg_layer *l = m->layers[i];
         const int64_t shape[2] = {bs, l->units};
+        if (l->stateful && l->state[0] && l->states_fresh && clg_tensor_shape(l->state[0])[0] != bs)
+            clg_layer_drop_states(l); /* reset, and now another batch size */
         for (int k = 0; l->stateful && st == CLG_OK && k < clg_layer_state_count(l); k++)
             if (!l->state[k] && !(l->state[k] = clg_tensor_zeros(m->ctx, CLG_FLOAT32, 2, shape)))
                 st = clg_last_status();

@@ -79,6 +79,7 @@ struct clg_layer {
     int return_state;           /* recurrent: applications expose their final states (clg_call_rnn) */
     int stateful;               /* recurrent: final states are the next batch's initial states */
     clg_tensor *state[2];       /* stateful: the carried states [batch, units] (LSTM: h, c) */
+    int states_fresh;           /* reset since the last batch: the next may have another size */
     clg_tensor *mask_table;     /* embedding with mask_zero: [V, 1], 0 for id 0, else 1 */
     int trainable;              /* Keras's layer.trainable; default 1 */
     int applied;                /* weight shapes fixed by a first application */
@@ -104,6 +105,8 @@ struct clg_node {
     int last_use;               /* the last node reading this one (free after it) */
     int port;                   /* 0, or k >= 1: this node is final state k of the recurrent
                                    node in[0] (Keras's output k of that call; layer NULL) */
+    int seed_id;                /* id among the nodes that are not ports: dropout seeds follow
+                                   it, so where ports are made does not move them */
 };
 
 typedef enum loss_kind { LOSS_SPARSE_CCE = 0, LOSS_CCE, LOSS_MSE, LOSS_BCE, LOSS_KIND_COUNT } loss_kind;
@@ -114,7 +117,7 @@ struct clg_model {
     clg_context *ctx;
     int sequential;
     clg_node **nodes;
-    int nnodes, cap_nodes;
+    int nnodes, cap_nodes, nports;
     clg_node **inputs, **outputs;
     int ninputs, noutputs, cap_inputs;
     clg_layer **layers;         /* unique layers in the order first applied */
@@ -164,8 +167,11 @@ clg_tensor *clg_layer_forward(clg_model *m, const clg_node *n, clg_tensor *const
  * for other layers (Bidirectional included). With states non-NULL the forward
  * above also writes the final states there (new references). */
 int clg_layer_state_count(const clg_layer *l);
-/* Drops a stateful layer's carried states (the next batch starts from zeros). */
-void clg_layer_reset_states(clg_layer *l);
+/* Zeros a stateful layer's carried states in place (captured steps holding
+ * them start over too); the next batch may have another size. */
+clg_status clg_layer_reset_states(clg_layer *l);
+/* Frees the carried states. */
+void clg_layer_drop_states(clg_layer *l);
 /* The node of final state k (1: h, 2: c) of recurrent node rnn, made at the
  * first request (clg_call_rnn, and the loader for references [name, node, k]). */
 clg_node *clg_model_state_port(clg_node *rnn, int k);
