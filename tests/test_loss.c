@@ -693,6 +693,7 @@ static void test_nt_xent(void **state) {
     CLG_EXPECT_ERROR(clg_nt_xent(odd, 0.5f) == NULL, CLG_STATUS_INVALID_ARGUMENT, "clg_nt_xent", "[3,2]", "[2N, D]");
     clg_tensor *ok = clg_tensor_zeros(ctx, CLG_FLOAT32, 2, (int64_t[]){4, 2});
     CLG_EXPECT_ERROR(clg_nt_xent(ok, 0.0f) == NULL, CLG_STATUS_INVALID_ARGUMENT, "temperature 0");
+    CLG_EXPECT_ERROR(clg_nt_xent(ok, 1e-9f) == NULL, CLG_STATUS_INVALID_ARGUMENT, "1e-09", ">= 1e-4");
     CLG_EXPECT_ERROR(clg_nt_xent(NULL, 0.5f) == NULL, CLG_STATUS_INVALID_ARGUMENT, "z is NULL");
     clg_tensor_free(odd), clg_tensor_free(ok);
 }

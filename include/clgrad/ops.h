@@ -197,8 +197,9 @@ CLG_API clg_tensor *clg_huber(const clg_tensor *pred, const clg_tensor *target, 
  * holds two views of N samples, rows i and i + N of sample i. Rows are scaled
  * to unit length, s_ij = z_i . z_j / temperature, and row i's loss is
  * -log(exp(s_ip) / sum_{j != i} exp(s_ij)) with p its pair; the mean over the
- * 2N rows. temperature > 0 (SimCLR: 0.5 for small batches). An odd or zero
- * row count, or a rank other than 2, is an error naming z. */
+ * 2N rows. temperature >= 1e-4 (SimCLR: 0.5 for small batches). An odd or
+ * zero row count, more than 8192 rows, or a rank other than 2, is an error
+ * naming z. */
 CLG_API clg_tensor *clg_nt_xent(const clg_tensor *z, float temperature);
 /** @} */
 

@@ -11,10 +11,13 @@
 #include "common/error.h"
 #include "common/file.h"
 
+/* On the heap, so nothing libpng's longjmp skips over lives in a local that
+ * changed after setjmp (C11 7.13.2.1: such locals are indeterminate). */
 typedef struct membuf {
     unsigned char *data;
     size_t len, cap;
     int oom;
+    char why[200]; /* libpng's error text */
 } membuf;
 
 static void mem_write(png_structp png, png_bytep data, png_size_t len) {
@@ -38,8 +41,8 @@ static void mem_flush(png_structp png) { (void)png; }
 
 /* libpng's own error text, kept for the message */
 static void on_error(png_structp png, png_const_charp msg) {
-    char *keep = png_get_error_ptr(png);
-    snprintf(keep, 200, "%s", msg);
+    membuf *b = png_get_error_ptr(png);
+    snprintf(b->why, sizeof b->why, "%s", msg);
     png_longjmp(png, 1);
 }
 
@@ -57,20 +60,26 @@ clg_status clg_png_write(const char *path, int width, int height, int channels, 
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: '%s': channels %d must be 1 (grey), 3 (RGB) or 4 (RGBA)",
                         api, path, channels);
     static const int color[5] = {0, PNG_COLOR_TYPE_GRAY, 0, PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
-    char why[200] = "";
-    membuf buf = {0};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, why, on_error, on_warning);
+    membuf *const buf = calloc(1, sizeof *buf);
+    png_structp png = buf ? png_create_write_struct(PNG_LIBPNG_VER_STRING, buf, on_error, on_warning) : NULL;
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, &info);
+        free(buf);
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: '%s': out of host memory", api, path);
     }
+    png_structp volatile vpng = png; /* read after a longjmp */
+    png_infop volatile vinfo = info;
     if (setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        free(buf.data);
-        return clg_fail(CLG_STATUS_IO_ERROR, "%s: '%s': libpng: %s", api, path, why);
+        png_structp p = vpng;
+        png_infop i = vinfo;
+        png_destroy_write_struct(&p, &i);
+        clg_status st = clg_fail(CLG_STATUS_IO_ERROR, "%s: '%s': libpng: %s", api, path, buf->why);
+        free(buf->data);
+        free(buf);
+        return st;
     }
-    png_set_write_fn(png, &buf, mem_write, mem_flush);
+    png_set_write_fn(png, buf, mem_write, mem_flush);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8, color[channels], PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
@@ -78,9 +87,11 @@ clg_status clg_png_write(const char *path, int width, int height, int channels, 
     for (int y = 0; y < height; y++) png_write_row(png, (png_const_bytep)(pixels + (size_t)y * stride));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    clg_status st = buf.oom ? clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: '%s': out of host memory", api, path)
-                            : clg_write_file_atomic(path, buf.data, buf.len);
-    free(buf.data);
-    if (st != CLG_OK && !buf.oom) clg_fail_wrap(st, "%s", api);
+    const int oom = buf->oom;
+    clg_status st = oom ? clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: '%s': out of host memory", api, path)
+                        : clg_write_file_atomic(path, buf->data, buf->len);
+    free(buf->data);
+    free(buf);
+    if (st != CLG_OK && !oom) clg_fail_wrap(st, "%s", api);
     return st;
 }

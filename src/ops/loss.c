@@ -432,17 +432,19 @@ clg_tensor *clg_nt_xent(const clg_tensor *z, float temperature) {
                  "the two views of sample i)", api, clg_tensor_describe(z, d, sizeof d));
         return NULL;
     }
-    if (!(temperature > 0.0f) || !isfinite(temperature)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: temperature %g must be finite and > 0", api, (double)temperature);
+    if (!(temperature >= 1e-4f) || !isfinite(temperature)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: temperature %g must be finite and >= 1e-4", api,
+                 (double)temperature);
         return NULL;
     }
     const int64_t m = z->shape[0], half = m / 2;
-    if (m > (1 << 15)) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: z %s has more than 32768 rows (the similarity matrix is 2N x 2N)",
+    if (m > 8192) { /* the host mask and the similarity matrix are 2N x 2N */
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: z %s has more than 8192 rows (the similarity matrix is 2N x 2N)",
                  api, clg_tensor_describe(z, d, sizeof d));
         return NULL;
     }
-    /* a large negative on the diagonal drops s_ii from the softmax; the labels are the pairs */
+    /* -inf on the diagonal drops s_ii from the softmax (whatever the
+     * temperature); the labels are the pairs */
     float *mask = calloc((size_t)(m * m), sizeof *mask);
     int32_t *pair = malloc((size_t)m * sizeof *pair);
     if (!mask || !pair) {
@@ -450,7 +452,7 @@ clg_tensor *clg_nt_xent(const clg_tensor *z, float temperature) {
         clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
         return NULL;
     }
-    for (int64_t i = 0; i < m; i++) mask[i * m + i] = -1e9f, pair[i] = (int32_t)(i < half ? i + half : i - half);
+    for (int64_t i = 0; i < m; i++) mask[i * m + i] = -INFINITY, pair[i] = (int32_t)(i < half ? i + half : i - half);
     clg_scratch s = {0};
     const int axis = 1;
     clg_tensor *sq = K(clg_mul(z, z));
