@@ -139,7 +139,8 @@ static int net_init(net *n, clg_context *ctx, clg_model *m, int ndim, const int6
              clg_model_call(m, (const clg_tensor *[]){x}, 0, &y) == CLG_OK;
     clg_tensor_free(x), clg_tensor_free(y);
     n->nparams = ok ? clg_model_weight_count(m, 1) : 0;
-    for (int i = 0; i < n->nparams && i < 32; i++) n->params[i] = clg_model_weight(m, 1, i);
+    if (n->nparams > (int)(sizeof n->params / sizeof *n->params)) return 0;
+    for (int i = 0; i < n->nparams; i++) n->params[i] = clg_model_weight(m, 1, i);
     n->opt = ok ? clg_optimizer_adam(2e-4f, 0.5f, 0.999f, 1e-7f) : NULL;
     return n->opt && clg_optimizer_attach(n->opt, ctx, n->nparams, n->params) == CLG_OK;
 }
@@ -390,7 +391,7 @@ static int parse(int argc, char **argv, options *o) {
         long long v = 0;
         if (!strcmp(flag, "--quiet")) o->quiet = 1;
         else if (!strcmp(flag, "--out")) o->out = value;
-        else if (!cli_int(prog, flag, value, !strcmp(flag, "--seed") ? 0 : 1,
+        else if (!cli_int(prog, flag, value, !strcmp(flag, "--seed") ? 0 : !strcmp(flag, "--train-samples") ? BATCH : 1,
                           !strcmp(flag, "--train-samples") || !strcmp(flag, "--eval-samples") ? 60000 : INT_MAX, &v))
             return CLI_BAD;
         else if (!strcmp(flag, "--epochs")) o->epochs = (int)v;

@@ -29,6 +29,7 @@ static void line(uint8_t *px, int w, int h, double x0, double y0, double x1, dou
 
 int plot_lines(const char *path, int width, int height, const plot_series *series, int nseries, double x_max,
                double y_min, double y_max, double ref) {
+    if (!(y_max > y_min) || width < 3 * MARGIN || height < 3 * MARGIN) return CLG_STATUS_INVALID_ARGUMENT;
     uint8_t *px = malloc((size_t)width * (size_t)height * 3);
     if (!px) return CLG_STATUS_OUT_OF_HOST_MEMORY;
     for (size_t i = 0; i < (size_t)width * (size_t)height * 3; i++) px[i] = 255;

@@ -14,7 +14,8 @@ typedef struct plot_series {
 
 /* Draws the series into a width x height RGB image scaled to x in [0, x_max]
  * and y in [y_min, y_max], with a dashed line at y = ref (NAN: none), and
- * writes it to path. Returns the clg_png_write status. */
+ * writes it to path. Returns the clg_png_write status, or
+ * CLG_STATUS_INVALID_ARGUMENT for y_max <= y_min or an image under 72 pixels. */
 int plot_lines(const char *path, int width, int height, const plot_series *series, int nseries, double x_max,
                double y_min, double y_max, double ref);
 

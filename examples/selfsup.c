@@ -109,6 +109,7 @@ static int build(clg_context *ctx, clg_model *m) {
 static int pretrain(clg_context *ctx, clg_model *full, const float *x, const options *o) {
     clg_tensor *params[16];
     const int np = clg_model_weight_count(full, 1);
+    if (np > (int)(sizeof params / sizeof *params)) return 0;
     for (int i = 0; i < np; i++) params[i] = clg_model_weight(full, 1, i);
     clg_optimizer *opt = clg_optimizer_adam(1e-3f, 0.9f, 0.999f, 1e-7f);
     int64_t *perm = malloc(POOL * sizeof *perm);
@@ -162,16 +163,17 @@ static int features(clg_context *ctx, clg_model *enc, const float *x, int64_t n,
     return 1;
 }
 
-/* The labelled draw d: 60 pool images of each class. */
-static void draw(const int32_t *y, uint64_t seed, int d, int64_t *pick) {
+/* The labelled draw d: 60 pool images of each class; 0 on failure. */
+static int draw(const int32_t *y, uint64_t seed, int d, int64_t *pick) {
     int64_t *perm = malloc(POOL * sizeof *perm);
     int count[CLASSES] = {0}, k = 0;
-    clg_shuffle_permutation(POOL, seed + 1000, (uint64_t)d, perm);
+    if (!perm || clg_shuffle_permutation(POOL, seed + 1000, (uint64_t)d, perm) != CLG_OK) return free(perm), 0;
     for (int64_t i = 0; i < POOL && k < LABELLED; i++) {
         const int32_t c = y[perm[i]];
-        if (count[c] < PER_CLASS) count[c]++, pick[k++] = perm[i];
+        if (c >= 0 && c < CLASSES && count[c] < PER_CLASS) count[c]++, pick[k++] = perm[i];
     }
     free(perm);
+    return k == LABELLED;
 }
 
 /* A linear classifier on dim-wide features: trained on (tx, ty) and scored
@@ -223,8 +225,7 @@ static int report(clg_context *ctx, const char *what, int dim, const float *pool
     int64_t pick[LABELLED];
     int32_t py[LABELLED];
     float *px = malloc((size_t)LABELLED * dim * sizeof *px);
-    if (!px) return 0;
-    draw(y, seed, 0, pick);
+    if (!px || !draw(y, seed, 0, pick)) return free(px), 0;
     gather(pool, dim, pick, LABELLED, px);
     for (int i = 0; i < LABELLED; i++) py[i] = y[pick[i]];
     double best = -1;
@@ -238,7 +239,7 @@ static int report(clg_context *ctx, const char *what, int dim, const float *pool
         }
     double acc[DRAWS], mean = 0, var = 0;
     for (int d = 0; d < DRAWS; d++) {
-        draw(y, seed, d, pick);
+        if (!draw(y, seed, d, pick)) return free(px), 0;
         gather(pool, dim, pick, LABELLED, px);
         for (int i = 0; i < LABELLED; i++) py[i] = y[pick[i]];
         acc[d] = probe(ctx, px, py, LABELLED, test, ty, tn, dim, bl2, be);

@@ -1,8 +1,10 @@
 /* A GAN's alternating steps in a custom loop (as examples/dcgan.c runs them):
  * the discriminator's step, on real data and the generator's detached output,
- * changes the discriminator's weights and none of the generator's; the
- * generator's step through the discriminator changes the generator's weights
- * and none of the discriminator's (whose gradients it also computes). */
+ * changes the discriminator's weights and gives the generator no gradient
+ * (the detach holds; the generator's batch-norm statistics move, as its
+ * training-mode call should); the generator's step through the discriminator
+ * changes the generator's weights, its gradient having passed through the
+ * discriminator, whose weights stay (only the generator's optimizer steps). */
 #include "fixture.h"
 
 #include <stdlib.h>

@@ -1042,11 +1042,9 @@ enum { CN = 4, CE = 8 };
 static const float cb_x[CN * 2] = {1, 2, 2, 1, 3, 3, -1, 2};
 static const float cb_y[CN] = {1, -1, 2, 0.5f};
 
-/* Dense(1) on 2 features, SGD with learning rate lr on mse: with lr 1 every
- * step overshoots (the loss grows each epoch), with lr 0 nothing moves. */
 /* Conv2DTranspose 'same' gives H*s (Keras's output_padding=None) for even and
- * odd kernels and strides, at run time as in the summary, with the values of
- * clg_conv2d_transpose 'same' without output padding. */
+ * odd kernels and strides, at run time as in the summary (the op's values are
+ * test_conv's business; here they only confirm no output padding was passed). */
 static void test_conv_transpose_same(void **state) {
     clg_context *ctx = clg_test_ctx(state);
     const int ks[3][2] = {{4, 2}, {3, 2}, {5, 3}};
@@ -1079,6 +1077,8 @@ static void test_conv_transpose_same(void **state) {
     }
 }
 
+/* Dense(1) on 2 features, SGD with learning rate lr on mse: with lr 1 every
+ * step overshoots (the loss grows each epoch), with lr 0 nothing moves. */
 static clg_model *cb_model(clg_context *ctx, float lr) {
     clg_model *m = clg_sequential_new(ctx, 1, (int64_t[]){2});
     assert_non_null(m);

@@ -5,7 +5,8 @@
  *    steps, auto-reset with the ended episode's last observation;
  *  - start states uniform in +-0.05, reproducible per (seed, environment);
  *  - bad arguments change nothing and name the culprit;
- *  - a DQN update changes the online network and not the target network, and
+ *  - a DQN update changes the online network and not the target network (read
+ *    detached, although one optimizer holds both), and
  *    the advantage-weighted cross-entropy (the policy-gradient loss) has the
  *    gradient -A (onehot - softmax) / N;
  *  - PNG files read back by libpng as written. */
@@ -191,10 +192,11 @@ static void test_dqn_step_changes_online_only(void **state) {
     clg_tensor *st = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){4, 4}, s);
     clg_tensor *st2 = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){4, 4}, s2);
     clg_tensor *oh = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){4, 2}, onehot);
-    clg_tensor *q = NULL, *qt = NULL;
-    int was = clg_grad_set_enabled(ctx, 0);
-    assert_int_equal(clg_model_call(target, (const clg_tensor *[]){st2}, 0, &qt), CLG_OK);
-    clg_grad_set_enabled(ctx, was);
+    /* the target network's values enter detached: one optimizer over both
+     * networks (as a careless loop might hold) must still leave it alone */
+    clg_tensor *q = NULL, *qt_live = NULL;
+    assert_int_equal(clg_model_call(target, (const clg_tensor *[]){st2}, 1, &qt_live), CLG_OK);
+    clg_tensor *qt = clg_tensor_detach(qt_live);
     clg_tensor *best = clg_max(qt, 1, (int[]){1}, 0);
     clg_tensor *disc = best ? clg_mul_scalar(best, 0.99f) : NULL;
     clg_tensor *y = disc ? clg_add_scalar(disc, 1.0f) : NULL;
@@ -206,16 +208,23 @@ static void test_dqn_step_changes_online_only(void **state) {
     assert_int_equal(clg_backward(loss, NULL), CLG_OK);
     clg_optimizer *opt = clg_optimizer_adam(1e-2f, 0.9f, 0.999f, 1e-7f);
     clg_tensor *params[8];
-    int np = clg_model_weight_count(online, 1);
+    int np = clg_model_weight_count(online, 1), nt = clg_model_weight_count(target, 1);
     for (int i = 0; i < np; i++) params[i] = clg_model_weight(online, 1, i);
-    assert_int_equal(clg_optimizer_attach(opt, ctx, np, params), CLG_OK);
+    for (int i = 0; i < nt; i++) { /* state tensors take their names: make them differ */
+        params[np + i] = clg_model_weight(target, 1, i);
+        char name[96];
+        snprintf(name, sizeof name, "target.%s", clg_tensor_name(params[np + i]));
+        assert_int_equal(clg_tensor_set_name(params[np + i], name), CLG_OK);
+    }
+    np += nt;
+    if (clg_optimizer_attach(opt, ctx, np, params) != CLG_OK) fail_msg("attach: %s", clg_last_error());
     assert_int_equal(clg_optimizer_step(opt), CLG_OK);
     float *on1 = weights_of(online, &n1), *ta1 = weights_of(target, &n2);
     int changed = 0;
     for (int i = 0; i < n1; i++) changed += on1[i] != on0[i];
     assert_true(changed > n1 / 2);
     assert_memory_equal(ta0, ta1, (size_t)n2 * sizeof *ta0);
-    clg_tensor *list[] = {st, st2, oh, q, qt, best, disc, y, picked, qa, loss};
+    clg_tensor *list[] = {st, st2, oh, q, qt_live, qt, best, disc, y, picked, qa, loss};
     for (size_t i = 0; i < sizeof list / sizeof *list; i++) clg_tensor_free(list[i]);
     clg_optimizer_free(opt);
     free(on0), free(ta0), free(on1), free(ta1);

@@ -8,10 +8,12 @@
  *  - the device functions from many threads at once agree;
  *  - error messages are per thread (a failure in one thread does not change
  *    what another reads);
- *  - two threads saving to the same file at once leave one whole version.
+ *  - two threads saving to the same file at once leave one whole version,
+ *    and a third reading it meanwhile never finds a torn file.
  * scripts/test.sh builds this file with ThreadSanitizer too (see there). */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "fixture.h"
@@ -220,7 +222,7 @@ static void test_errors_are_per_thread(void **state) {
 
 /* Two threads save different versions to one path at once, many times: the
  * file is always one whole version (every value equals the version's number). */
-enum { SAVE_N = 256, SAVES = 30 };
+enum { SAVE_N = 4096, SAVES = 30 };
 
 typedef struct save_job {
     const char *path;
@@ -243,14 +245,42 @@ static void *save_thread(void *arg) {
     return NULL;
 }
 
+/* Opens the file over and over while the writers run: every open that finds
+ * it must read one whole version. */
+typedef struct read_job {
+    const char *path;
+    atomic_int *stop;
+    int reads, torn;
+} read_job;
+
+static void *read_thread(void *arg) {
+    read_job *job = arg;
+    float got[SAVE_N];
+    while (!atomic_load(job->stop)) {
+        clg_safetensors *f = NULL;
+        if (clg_safetensors_open(job->path, &f) != CLG_OK) continue; /* not written yet */
+        int ok = clg_safetensors_read(f, "v", got, sizeof got) == CLG_OK && (got[0] == 1.0f || got[0] == 2.0f);
+        for (int i = 1; ok && i < SAVE_N; i++) ok = got[i] == got[0];
+        clg_safetensors_free(f);
+        job->reads++, job->torn += !ok;
+    }
+    return NULL;
+}
+
 static void test_concurrent_saves(void **state) {
     (void)state;
     char *dir = clg_test_tempdir("threads");
     char *path = clg_test_path_in(dir, "same.safetensors");
     save_job jobs[2] = {{.path = path, .version = 1}, {.path = path, .version = 2}};
-    pthread_t th[2];
+    atomic_int stop = 0;
+    read_job reader = {.path = path, .stop = &stop};
+    pthread_t th[2], rt;
+    assert_int_equal(pthread_create(&rt, NULL, read_thread, &reader), 0);
     for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, save_thread, &jobs[i]), 0);
     for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    atomic_store(&stop, 1);
+    assert_int_equal(pthread_join(rt, NULL), 0);
+    if (reader.torn) fail_msg("%d of %d reads during the saves found a torn file", reader.torn, reader.reads);
     for (int i = 0; i < 2; i++)
         if (jobs[i].st != CLG_OK) fail_msg("writer %d: %s", i, jobs[i].error);
     clg_safetensors *f = NULL;
