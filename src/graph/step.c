@@ -183,10 +183,16 @@ clg_status clg_step_replay(clg_step *s) {
         }
         if (st != CLG_OK) break;
         cl_event ev = NULL;
-        st = CLG_CL(clEnqueueNDRangeKernel(ctx->queue, c->kernel, 1, NULL, &c->global, &c->local, 0, NULL,
-                                           CLG_PROFILE_EVENT(ctx, ev)),
-                    "clg_step_replay");
+        st = CLG_CL_FAULT(ctx, CLG_FAULT_ENQUEUE,
+                          clEnqueueNDRangeKernel(ctx->queue, c->kernel, 1, NULL, &c->global, &c->local, 0, NULL,
+                                                 CLG_PROFILE_EVENT(ctx, ev)),
+                          "clg_step_replay");
         clg_profile_record(ctx, c->kernel, NULL, ev);
+        if (st != CLG_OK) {
+            char name[128] = "?";
+            clGetKernelInfo(c->kernel, CL_KERNEL_FUNCTION_NAME, sizeof name, name, NULL);
+            clg_fail_wrap(st, "kernel '%s' (command %zu of %zu)", name, i + 1, s->ncmds);
+        }
     }
     return st;
 }

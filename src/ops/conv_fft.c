@@ -230,6 +230,9 @@ typedef struct fft_call {
 static clg_status fft_enqueue(clg_context *ctx, const fft_call *c) {
     cl_mem in = c->in, out = c->out;
     cl_event ev = NULL;
+    cl_int injected = CLG_FAULT(ctx, CLG_FAULT_ENQUEUE);
+    if (injected != CL_SUCCESS)
+        return clg_fault_report(ctx, fft_check((clfftStatus)injected, "clfftEnqueueTransform", c->what));
     clg_status st = fft_check(clfftEnqueueTransform(c->plan, c->dir, 1, &ctx->queue, 0, NULL,
                                                     CLG_PROFILE_EVENT(ctx, ev), &in, &out, c->tmp),
                               "clfftEnqueueTransform", c->what);

@@ -141,7 +141,10 @@ static void apply_gemm_tuning(clg_context *ctx) {
 
 static clg_status gemm_enqueue(clg_context *ctx, const gemm_call *g) {
     apply_gemm_tuning(ctx);
-    CLBlastStatusCode code;
+    CLBlastStatusCode code = (CLBlastStatusCode)CLG_FAULT(ctx, CLG_FAULT_ENQUEUE);
+    if (code != CLBlastSuccess)
+        return clg_fault_report(
+            ctx, gemm_check(code, g, g->batched ? "CLBlastSgemmStridedBatched" : "CLBlastSgemmWithTempBuffer"));
     cl_event ev = NULL;
     if (g->batched) {
         code = CLBlastSgemmStridedBatched(CLBlastLayoutRowMajor, g->ta, g->tb, g->m, g->n, g->k,

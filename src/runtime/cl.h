@@ -14,6 +14,10 @@
  * (in a static per-thread buffer). */
 const char *clg_cl_error_name(cl_int err);
 
+/* The code named `name` ("CL_OUT_OF_RESOURCES", ...) into *code: 1, or 0 when
+ * the name is not one of OpenCL's. */
+int clg_cl_error_code(const char *name, cl_int *code);
+
 /* Maps a failed OpenCL call to a status and records a message naming the call,
  * the error, what was being done, and the source position. CL_SUCCESS gives
  * CLG_OK and records nothing. */

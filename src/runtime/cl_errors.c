@@ -44,6 +44,17 @@ const char *clg_cl_error_name(cl_int err) {
     }
 }
 
+int clg_cl_error_code(const char *name, cl_int *code) {
+#define CLG_CL_NAME_(name_)               \
+    if (strcmp(name, #name_) == 0) {      \
+        *code = name_;                    \
+        return 1;                         \
+    }
+    CLG_CL_ERROR_LIST(CLG_CL_NAME_)
+#undef CLG_CL_NAME_
+    return 0;
+}
+
 clg_status clg_cl_check(cl_int err, const char *call, const char *what, const char *file,
                         int line) {
     if (err == CL_SUCCESS) return CLG_OK;

@@ -167,7 +167,7 @@ clg_context *clg_context_new(const clg_context_options *options) {
         snprintf(ctx->store.path, sizeof ctx->store.path, "%s/store/%s.txt", ctx->cache_dir, hex);
     }
 
-    if (open_device(ctx) != CLG_OK) {
+    if (clg_fault_parse(getenv("CLGRAD_FAULT"), &ctx->fault) != CLG_OK || open_device(ctx) != CLG_OK) {
         clg_context_free(ctx);
         return NULL;
     }

@@ -20,7 +20,8 @@ clg_event *clg_event_record(clg_context *ctx) {
         return NULL;
     }
     ev->ctx = ctx;
-    if (CLG_CL(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &ev->event), ctx->label) != CLG_OK) {
+    if (CLG_CL_FAULT(ctx, CLG_FAULT_ENQUEUE, clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &ev->event),
+                     ctx->label) != CLG_OK) {
         free(ev);
         return NULL;
     }
@@ -37,13 +38,14 @@ static void CL_CALLBACK complete_user_event(cl_event done, cl_int status, void *
 clg_status clg_event_wait(clg_context *ctx, const clg_event *ev) {
     if (!ctx || !ev) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_event_wait: NULL argument");
     if (ev->ctx->cl == ctx->cl)
-        return CLG_CL(clEnqueueBarrierWithWaitList(ctx->queue, 1, &ev->event, NULL), ctx->label);
+        return CLG_CL_FAULT(ctx, CLG_FAULT_ENQUEUE, clEnqueueBarrierWithWaitList(ctx->queue, 1, &ev->event, NULL),
+                            ctx->label);
     /* Another OpenCL context: its events cannot appear in our wait lists. */
     cl_int err;
     cl_event user = clCreateUserEvent(ctx->cl, &err);
     clg_status st = CLG_CL_ERR(err, "clCreateUserEvent", ctx->label);
     if (st != CLG_OK) return st;
-    st = CLG_CL(clEnqueueBarrierWithWaitList(ctx->queue, 1, &user, NULL), ctx->label);
+    st = CLG_CL_FAULT(ctx, CLG_FAULT_ENQUEUE, clEnqueueBarrierWithWaitList(ctx->queue, 1, &user, NULL), ctx->label);
     if (st == CLG_OK) {
         clRetainEvent(user); /* released by the callback */
         st = CLG_CL(clSetEventCallback(ev->event, CL_COMPLETE, complete_user_event, user), ev->ctx->label);

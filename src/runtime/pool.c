@@ -21,8 +21,24 @@ size_t clg_pool_size_class(size_t bytes) {
     return bytes; /* only reached for sizes near SIZE_MAX */
 }
 
-static clg_status create_mem(clg_context *ctx, size_t capacity, const char *what, cl_mem *out) {
-    char held[32], want[32], fail_what[512];
+/* The failure of an allocation of `bytes` (rounded up to `capacity`) with err;
+ * out of memory says what was asked for and what the context holds. */
+static clg_status alloc_failed(clg_context *ctx, size_t bytes, size_t capacity, const char *what, cl_int err) {
+    char want[32], held[32], cached[32], fail_what[512];
+    clg_format_bytes(capacity, want, sizeof want);
+    if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES)
+        return clg_fail(CLG_STATUS_OUT_OF_DEVICE_MEMORY,
+                        "out of device memory allocating %zu bytes (%s size class) for %s on %s: %llu bytes (%s) "
+                        "in use by tensors, %s cached; %s",
+                        bytes, want, what, ctx->label, (unsigned long long)ctx->stats.bytes_in_use,
+                        clg_format_bytes(ctx->stats.bytes_in_use, held, sizeof held),
+                        clg_format_bytes(ctx->stats.bytes_cached, cached, sizeof cached), clg_cl_error_name(err));
+    snprintf(fail_what, sizeof fail_what, "allocating %zu bytes (%s size class) for %s on %s", bytes, want, what,
+             ctx->label);
+    return CLG_CL_ERR(err, "clCreateBuffer", fail_what);
+}
+
+static clg_status create_mem(clg_context *ctx, size_t bytes, size_t capacity, const char *what, cl_mem *out) {
     cl_int err;
     *out = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, capacity, NULL, &err);
     if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES) {
@@ -30,16 +46,7 @@ static clg_status create_mem(clg_context *ctx, size_t capacity, const char *what
         clg_context_release_cached_memory(ctx);
         *out = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, capacity, NULL, &err);
     }
-    if (err == CL_SUCCESS) return CLG_OK;
-    if (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES)
-        return clg_fail(CLG_STATUS_OUT_OF_DEVICE_MEMORY,
-                        "out of device memory allocating %s for %s on %s (%s in use by tensors; %s)",
-                        clg_format_bytes(capacity, want, sizeof want), what, ctx->label,
-                        clg_format_bytes(ctx->stats.bytes_in_use, held, sizeof held),
-                        clg_cl_error_name(err));
-    snprintf(fail_what, sizeof fail_what, "allocating %s for %s on %s",
-             clg_format_bytes(capacity, want, sizeof want), what, ctx->label);
-    return CLG_CL_ERR(err, "clCreateBuffer", fail_what);
+    return err == CL_SUCCESS ? CLG_OK : alloc_failed(ctx, bytes, capacity, what, err);
 }
 
 clg_buffer *clg_buffer_new(clg_context *ctx, size_t bytes, const char *what) {
@@ -67,6 +74,12 @@ clg_buffer *clg_buffer_new(clg_context *ctx, size_t bytes, const char *what) {
     size_t capacity = clg_pool_size_class(bytes);
     if (capacity > ctx->limits.max_alloc_bytes) capacity = bytes;
     buf->capacity = capacity;
+    cl_int injected = CLG_FAULT(ctx, CLG_FAULT_ALLOC);
+    if (injected != CL_SUCCESS) {
+        clg_fault_report(ctx, alloc_failed(ctx, bytes, capacity, what, injected));
+        free(buf);
+        return NULL;
+    }
 
     clg_buffer *dead = ctx->capture ? clg_capture_reuse(ctx, capacity) : NULL;
     if (dead) { /* the capture's memory plan: a buffer no tensor uses any more */
@@ -86,7 +99,7 @@ clg_buffer *clg_buffer_new(clg_context *ctx, size_t bytes, const char *what) {
             goto done;
         }
     }
-    if (create_mem(ctx, capacity, what, &buf->mem) != CLG_OK) {
+    if (create_mem(ctx, bytes, capacity, what, &buf->mem) != CLG_OK) {
         free(buf);
         return NULL;
     }

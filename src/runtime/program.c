@@ -98,6 +98,24 @@ static uint32_t crc_of(const void *a, size_t alen, const void *b, size_t blen) {
     return (uint32_t)crc;
 }
 
+int clg_program_cache_check(const unsigned char *file, size_t len, const char *key, size_t key_len,
+                            const unsigned char **bin, size_t *bin_len) {
+    *bin = NULL;
+    *bin_len = 0;
+    int ok = file && len >= CACHE_HEADER && memcmp(file, cache_magic, 8) == 0;
+    uint64_t klen = ok ? get_u64(file + 8) : 0, blen = ok ? get_u64(file + 16) : 0;
+    /* each length against len first, so that their sum cannot wrap */
+    ok = ok && klen == key_len && blen > 0 && blen <= len && klen <= len &&
+         CACHE_HEADER + klen + blen == len;
+    ok = ok && memcmp(file + CACHE_HEADER, key, key_len) == 0;
+    ok = ok && get_u32(file + 24) == crc_of(file + CACHE_HEADER, klen, file + CACHE_HEADER + klen, blen);
+    if (ok) {
+        *bin = file + CACHE_HEADER + klen;
+        *bin_len = (size_t)blen;
+    }
+    return ok;
+}
+
 /* Loads and builds a cached binary; returns NULL (counting a rejection where a
  * file existed but was unusable) if it cannot. */
 static cl_program load_cached(clg_context *ctx, const char *path, const char *key, size_t key_len,
@@ -113,17 +131,10 @@ static cl_program load_cached(clg_context *ctx, const char *path, const char *ke
         ctx->stats.disk_cache_rejected++;
         return NULL;
     }
-    const unsigned char *u = (const unsigned char *)data;
     cl_program prog = NULL;
-    int ok = len >= CACHE_HEADER && memcmp(u, cache_magic, 8) == 0;
-    uint64_t klen = ok ? get_u64(u + 8) : 0, blen = ok ? get_u64(u + 16) : 0;
-    ok = ok && klen == key_len && blen > 0 && blen <= len && klen <= len &&
-         CACHE_HEADER + klen + blen == len;
-    ok = ok && memcmp(u + CACHE_HEADER, key, key_len) == 0;
-    ok = ok && get_u32(u + 24) == crc_of(u + CACHE_HEADER, klen, u + CACHE_HEADER + klen, blen);
-    if (ok) {
-        const unsigned char *bin = u + CACHE_HEADER + klen;
-        size_t bin_len = (size_t)blen;
+    const unsigned char *bin;
+    size_t bin_len;
+    if (clg_program_cache_check((const unsigned char *)data, len, key, key_len, &bin, &bin_len)) {
         cl_int err, bin_status = CL_SUCCESS;
         prog = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &bin_len, &bin, &bin_status,
                                          &err);
@@ -170,6 +181,14 @@ static void store_cached(clg_context *ctx, cl_program prog, const char *path, co
     free(file);
 }
 
+/* A failed build of program `name`: its options, the error and the build log. */
+static clg_status build_failed(const clg_context *ctx, const char *name, const char *options, cl_int err,
+                               const char *log) {
+    return clg_fail(CLG_STATUS_BUILD_FAILED,
+                    "building OpenCL program '%s' for %s failed (%s) with options '%s'; build log:\n%s", name,
+                    ctx->label, clg_cl_error_name(err), options, log ? log : "(none)");
+}
+
 static clg_status build_from_source(clg_context *ctx, const char *name, const char *source,
                                     const char *options, cl_program *out) {
     cl_int err;
@@ -189,10 +208,7 @@ static clg_status build_from_source(clg_context *ctx, const char *name, const ch
             log[log_len] = '\0';
         }
         clReleaseProgram(prog);
-        st = clg_fail(CLG_STATUS_BUILD_FAILED,
-                      "building OpenCL program '%s' for %s failed (%s) with options '%s'; "
-                      "build log:\n%s",
-                      name, ctx->label, clg_cl_error_name(err), options, log ? log : "(none)");
+        st = build_failed(ctx, name, options, err, log);
         free(log);
         return st;
     }
@@ -222,6 +238,9 @@ clg_status clg_program_get(clg_context *ctx, const char *name, const char *sourc
 
     char full_options[1024];
     snprintf(full_options, sizeof full_options, "%s %s", ctx->base_options, options);
+    cl_int injected = CLG_FAULT(ctx, CLG_FAULT_BUILD); /* before the disk cache, which may hold it */
+    if (injected != CL_SUCCESS)
+        return clg_fault_report(ctx, build_failed(ctx, name, full_options, injected, "(none: not built)"));
     cl_program prog = NULL;
     size_t key_len = 0;
     char *key = NULL;
@@ -321,9 +340,10 @@ cl_uint2 clg_div_magic(uint32_t d) {
 /* The one clEnqueueNDRangeKernel of direct launches (replays have their own). */
 static clg_status enqueue(clg_context *ctx, cl_kernel kernel, size_t global, size_t local, const char *what) {
     cl_event ev = NULL;
-    clg_status st = CLG_CL(
-        clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL, CLG_PROFILE_EVENT(ctx, ev)),
-        what);
+    clg_status st = CLG_CL_FAULT(ctx, CLG_FAULT_ENQUEUE,
+                                 clEnqueueNDRangeKernel(ctx->queue, kernel, 1, NULL, &global, &local, 0, NULL,
+                                                        CLG_PROFILE_EVENT(ctx, ev)),
+                                 what);
     clg_profile_record(ctx, kernel, NULL, ev);
     return st;
 }

@@ -71,6 +71,13 @@ clg_status clg_program_get(struct clg_context *ctx, const char *name, const char
 /* The program already built in this context under (name, options), or NULL. */
 cl_program clg_program_find(struct clg_context *ctx, const char *name, const char *options);
 
+/* Whether `file` (len bytes) is a disk cache entry for exactly `key` (the layout
+ * in program.c: magic, lengths, CRC-32, key, binary); if so *bin and *bin_len
+ * locate the program binary inside it. Anything else (short, foreign, damaged)
+ * is 0. Pure: no context, nothing allocated (the fuzz target calls it). */
+int clg_program_cache_check(const unsigned char *file, size_t len, const char *key, size_t key_len,
+                            const unsigned char **bin, size_t *bin_len);
+
 /* Kernel `kernel` of the embedded program `program_name` built with `options`.
  * Owned by the context; set its arguments and enqueue it, one thread at a time. */
 clg_status clg_kernel_get(struct clg_context *ctx, const char *program_name,
@@ -172,6 +179,60 @@ void clg_profile_record(struct clg_context *ctx, cl_kernel kernel, const char *l
 clg_status clg_profile_fold(struct clg_context *ctx);
 void clg_profile_state_free(struct clg_context *ctx);
 
+/* --- fault injection (runtime/fault.c) ----------------------------------------------
+ * Makes the nth operation of one kind fail with a chosen OpenCL code, once, as
+ * if the call had returned it: from tests (clg_fault_set) or for a whole
+ * process (CLGRAD_FAULT=KIND:N[:CODE], read when each context is made; see
+ * docs/engine.md). Per context, so it needs no locking. */
+
+typedef enum clg_fault_kind {
+    CLG_FAULT_ALLOC,   /* clg_buffer_new of a nonzero size (pool hits included) */
+    CLG_FAULT_BUILD,   /* a program not yet in the context: from the disk cache or source */
+    CLG_FAULT_ENQUEUE, /* kernel launches, writes, copies, GEMMs, FFTs, markers, replays */
+    CLG_FAULT_READ,    /* device-to-host reads */
+    CLG_FAULT_KINDS
+} clg_fault_kind;
+
+typedef struct clg_fault {
+    int armed; /* a fault waits to fire: the one thing the choke points test */
+    int fired;
+    clg_fault_kind kind;
+    uint64_t nth;  /* the operation of `kind` that fails, from 1 when armed */
+    uint64_t seen; /* operations of `kind` since armed (up to the one that failed) */
+    cl_int code;
+} clg_fault;
+
+/* Arms ctx's hook: the nth (>= 1) operation of kind from now fails with code
+ * (CL_SUCCESS: the kind's default, CL_MEM_OBJECT_ALLOCATION_FAILURE,
+ * CL_BUILD_PROGRAM_FAILURE or CL_OUT_OF_RESOURCES). One fault at a time:
+ * arming again replaces it. */
+clg_status clg_fault_set(struct clg_context *ctx, clg_fault_kind kind, uint64_t nth, cl_int code);
+/* Disarms the hook and forgets what it counted. */
+void clg_fault_clear(struct clg_context *ctx);
+/* Whether the armed fault has fired (it disarms itself then), and how many
+ * operations of its kind were counted since it was armed. */
+int clg_fault_fired(const struct clg_context *ctx);
+uint64_t clg_fault_seen(const struct clg_context *ctx);
+const char *clg_fault_kind_name(clg_fault_kind kind);
+/* Parses a CLGRAD_FAULT value into *out (disarmed for NULL or ""); a malformed
+ * one is CLG_STATUS_INVALID_ARGUMENT with the syntax in the message. */
+clg_status clg_fault_parse(const char *spec, clg_fault *out);
+
+/* For the choke points, only while armed: counts one operation of kind and
+ * returns the code to fail it with, or CL_SUCCESS. */
+cl_int clg_fault_take(struct clg_context *ctx, clg_fault_kind kind);
+/* Marks the error just recorded as injected; returns st. */
+clg_status clg_fault_report(const struct clg_context *ctx, clg_status st);
+
+/* The code an operation of kind must fail with now, or CL_SUCCESS. */
+#define CLG_FAULT(ctx, kind) ((ctx)->fault.armed ? clg_fault_take((ctx), (kind)) : CL_SUCCESS)
+/* CLG_CL for an OpenCL call the hook can fail: when it fires, expr is not
+ * evaluated and the failure is reported as that call's. */
+#define CLG_CL_FAULT(ctx, kind, expr, what)                                                         \
+    (CLG_FAULT((ctx), (kind)) != CL_SUCCESS                                                        \
+         ? clg_fault_report((ctx), clg_cl_check((ctx)->fault.code, #expr, (what), __FILE__, __LINE__)) \
+         : CLG_CL(expr, what))
+
 /* --- the context -------------------------------------------------------------- */
 
 struct clg_context {
@@ -208,6 +269,7 @@ struct clg_context {
     struct clg_step *capture;       /* the step being captured, if any */
 
     clg_profile_state profile;
+    clg_fault fault;
 
     /* Per-context state of optional modules (e.g. clFFT plans), freed with it. */
     void *fft_state;

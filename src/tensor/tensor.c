@@ -83,7 +83,10 @@ static void contiguous_strides(int ndim, const int64_t *shape, int64_t *strides)
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; i--) {
         strides[i] = s;
-        s *= shape[i] > 0 ? shape[i] : 1;
+        /* Only a tensor with a zero extent gets here with a product over 2^63
+         * ([4294967295,4294967295,4294967295,0]); it addresses no element, so
+         * its strides just saturate. */
+        if (__builtin_mul_overflow(s, shape[i] > 0 ? shape[i] : 1, &s)) s = INT64_MAX;
     }
 }
 
@@ -258,9 +261,10 @@ typedef struct host_write {
 static clg_status replay_write(clg_context *ctx, const void *payload) {
     const host_write *w = payload;
     cl_event ev = NULL;
-    clg_status st = CLG_CL(clEnqueueWriteBuffer(ctx->queue, w->mem, CL_FALSE, w->offset, w->size, w + 1, 0,
-                                                NULL, CLG_PROFILE_EVENT(ctx, ev)),
-                           "replaying a host write");
+    clg_status st = CLG_CL_FAULT(ctx, CLG_FAULT_ENQUEUE,
+                                 clEnqueueWriteBuffer(ctx->queue, w->mem, CL_FALSE, w->offset, w->size, w + 1, 0,
+                                                      NULL, CLG_PROFILE_EVENT(ctx, ev)),
+                                 "replaying a host write");
     clg_profile_record(ctx, NULL, "host write", ev);
     return st;
 }
@@ -268,9 +272,9 @@ static clg_status replay_write(clg_context *ctx, const void *payload) {
 /* Blocking write of host bytes into buf at offset, recorded when capturing. */
 static clg_status write_bytes(clg_context *ctx, clg_buffer *buf, size_t offset, const void *host,
                               size_t size, const char *what) {
-    clg_status st = CLG_CL(clEnqueueWriteBuffer(ctx->queue, buf->mem, CL_TRUE, offset, size, host, 0,
-                                                NULL, NULL),
-                           what);
+    clg_status st = CLG_CL_FAULT(ctx, CLG_FAULT_ENQUEUE,
+                                 clEnqueueWriteBuffer(ctx->queue, buf->mem, CL_TRUE, offset, size, host, 0, NULL, NULL),
+                                 what);
     if (st != CLG_OK || !ctx->capture) return st;
     host_write *w = malloc(sizeof *w + size);
     if (!w) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: recording the write", what);
@@ -292,9 +296,10 @@ typedef struct buffer_copy {
 static clg_status replay_copy(clg_context *ctx, const void *payload) {
     const buffer_copy *c = payload;
     cl_event ev = NULL;
-    clg_status st = CLG_CL(clEnqueueCopyBuffer(ctx->queue, c->src, c->dst, c->src_offset, c->dst_offset,
-                                               c->size, 0, NULL, CLG_PROFILE_EVENT(ctx, ev)),
-                           "replaying a device copy");
+    clg_status st = CLG_CL_FAULT(ctx, CLG_FAULT_ENQUEUE,
+                                 clEnqueueCopyBuffer(ctx->queue, c->src, c->dst, c->src_offset, c->dst_offset,
+                                                     c->size, 0, NULL, CLG_PROFILE_EVENT(ctx, ev)),
+                                 "replaying a device copy");
     clg_profile_record(ctx, NULL, "device copy", ev);
     return st;
 }
@@ -551,15 +556,20 @@ clg_context *clg_tensor_context(const clg_tensor *t) { return t ? t->ctx : NULL;
 int64_t clg_tensor_numel(const clg_tensor *t) {
     if (!t) return 0;
     int64_t n = 1;
+    /* A zero extent first: the other extents' product may overflow (a zero-element
+     * tensor's shape is checked only for negative extents). */
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] == 0) return 0;
     for (int i = 0; i < t->ndim; i++) n *= t->shape[i];
     return n;
 }
 
 int clg_tensor_is_contiguous(const clg_tensor *t) {
     if (!t) return 0;
+    if (clg_tensor_numel(t) == 0) return 1; /* (and the stride product below might overflow) */
     int64_t s = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
-        if (t->shape[i] != 1 && t->strides[i] != s) return clg_tensor_numel(t) == 0;
+        if (t->shape[i] != 1 && t->strides[i] != s) return 0;
         s *= t->shape[i];
     }
     return 1;
@@ -603,15 +613,16 @@ clg_status clg_tensor_to_host(const clg_tensor *t, void *host, size_t bytes) {
     snprintf(what, sizeof what, "%s: reading %s from %s", op, d, ctx->label);
     size_t esize = clg_dtype_size(t->dtype);
     if (clg_tensor_is_contiguous(t))
-        return CLG_CL(clEnqueueReadBuffer(ctx->queue, t->buf->mem, CL_TRUE, (size_t)t->offset * esize,
-                                          need, host, 0, NULL, NULL),
-                      what);
+        return CLG_CL_FAULT(ctx, CLG_FAULT_READ,
+                            clEnqueueReadBuffer(ctx->queue, t->buf->mem, CL_TRUE, (size_t)t->offset * esize,
+                                                need, host, 0, NULL, NULL),
+                            what);
     clg_buffer *tmp = clg_buffer_new(ctx, need, d);
     if (!tmp) return clg_last_status();
     clg_status st = gather(t, tmp, 0, what);
     if (!st)
-        st = CLG_CL(clEnqueueReadBuffer(ctx->queue, tmp->mem, CL_TRUE, 0, need, host, 0, NULL, NULL),
-                    what);
+        st = CLG_CL_FAULT(ctx, CLG_FAULT_READ,
+                          clEnqueueReadBuffer(ctx->queue, tmp->mem, CL_TRUE, 0, need, host, 0, NULL, NULL), what);
     clg_buffer_release(tmp);
     return st;
 }
@@ -655,9 +666,10 @@ clg_status clg_tensor_write_nonblocking(clg_tensor *t, const void *host, size_t 
     size_t need = 0;
     clg_status st = write_prepare(t, host, bytes, op, &need, what, sizeof what);
     if (st != CLG_OK || need == 0) return st;
-    st = CLG_CL(clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_FALSE,
-                                     (size_t)t->offset * clg_dtype_size(t->dtype), need, host, 0, NULL, done),
-                what);
+    st = CLG_CL_FAULT(t->ctx, CLG_FAULT_ENQUEUE,
+                      clEnqueueWriteBuffer(t->ctx->queue, t->buf->mem, CL_FALSE,
+                                           (size_t)t->offset * clg_dtype_size(t->dtype), need, host, 0, NULL, done),
+                      what);
     if (st == CLG_OK && t->ctx->profile.active && clRetainEvent(*done) == CL_SUCCESS)
         clg_profile_record(t->ctx, NULL, "host write", *done);
     return st;
