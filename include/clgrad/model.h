@@ -230,11 +230,11 @@ CLG_API clg_node *clg_transformer_block(clg_node *x, int num_heads, int key_dim,
                                         int causal);
 
 /** Runs the model on device tensors, one per input ([B, ...input shape]), and
- * writes one new tensor per output (the caller frees them). With training 1,
- * Dropout drops and BatchNormalization uses batch statistics; the results
- * carry the autograd graph to the weights when gradients are enabled, so a
- * custom loop can clg_backward a loss built from them. Creates the weights on
- * first use (seeded as compile does). */
+ * writes one new tensor per output (the caller frees them; NULLs on failure).
+ * With training 1, Dropout drops and BatchNormalization uses batch statistics;
+ * the results carry the autograd graph to the weights when gradients are
+ * enabled, so a custom loop can clg_backward a loss built from them. Creates
+ * the weights on first use (seeded as compile does). */
 CLG_API clg_status clg_model_call(clg_model *model, const clg_tensor *const *inputs, int training,
                                   clg_tensor **outputs);
 /** The model's weights in layer order (all, or only the trainable ones): the

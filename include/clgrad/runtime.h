@@ -91,7 +91,8 @@ typedef struct clg_device_info {
 CLG_API clg_status clg_devices_query(clg_device_info **out, size_t *count);
 CLG_API void clg_devices_free(clg_device_info *devices);
 
-/** Rank used for the default choice: higher is better. */
+/** Rank used for the default choice: higher is better (0 for NULL, as for an
+ * unavailable device). */
 CLG_API double clg_device_rank(const clg_device_info *device);
 
 /** Chooses a device from list[0..count) by a selection string (NULL or "" picks

@@ -49,6 +49,11 @@ static int is_blank(const csv_parser *p, char c) {
 }
 
 static clg_status field_push(csv_parser *p, char c, long long line, long long col) {
+    /* strtod would stop at a NUL and take "1<NUL>junk" for 1; a name would be cut */
+    if (c == '\0')
+        return clg_fail(CLG_STATUS_CORRUPT_DATA,
+                        "clg_csv_read: '%s' line %lld column %lld: NUL byte in a field (not a text file?)",
+                        p->path, line, col);
     if (p->field_len + 1 >= p->field_cap)
         return clg_fail(CLG_STATUS_CORRUPT_DATA,
                         "clg_csv_read: '%s' line %lld column %lld: field longer than %zu bytes",
@@ -335,12 +340,13 @@ clg_status clg_csv_read(const char *path, const clg_csv_options *options, clg_cs
 
 clg_status clg_csv_columns_float32(const clg_csv *csv, int64_t first_col, int64_t ncols, float *out,
                                    int64_t capacity) {
-    if (!csv || !out)
-        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_csv_columns_float32: csv or out is NULL");
+    if (!csv || !out || !csv->values || csv->rows < 0) /* (a clg_csv may be filled in by the caller) */
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_csv_columns_float32: csv, its values or out is NULL%s",
+                        csv && csv->rows < 0 ? ", or its row count is negative" : "");
     if (first_col < 0 || ncols < 1 || first_col > csv->cols - ncols)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                        "clg_csv_columns_float32: columns [%lld, %lld) outside the table's %lld",
-                        (long long)first_col, (long long)(first_col + ncols), (long long)csv->cols);
+                        "clg_csv_columns_float32: %lld columns from column %lld are outside the table's %lld",
+                        (long long)ncols, (long long)first_col, (long long)csv->cols); /* (the end may overflow) */
     if (capacity / ncols < csv->rows)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
                         "clg_csv_columns_float32: output holds %lld floats, needs %lld x %lld",

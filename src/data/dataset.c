@@ -286,6 +286,9 @@ clg_status clg_one_hot_host(const int32_t *labels, int64_t n, int num_classes, f
     if ((n > 0 && (!labels || !out)) || n < 0 || num_classes < 1)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
                         "clg_one_hot_host: bad arguments (n %lld, num_classes %d)", (long long)n, num_classes);
+    if (n > (int64_t)(SIZE_MAX / sizeof(float)) / num_classes)
+        return clg_fail(CLG_STATUS_SIZE_OVERFLOW, "clg_one_hot_host: %lld labels x %d classes overflow the output size",
+                        (long long)n, num_classes);
     for (int64_t i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= num_classes)
             return clg_fail(CLG_STATUS_INVALID_ARGUMENT,

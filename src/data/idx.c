@@ -296,9 +296,42 @@ static double idx_get(const clg_idx *idx, int64_t i) {
     return 0;
 }
 
+/* A clg_idx is a public struct that callers may fill in themselves: its fields
+ * must agree before its data is read. */
+static clg_status check_idx(const char *api, const clg_idx *idx) {
+    size_t es = clg_idx_type_size(idx->type);
+    if (es == 0)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: IDX type 0x%02x is not an IDX type", api,
+                        (unsigned)idx->type);
+    if (idx->rank < 1 || idx->rank > CLG_IDX_MAX_RANK)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: IDX rank %d is outside 1..%d", api, idx->rank,
+                        CLG_IDX_MAX_RANK);
+    int64_t n = 1;
+    int zero = 0;
+    for (int i = 0; i < idx->rank; i++) zero |= idx->dims[i] == 0;
+    /* a zero extent makes the product 0 whatever the others are (clg_idx_read
+     * accepts [4294967295,4294967295,4294967295,0]): no overflow check then */
+    for (int i = 0; i < idx->rank; i++) {
+        if (idx->dims[i] < 0 || (!zero && n > INT64_MAX / idx->dims[i]))
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: IDX dimension %d is %lld", api, i,
+                            (long long)idx->dims[i]);
+        n = zero ? 0 : n * idx->dims[i];
+    }
+    if (n != idx->count || idx->elem_size != es)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                        "%s: IDX count %lld and element size %zu do not match its dims (%lld elements) "
+                        "and type 0x%02x (%zu bytes)",
+                        api, (long long)idx->count, idx->elem_size, (long long)n, (unsigned)idx->type, es);
+    if (n > 0 && !idx->data)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: IDX data is NULL for %lld elements", api, (long long)n);
+    return CLG_OK;
+}
+
 static clg_status check_conv(const char *api, const clg_idx *idx, const void *out, int64_t capacity) {
     if (!idx || (!out && idx->count > 0))
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: idx or out is NULL", api);
+    clg_status st = check_idx(api, idx);
+    if (st != CLG_OK) return st;
     if (capacity < idx->count)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
                         "%s: output holds %lld elements, the IDX data has %lld", api,
@@ -339,6 +372,7 @@ clg_tensor *clg_idx_to_tensor(clg_context *ctx, const clg_idx *idx, double scale
         clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_idx_to_tensor: ctx or idx is NULL");
         return NULL;
     }
+    if (check_idx("clg_idx_to_tensor", idx) != CLG_OK) return NULL;
     if (dtype != CLG_FLOAT32 && scale != 1.0) {
         clg_fail(CLG_STATUS_INVALID_ARGUMENT,
                  "clg_idx_to_tensor: scale %g needs dtype float32 (got %s)", scale,

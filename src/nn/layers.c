@@ -177,6 +177,17 @@ clg_layer *clg_layer_reshape(int ndim, const int64_t *shape) {
                  "most one -1", b, ndim, CLG_MAX_DIMS - 1);
         return NULL;
     }
+    int64_t known = 1;
+    for (int i = 0; i < ndim; i++) {
+        if (shape[i] == -1) continue;
+        if (shape[i] > INT64_MAX / known) {
+            char b[160];
+            clg_fail(CLG_STATUS_SIZE_OVERFLOW, "clg_layer_reshape: target shape %s has more elements than 2^63",
+                     clg_shape_format(ndim, shape, b, sizeof b));
+            return NULL;
+        }
+        known *= shape[i];
+    }
     clg_layer *l = layer_new(L_RESHAPE, CLG_ACT_LINEAR);
     if (!l) return NULL;
     l->tgt_ndim = ndim;

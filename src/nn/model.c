@@ -90,12 +90,20 @@ static clg_node *add_input(clg_model *m, clg_dtype dtype, int ndim, const int64_
                  CLG_MAX_DIMS - 1, ndim);
         return NULL;
     }
-    for (int i = 0; i < ndim; i++)
+    int64_t per_sample = 1;
+    for (int i = 0; i < ndim; i++) {
         if (shape[i] <= 0) {
             clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: input shape %s has an extent <= 0", api,
                      keras_shape(ndim, shape, b, sizeof b));
             return NULL;
         }
+        if (shape[i] > INT64_MAX / per_sample) {
+            clg_fail(CLG_STATUS_SIZE_OVERFLOW, "%s: input shape %s has more elements than 2^63", api,
+                     keras_shape(ndim, shape, b, sizeof b));
+            return NULL;
+        }
+        per_sample *= shape[i];
+    }
     if (grow(&m->inputs, m->ninputs, &m->cap_inputs)) {
         clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
         return NULL;
@@ -318,6 +326,14 @@ clg_node *clg_transformer_block(clg_node *x, int num_heads, int key_dim, int ff_
                  x ? "" : " (NULL: an earlier call failed?)");
         return NULL;
     }
+    /* Checked first: a layer failing midway would leave half a block in the model
+     * and report only the next call's "input node is NULL". */
+    if (num_heads < 1 || key_dim < 1 || ff_dim < 1 || !(dropout >= 0.0f && dropout < 1.0f)) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                 "clg_transformer_block: num_heads %d, key_dim %d and ff_dim %d must be > 0 and dropout %g in "
+                 "[0, 1)", num_heads, key_dim, ff_dim, (double)dropout);
+        return NULL;
+    }
     const int d = (int)x->shape[1];
     clg_node *h = clg_call(clg_layer_layer_normalization(), x);
     h = clg_call(clg_layer_multi_head_attention(num_heads, key_dim, causal), h);
@@ -434,6 +450,7 @@ clg_status clg_model_run(clg_model *m, const clg_tensor *const *inputs, int trai
 clg_status clg_model_call(clg_model *m, const clg_tensor *const *inputs, int training, clg_tensor **outputs) {
     const char *api = "clg_model_call";
     if (!m || !inputs || !outputs) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: NULL argument", api);
+    for (int i = 0; i < m->noutputs; i++) outputs[i] = NULL; /* NULLs on failure */
     clg_status st = ensure_built(m, api);
     if (st != CLG_OK) return st;
     if (!m->rng_counter && !(m->rng_counter = clg_tensor_zeros(m->ctx, CLG_INT32, 1, (int64_t[]){2})))
@@ -471,7 +488,11 @@ static int list_weights(const clg_model *m, int trainable_only, clg_tensor **out
 int clg_model_weight_count(const clg_model *m, int trainable_only) { return list_weights(m, trainable_only, NULL); }
 
 clg_tensor *clg_model_weight(clg_model *m, int trainable_only, int index) {
-    if (!m || ensure_built(m, "clg_model_weight") != CLG_OK) return NULL;
+    if (!m) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_model_weight: model is NULL");
+        return NULL;
+    }
+    if (ensure_built(m, "clg_model_weight") != CLG_OK) return NULL;
     int n = 0;
     for (int i = 0; i < m->nlayers; i++)
         for (int j = 0; j < m->layers[i]->nweights; j++) {
@@ -1307,8 +1328,8 @@ clg_callback *clg_callback_early_stopping(const char *monitor, int patience, int
 clg_callback *clg_callback_model_checkpoint(const char *path, const char *monitor, int save_best_only) {
     const char *api = cb_api[CB_CHECKPOINT];
     int mon;
-    if (!path) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: path is NULL", api);
+    if (!path || !*path) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: path is %s", api, path ? "empty" : "NULL");
         return NULL;
     }
     if (!parse_monitor(api, monitor, &mon)) return NULL;
@@ -1324,8 +1345,8 @@ clg_callback *clg_callback_model_checkpoint(const char *path, const char *monito
 
 clg_callback *clg_callback_csv_logger(const char *path) {
     const char *api = cb_api[CB_CSV];
-    if (!path) {
-        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: path is NULL", api);
+    if (!path || !*path) {
+        clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: path is %s", api, path ? "empty" : "NULL");
         return NULL;
     }
     clg_callback *c = cb_new(CB_CSV);

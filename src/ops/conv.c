@@ -683,6 +683,27 @@ static clg_tensor *add_bias(clg_tensor *y, const clg_tensor *b, int channels_las
     return out;
 }
 
+/* Huge strides, dilations or padding give geometries whose size products (the
+ * image, the output with o channels, the im2col matrix) overflow 64 bits:
+ * refused before any of them is computed. */
+static clg_status check_geom_sizes(const char *api, const conv_geom *g, int64_t o, const clg_tensor *ux,
+                                   const clg_tensor *uw) {
+    int64_t np, out, taps, cols, image;
+    if (__builtin_mul_overflow(g->n, g->oh, &np) || __builtin_mul_overflow(np, g->ow, &np) ||
+        __builtin_mul_overflow(np, o, &out) || __builtin_mul_overflow(g->c, g->kh, &taps) ||
+        __builtin_mul_overflow(taps, g->kw, &taps) || __builtin_mul_overflow(taps, np, &cols) ||
+        __builtin_mul_overflow(g->n, g->c, &image) || __builtin_mul_overflow(image, g->h, &image) ||
+        __builtin_mul_overflow(image, g->w, &image)) {
+        char dx[220], dw[220];
+        return clg_fail(CLG_STATUS_SIZE_OVERFLOW,
+                        "%s: x %s and w %s with stride %dx%d, dilation %dx%d and padding (%d,%d,%d,%d) give "
+                        "an output %lldx%lld whose size overflows 64 bits",
+                        api, clg_tensor_describe(ux, dx, sizeof dx), clg_tensor_describe(uw, dw, sizeof dw), g->sh,
+                        g->sw, g->dh, g->dw, g->pt, g->pb, g->pl, g->pr, (long long)g->oh, (long long)g->ow);
+    }
+    return CLG_OK;
+}
+
 /* x4 is the NCHW view of the user's x (layout handled by the caller), w4 the
  * 4-D weights; ux/uw are the user's tensors, for messages. */
 static clg_tensor *conv2d_core(const char *api, const clg_tensor *x4, const clg_tensor *w4,
@@ -694,7 +715,8 @@ static clg_tensor *conv2d_core(const char *api, const clg_tensor *x4, const clg_
         return NULL;
     conv_geom g;
     if (conv_geometry(api, p, x4->shape[0], x4->shape[1], x4->shape[2], x4->shape[3],
-                      w4->shape[2], w4->shape[3], ux, uw, &g) != CLG_OK)
+                      w4->shape[2], w4->shape[3], ux, uw, &g) != CLG_OK ||
+        check_geom_sizes(api, &g, w4->shape[0], ux, uw) != CLG_OK)
         return NULL;
     g.out_nhwc = out_nhwc;
     return conv2d_recorded(api, x4, w4, &g, groups, p->algo);
@@ -807,7 +829,7 @@ static clg_status transpose_geometry(const char *api, const clg_conv2d_params *p
                 b0 = p->pad[2 * i];
                 b1 = p->pad[2 * i + 1];
             }
-            pads = b0 + b1;
+            pads = (int64_t)b0 + b1; /* two ints may overflow an int */
             before[i] = b0;
             out[i] = (in[i] - 1) * s - pads + ek + op[i];
         }
@@ -851,7 +873,8 @@ clg_tensor *clg_conv2d_transpose(const clg_tensor *x, const clg_tensor *w, const
         clg_fail(CLG_STATUS_SHAPE_MISMATCH,
                  "%s: %lld input channels of w %s are not divisible by groups %d (x %s)", api,
                  (long long)w->shape[0], dw, groups, dx);
-    else if (transpose_geometry(api, &p, output_padding, x4, w, x, &g) == CLG_OK) {
+    else if (transpose_geometry(api, &p, output_padding, x4, w, x, &g) == CLG_OK &&
+             check_geom_sizes(api, &g, x4->shape[1], x, w) == CLG_OK) {
         clg_context *ctx = x->ctx;
         int was = clg_grad_set_enabled(ctx, 0);
         int64_t oshape[4] = {g.n, g.c, g.h, g.w};

@@ -345,8 +345,9 @@ clg_tensor *clg_stack(int n, const clg_tensor *const *xs, int axis) {
 
 clg_status clg_split(const clg_tensor *x, int axis, int n, const int64_t *sizes, clg_tensor **out) {
     const char *api = "clg_split";
-    if (!x) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", api);
     if (!out) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: output array is NULL", api);
+    for (int i = 0; i < n; i++) out[i] = NULL; /* NULLs on every failure, as documented */
+    if (!x) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: tensor is NULL", api);
     char d[220];
     if (n <= 0 || !sizes)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: %d parts%s for %s", api, n,
@@ -367,7 +368,6 @@ clg_status clg_split(const clg_tensor *x, int axis, int n, const int64_t *sizes,
         return clg_fail(CLG_STATUS_SHAPE_MISMATCH,
                         "%s: %d sizes sum to %lld, axis %d of %s has extent %lld", api, n,
                         (long long)sum, a, clg_tensor_describe(x, d, sizeof d), (long long)ext);
-    for (int i = 0; i < n; i++) out[i] = NULL;
     int64_t off = 0;
     for (int i = 0; i < n; i++) {
         out[i] = clg_tensor_slice(x, a, off, off + sizes[i], 1);

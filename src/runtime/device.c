@@ -157,6 +157,7 @@ void clg_devices_free(clg_device_info *devices) { free(devices); }
 
 double clg_device_rank(const clg_device_info *d) {
     static const double type_weight[] = {0, 1, 3, 4, 2, 0};
+    if (!d) return 0; /* no device: ranks below every available one */
     double w = (d->type >= 1 && d->type <= 5) ? type_weight[d->type] : 0;
     double power = (double)d->compute_units * (double)(d->clock_mhz ? d->clock_mhz : 1);
     if (power > 1e9) power = 1e9;

@@ -134,6 +134,7 @@ clg_status clg_profile_stop(clg_context *ctx, clg_profile_entry **entries, size_
 
 void clg_profile_print(FILE *f, const clg_profile_entry *entries, size_t count, double steps) {
     if (!f) return;
+    if (!entries) count = 0; /* no rows: just the header and a zero sum */
     double total = 0;
     uint64_t launches = 0;
     for (size_t i = 0; i < count; i++) total += entries[i].total_ms, launches += entries[i].count;
