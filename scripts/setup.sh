@@ -22,6 +22,7 @@ packages=(
   witalian wportuguese wdutch
   fortunes                              # a text corpus (fortune files) for the text examples
   doxygen                               # API reference: the docs target and its ctest entry
+  clang libclang-rt-14-dev              # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh)
 )
 
 [ $# -gt 0 ] && packages=("$@")

@@ -4,7 +4,8 @@
 #   1. as built (on a cold kernel cache in CI);
 #   2. again, failing if any of clgrad's kernels is compiled rather than loaded
 #      from the disk cache;
-#   3. built with AddressSanitizer and UndefinedBehaviorSanitizer.
+#   3. built with AddressSanitizer and UndefinedBehaviorSanitizer;
+# then 4. run every fuzz target for 30 seconds on its seed corpus (scripts/fuzz.sh).
 # CLGRAD_TEST_QUICK=1 runs step 1 only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,3 +48,6 @@ cmake -S "$root" -B "$build-tsan" -DCMAKE_BUILD_TYPE=Debug -DCLGRAD_TSAN=ON \
   -DCLGRAD_BUILD_EXAMPLES=OFF -DCLGRAD_WERROR=ON >/dev/null
 cmake --build "$build-tsan" -j"$jobs" --target test_threads
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir "$build-tsan" -R '^threads$' --output-on-failure
+
+echo "== fuzz targets, 30 s each (ASan + UBSan)"
+CLGRAD_FUZZ_BUILD_DIR="$build-fuzz" "$root/scripts/fuzz.sh" 30

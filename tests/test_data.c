@@ -311,6 +311,35 @@ static void test_idx_rejections(void **state) {
  * address space capped 256 MiB above what it uses (an attempt to allocate would
  * turn into OUT_OF_HOST_MEMORY); the cap is skipped under ASan, whose shadow
  * memory needs the address space. */
+/* Extents whose product overflows, but with a zero among them (found by
+ * tests/fuzz/fuzz_idx.c): the reader accepts the file (no elements), so the
+ * conversions and the dataset must take it too, not report an overflow. */
+static void test_idx_zero_extent_with_huge_ones(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    char *dir = clg_test_tempdir("data-zero");
+    char *path = clg_test_path_in(dir, "zero.idx");
+    bytes b = {0};
+    uint32_t dims[4] = {0xFFFFFFFFu, 0xFFFFFFFFu, 0xFFFFFFFFu, 0};
+    idx_header(&b, 0x0D, 4, dims);
+    clg_test_write_file(path, b.p, b.n);
+    clg_idx *idx = NULL;
+    if (clg_idx_read(path, &idx) != CLG_OK) fail_msg("%s", clg_last_error());
+    assert_int_equal(idx->count, 0);
+    assert_null(idx->data);
+    float f[1];
+    int32_t i32[1];
+    if (clg_idx_to_float32(idx, 1.0, f, 0) != CLG_OK) fail_msg("%s", clg_last_error());
+    if (clg_idx_to_int32(idx, i32, 0) != CLG_OK) fail_msg("%s", clg_last_error());
+    clg_tensor *t = clg_idx_to_tensor(ctx, idx, 1.0, CLG_FLOAT32);
+    if (t) clg_tensor_free(t); /* a zero-sized tensor may be refused, but with a message, not an overflow */
+    else assert_null(strstr(clg_last_error(), "IDX dimension"));
+    clg_idx_free(idx);
+    free(b.p);
+    free(path);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
 static void test_idx_huge_claim_fails_fast(void **state) {
     (void)state;
     char *dir = clg_test_tempdir("data-huge");
@@ -625,6 +654,30 @@ static void test_csv_errors(void **state) {
     clg_csv_options q = clg_csv_options_default();
     q.delimiter = '"';
     expect_csv_error(dir, "1\n", &q, CLG_STATUS_INVALID_ARGUMENT, "delimiter", "");
+    /* NUL bytes (found by tests/fuzz/fuzz_csv.c): strtod stopped at them, so
+     * "4<NUL>junk" read as 4 and a field of NULs as an empty one (NaN) */
+    static const struct {
+        const char *text;
+        size_t len;
+        const char *where;
+    } nul[] = {
+        {"1,2\n3,4\0junk\n", 13, "line 2 column 2"},
+        {"a,\0\n1,2\n", 8, "line 1 column 2"}, /* a header name */
+        {"1,\"2\0\"\n", 7, "line 1 column 2"}, /* quoted */
+        {"1,\0\0\n", 5, "line 1 column 2"},    /* with empty_is_nan */
+    };
+    for (size_t i = 0; i < sizeof nul / sizeof *nul; i++) {
+        char *p = clg_test_path_in(dir, "nul.csv");
+        clg_test_write_file(p, nul[i].text, nul[i].len);
+        clg_csv_options o = clg_csv_options_default();
+        o.header = i == 1;
+        o.empty_is_nan = i == 3;
+        clg_csv *csv = NULL;
+        CLG_EXPECT_ERROR(clg_csv_read(p, &o, &csv) != CLG_OK, CLG_STATUS_CORRUPT_DATA, "clg_csv_read", p,
+                         nul[i].where, "NUL byte");
+        assert_null(csv);
+        free(p);
+    }
     char *missing = clg_test_path_in(dir, "missing.csv");
     clg_csv *csv = NULL;
     CLG_EXPECT_ERROR(clg_csv_read(missing, NULL, &csv) != CLG_OK, CLG_STATUS_NOT_FOUND,
@@ -886,6 +939,7 @@ int main(void) {
         cmocka_unit_test(test_idx_gzip),
         cmocka_unit_test(test_idx_rejections),
         cmocka_unit_test(test_idx_huge_claim_fails_fast),
+        cmocka_unit_test(test_idx_zero_extent_with_huge_ones),
         cmocka_unit_test(test_idx_fuzz),
         cmocka_unit_test(test_idx_conversions_and_tensors),
         cmocka_unit_test(test_csv_parsing),

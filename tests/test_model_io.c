@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* A metadata value of the file (a copy), or NULL. */
 static char *metadata_of(const char *path, const char *key) {
@@ -1117,6 +1118,88 @@ static void test_plain_safetensors(void **state) {
     free(dir);
 }
 
+/* Hangs on big model files (found while sizing tests/fuzz/fuzz_model.c's
+ * inputs, which are too small to show them). Duplicate member names were found
+ * by comparing each name with every earlier one of its object, so an object of
+ * n members cost n^2: model_config with 100,000 keys (1 MB of a file that may
+ * hold 100 MB) took a minute. Now well under a second; the bounds below leave
+ * room for a slow sanitizer build on a busy machine. */
+static void test_json_many_members(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    enum { N = 100000 };
+    size_t cap = (size_t)N * 24 + 64, n = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    n += (size_t)snprintf(text + n, cap - n, "{");
+    for (int i = 0; i < N; i++) n += (size_t)snprintf(text + n, cap - n, "%s\"k%d\": %d", i ? ", " : "", i, i);
+    size_t before_close = n;
+    n += (size_t)snprintf(text + n, cap - n, "}");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    assert_int_equal(clg_model_io_json_check(text, n), 0);
+    /* the same with the first name repeated at the end: refused at that name */
+    n = before_close;
+    size_t repeat_at = n + 2;
+    n += (size_t)snprintf(text + n, cap - n, ", \"k0\": 1}");
+    assert_int_equal(clg_model_io_json_check(text, n), repeat_at + 1);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (seconds > 10.0) fail_msg("checking two objects of %d members took %.1f s", N, seconds);
+
+    /* and through clg_model_load: the file is refused for its unknown field, quickly */
+    char *dir = clg_test_tempdir("model_io");
+    char *p = clg_test_path_in(dir, "many.safetensors");
+    size_t mcap = cap + 128;
+    char *mc = malloc(mcap);
+    assert_non_null(mc);
+    text[before_close] = '\0';
+    snprintf(mc, mcap, "{\"class_name\": \"Sequential\", \"config\": %s}}", text);
+    clg_safetensors_writer *w = clg_safetensors_writer_new();
+    assert_non_null(w);
+    assert_int_equal(clg_safetensors_writer_set_metadata(w, "format", "clgrad"), CLG_OK);
+    assert_int_equal(clg_safetensors_writer_set_metadata(w, "model_config", mc), CLG_OK);
+    assert_int_equal(clg_safetensors_writer_save(w, p), CLG_OK);
+    clg_safetensors_writer_free(w);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, p) == NULL, CLG_STATUS_CORRUPT_DATA, "clg_model_load", p,
+                     "unknown field \"k0\"");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (seconds > 10.0) fail_msg("refusing a model_config of %d keys took %.1f s", N, seconds);
+    free(mc);
+    free(text);
+
+    /* Layer names were checked for repeats, and looked up, by a scan of the
+     * layers read so far: n^2 again (40,000 layers took 5 s). 120,000 layers
+     * whose first is no InputLayer: read and indexed whole, then refused. */
+    enum { LAYERS = 120000 };
+    size_t lcap = (size_t)LAYERS * 96 + 256;
+    char *layers = malloc(lcap);
+    assert_non_null(layers);
+    n = (size_t)snprintf(layers, lcap, "{\"class_name\": \"Sequential\", \"config\": {\"layers\": [");
+    for (int i = 0; i < LAYERS; i++)
+        n += (size_t)snprintf(layers + n, lcap - n,
+                              "%s{\"class_name\": \"Activation\", \"name\": \"a%d\", \"config\": {}}", i ? ", " : "",
+                              i);
+    snprintf(layers + n, lcap - n, "]}}");
+    w = clg_safetensors_writer_new();
+    assert_non_null(w);
+    assert_int_equal(clg_safetensors_writer_set_metadata(w, "format", "clgrad"), CLG_OK);
+    assert_int_equal(clg_safetensors_writer_set_metadata(w, "model_config", layers), CLG_OK);
+    assert_int_equal(clg_safetensors_writer_save(w, p), CLG_OK);
+    clg_safetensors_writer_free(w);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    CLG_EXPECT_ERROR(clg_model_load(ctx, p) == NULL, CLG_STATUS_CORRUPT_DATA, "clg_model_load", p,
+                     "first layer must be its InputLayer");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    seconds = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (seconds > 8.0) fail_msg("refusing a model_config of %d layers took %.1f s", LAYERS, seconds);
+    free(layers);
+    free(p);
+    clg_test_rmtree(dir);
+    free(dir);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sequential_trained),
@@ -1124,6 +1207,7 @@ int main(void) {
         cmocka_unit_test(test_every_kind),
         cmocka_unit_test(test_broken_files),
         cmocka_unit_test(test_plain_safetensors),
+        cmocka_unit_test(test_json_many_members),
         cmocka_unit_test(test_optimizer_configs),
         cmocka_unit_test(test_bad_training_state),
         cmocka_unit_test(test_resume),

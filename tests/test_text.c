@@ -567,6 +567,41 @@ static void test_vocab_files(void **state) {
     free(dir);
 }
 
+/* The characters tokenizer ignores the punctuation mode, so any value passes;
+ * saving such a vocabulary indexed the mode names with it (found by
+ * tests/fuzz/fuzz_text.c: a read past the table, then a header naming whatever
+ * lay there). It is kept as "strip" now. */
+static void test_chars_vocab_ignores_punctuation(void **state) {
+    (void)state;
+    char *dir = clg_test_tempdir("text-vocab");
+    char *p = clg_test_path_in(dir, "v.vocab");
+    const int modes[] = {3, 7, -1};
+    for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) {
+        clg_tokenizer t = {CLG_TOKENIZE_CHARS, 0, (clg_punct_mode)modes[i]};
+        clg_token_counter *c = clg_token_counter_new(&t);
+        assert_non_null(c);
+        assert_int_equal(clg_token_counter_add(c, "ab, a", 5), CLG_OK);
+        clg_vocab *v = clg_vocab_build(c, 1, 0);
+        clg_token_counter_free(c);
+        assert_non_null(v);
+        assert_int_equal(clg_vocab_tokenizer(v).punctuation, CLG_PUNCT_STRIP);
+        if (clg_vocab_save(v, p) != CLG_OK) fail_msg("%s", clg_last_error());
+        clg_vocab *w = NULL;
+        if (clg_vocab_load(p, &w) != CLG_OK) fail_msg("%s", clg_last_error());
+        assert_int_equal(clg_vocab_size(w), 6); /* a b , space + 2 */
+        assert_int_equal(clg_vocab_tokenizer(w).punctuation, CLG_PUNCT_STRIP);
+        clg_vocab_free(w);
+        clg_vocab_free(v);
+        clg_vocab *f = clg_vocab_from_tokens(&t, &(clg_text_list){0, NULL, NULL});
+        assert_non_null(f);
+        assert_int_equal(clg_vocab_tokenizer(f).punctuation, CLG_PUNCT_STRIP);
+        clg_vocab_free(f);
+    }
+    clg_test_rmtree(dir);
+    free(p);
+    free(dir);
+}
+
 /* --- sequences, padding, batches ------------------------------------------------ */
 
 static clg_sequences *sample_sequences(void) {
@@ -625,6 +660,21 @@ static void test_pad_sequences(void **state) {
     assert_int_equal(clg_sequences_max_length(s, badsel, 2), -1);
     CLG_EXPECT_ERROR(clg_sequences_append(s, NULL, 2) != CLG_OK, CLG_STATUS_INVALID_ARGUMENT, "ids");
     assert_int_equal(clg_sequences_count(s), 4);
+    clg_sequences_free(s);
+
+    /* Only empty sequences: no id storage at all (found by tests/fuzz/fuzz_text.c:
+     * padding did arithmetic on its NULL pointer, undefined behaviour that
+     * clang's UBSan reports; the fuzz build replays the input in its corpus). */
+    s = clg_sequences_new();
+    assert_non_null(s);
+    assert_int_equal(clg_sequences_append(s, NULL, 0), CLG_OK);
+    assert_int_equal(clg_sequences_append(s, NULL, 0), CLG_OK);
+    assert_int_equal(clg_sequences_max_length(s, NULL, 2), 0);
+    const int32_t all_pad[4] = {-7, -7, -7, -7};
+    assert_int_equal(clg_pad_sequences(s, NULL, 2, 2, CLG_PAD_PRE, CLG_PAD_PRE, -7, out, 4), CLG_OK);
+    assert_memory_equal(out, all_pad, sizeof all_pad);
+    assert_int_equal(clg_pad_sequences(s, NULL, 2, 2, CLG_PAD_POST, CLG_PAD_POST, -7, out, 4), CLG_OK);
+    assert_memory_equal(out, all_pad, sizeof all_pad);
     clg_sequences_free(s);
 }
 
@@ -802,6 +852,7 @@ int main(void) {
         cmocka_unit_test(test_vocab_order_and_cutoffs),
         cmocka_unit_test(test_vocab_encode_decode),
         cmocka_unit_test(test_vocab_files),
+        cmocka_unit_test(test_chars_vocab_ignores_punctuation),
         cmocka_unit_test(test_pad_sequences),
         cmocka_unit_test(test_shuffled_sequence_batches),
         cmocka_unit_test(test_debian_text_smoke),

@@ -167,8 +167,8 @@ typedef struct clg_csv {
  * Fails with CLG_STATUS_NOT_FOUND / CLG_STATUS_IO_ERROR (file), and
  * CLG_STATUS_CORRUPT_DATA naming the path, line and column (1-based) for a
  * ragged row, a field that is not a number, an empty field (unless
- * empty_is_nan), a stray or unterminated quote, a line over max_line_bytes, or a
- * file with no data rows. */
+ * empty_is_nan), a stray or unterminated quote, a NUL byte, a line over
+ * max_line_bytes, or a file with no data rows. */
 CLG_API clg_status clg_csv_read(const char *path, const clg_csv_options *options, clg_csv **out);
 
 CLG_API void clg_csv_free(clg_csv *csv); /**< NULL is a no-op */

@@ -170,7 +170,8 @@ typedef enum clg_punct_mode {
 typedef struct clg_tokenizer {
     clg_tokenize_mode mode;
     int lowercase;                /**< 1: lower-case first (see above) */
-    clg_punct_mode punctuation;   /**< words only; ignored for characters */
+    clg_punct_mode punctuation;   /**< words only; ignored for characters (counters and
+                                       vocabularies keep CLG_PUNCT_STRIP then) */
 } clg_tokenizer;
 
 /** Characters: case kept. Words: lower-cased, punctuation stripped (Keras's

@@ -223,6 +223,16 @@ static clg_status check_tokenizer(const clg_tokenizer *t, const char *fn) {
     return CLG_OK;
 }
 
+/* t as counters and vocabularies keep it: the characters tokenizer ignores the
+ * punctuation mode, so any value is accepted there and kept as CLG_PUNCT_STRIP
+ * (the vocabulary file names it, and clg_vocab_tokenizer gives it back). */
+static clg_tokenizer tokenizer_kept(const clg_tokenizer *t) {
+    clg_tokenizer k = *t;
+    if (k.mode == CLG_TOKENIZE_CHARS) k.punctuation = CLG_PUNCT_STRIP;
+    k.lowercase = k.lowercase ? 1 : 0;
+    return k;
+}
+
 /* Receives each token; a non-OK status stops the walk and is returned. */
 typedef clg_status (*token_fn)(void *user, const char *tok, size_t len);
 
@@ -384,7 +394,7 @@ clg_token_counter *clg_token_counter_new(const clg_tokenizer *tokenizer) {
         clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "clg_token_counter_new: out of host memory");
         return NULL;
     }
-    c->tok = *tokenizer;
+    c->tok = tokenizer_kept(tokenizer);
     return c;
 }
 
@@ -469,7 +479,7 @@ static clg_vocab *vocab_alloc(const clg_tokenizer *tok, size_t n, size_t token_b
     clg_vocab *v = calloc(1, sizeof *v);
     size_t ids = n + 2, bytes = token_bytes + n + sizeof(CLG_VOCAB_OOV_TOKEN) + 1;
     if (v) {
-        v->tok = *tok;
+        v->tok = tokenizer_kept(tok);
         v->arena = malloc(bytes);
         v->off = malloc(ids * sizeof(size_t));
         v->len = malloc(ids * sizeof(size_t));
@@ -1035,8 +1045,9 @@ clg_status clg_pad_sequences(const clg_sequences *s, const int64_t *indices, int
                         (long long)capacity, (long long)count, (long long)maxlen);
     for (int64_t r = 0; r < count; r++) {
         int64_t k = indices ? indices[r] : r;
-        const int32_t *ids = s->ids + s->offsets[k];
         int64_t len = s->offsets[k + 1] - s->offsets[k];
+        /* ids is NULL while every sequence is empty: no arithmetic on it then */
+        const int32_t *ids = len ? s->ids + s->offsets[k] : NULL;
         if (len > maxlen) {
             if (truncating == CLG_PAD_PRE) ids += len - maxlen;   /* keep the last maxlen */
             len = maxlen;

@@ -86,6 +86,7 @@ typedef struct jnode {
     int first, next;   /* first child, next sibling: node indices, -1 for none */
     int count;         /* children */
     const char *key;   /* member name inside an object */
+    size_t key_off;    /* its byte offset in the text */
     const char *str;   /* decoded string value */
     size_t off, len;   /* the value's bytes in the text (numbers are read from them) */
 } jnode;
@@ -229,6 +230,36 @@ static int jnumber(jdoc *d) {
 
 static int jvalue(jdoc *d, int depth);
 
+typedef struct jkey {
+    const char *key;
+    size_t at;
+} jkey;
+
+static int jkey_cmp(const void *a, const void *b) {
+    const jkey *x = a, *y = b;
+    int c = strcmp(x->key, y->key);
+    return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/* Refuses an object with a member name twice, naming the first repeat in the
+ * text. By sorting the names: a scan of the earlier members per member made an
+ * object of n members cost n^2 (100,000 keys, a 1 MB file, took over a minute). */
+static int jcheck_duplicates(jdoc *d, int obj) {
+    int n = d->nodes[obj].count;
+    if (n < 2) return obj;
+    jkey *keys = malloc((size_t)n * sizeof *keys);
+    if (!keys) return jerr(d, d->nodes[obj].off, "out of host memory");
+    int k = 0;
+    for (int c = d->nodes[obj].first; c >= 0; c = d->nodes[c].next)
+        keys[k++] = (jkey){d->nodes[c].key, d->nodes[c].key_off};
+    qsort(keys, (size_t)n, sizeof *keys, jkey_cmp);
+    size_t first_repeat = SIZE_MAX;
+    for (int i = 1; i < n; i++)
+        if (!strcmp(keys[i - 1].key, keys[i].key) && keys[i].at < first_repeat) first_repeat = keys[i].at;
+    free(keys);
+    return first_repeat == SIZE_MAX ? obj : jerr(d, first_repeat, "duplicate member name");
+}
+
 /* Arrays and objects: members linked in order; objects refuse duplicate keys. */
 static int jcontainer(jdoc *d, int depth) {
     const int obj = d->text[d->pos] == '{';
@@ -249,13 +280,12 @@ static int jcontainer(jdoc *d, int depth) {
     int last = -1;
     for (;;) {
         const char *key = NULL;
+        size_t key_off = 0;
         jws(d);
         if (obj) {
             if (d->pos >= d->len || d->text[d->pos] != '"') return jerr(d, d->pos, "expected a member name (a string)");
-            size_t kat = d->pos;
+            key_off = d->pos;
             if (!(key = jstring(d))) return -1;
-            for (int c = d->nodes[self].first; c >= 0; c = d->nodes[c].next)
-                if (!strcmp(d->nodes[c].key, key)) return jerr(d, kat, "duplicate member name");
             jws(d);
             if (d->pos >= d->len || d->text[d->pos] != ':') return jerr(d, d->pos, "expected ':'");
             d->pos++;
@@ -263,6 +293,7 @@ static int jcontainer(jdoc *d, int depth) {
         int v = jvalue(d, depth + 1);
         if (v < 0) return -1;
         d->nodes[v].key = key;
+        d->nodes[v].key_off = key_off;
         if (last < 0) d->nodes[self].first = v;
         else d->nodes[last].next = v;
         last = v;
@@ -275,7 +306,7 @@ static int jcontainer(jdoc *d, int depth) {
         if (d->pos < d->len && d->text[d->pos] == close) {
             d->pos++;
             d->nodes[self].len = d->pos - d->nodes[self].off;
-            return self;
+            return obj ? jcheck_duplicates(d, self) : self;
         }
         return jerr(d, d->pos, obj ? "expected ',' or '}'" : "expected ',' or ']'");
     }
@@ -632,6 +663,7 @@ typedef struct loader {
     clg_model *m;
     lentry *e;
     int ne;
+    jkey *names; /* the entries' names with their indices (as at), sorted: lookups */
     lref *refs;
     int nrefs;
 } loader;
@@ -1080,15 +1112,41 @@ static clg_layer *layer_from_config(const loader *L, const lentry *e) {
 
 static void loader_free(loader *L) {
     for (int i = 0; i < L->ne; i++) free(L->e[i].app_refs), free(L->e[i].nodes);
-    free(L->e), free(L->refs);
+    free(L->e), free(L->names), free(L->refs);
     jdoc_free(&L->d);
-    L->e = NULL, L->refs = NULL, L->ne = L->nrefs = 0;
+    L->e = NULL, L->names = NULL, L->refs = NULL, L->ne = L->nrefs = 0;
 }
 
+/* The entry called name, or -1: a binary search of the sorted names (a scan per
+ * lookup made a file of n layers cost n^2). */
 static int entry_named(const loader *L, const char *name) {
-    for (int i = 0; i < L->ne; i++)
-        if (!strcmp(L->e[i].name, name)) return i;
+    int lo = 0, hi = L->names ? L->ne : 0;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(L->names[mid].key, name);
+        if (c == 0) return (int)L->names[mid].at;
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return -1;
+}
+
+/* Sorts the entries' names for entry_named, refusing a name used twice (the
+ * second use of the first name repeated, in the file's order). */
+static clg_status index_names(loader *L) {
+    L->names = malloc(((size_t)L->ne + 1) * sizeof *L->names);
+    if (!L->names) return lfail(L, CLG_STATUS_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (int i = 0; i < L->ne; i++) L->names[i] = (jkey){L->e[i].name, (size_t)i};
+    qsort(L->names, (size_t)L->ne, sizeof *L->names, jkey_cmp);
+    int repeat = -1;
+    for (int i = 1; i < L->ne; i++)
+        if (!strcmp(L->names[i - 1].key, L->names[i].key) && (repeat < 0 || (int)L->names[i].at < repeat))
+            repeat = (int)L->names[i].at;
+    if (repeat >= 0) {
+        free(L->names);
+        L->names = NULL;
+        return lfail(L, CLG_STATUS_CORRUPT_DATA, "layer \"%s\": the name appears twice", L->e[repeat].name);
+    }
+    return CLG_OK;
 }
 
 /* Parses one [name, node index, 0] reference (a fourth element, Keras 2's
@@ -1158,7 +1216,6 @@ static clg_status read_entries(loader *L, int layers, int functional) {
         if (is_reserved_layer_name(name))
             return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: the name is reserved (optimizer.* and training.* name the "
                          "training state)", who);
-        if (entry_named(L, name) >= 0) return lfail(L, CLG_STATUS_CORRUPT_DATA, "%s: the name appears twice", who);
         if ((st = only_fields(L, c, who, functional ? func_fields : seq_fields)) != CLG_OK) return st;
         lentry *e = &L->e[L->ne];
         e->cls = cls, e->name = name;
@@ -1183,7 +1240,7 @@ static clg_status read_entries(loader *L, int layers, int functional) {
         L->ne++;
         if (!e->nodes || !e->app_refs) return lfail(L, CLG_STATUS_OUT_OF_HOST_MEMORY, "out of host memory");
     }
-    return CLG_OK;
+    return index_names(L);
 }
 
 /* Refuses a node of more than 2^40 values per sample (see MAX_VALUES), checked

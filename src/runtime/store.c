@@ -69,6 +69,15 @@ static int put(clg_store *store, const char *key, size_t klen, const char *value
     return 1;
 }
 
+/* Whether n bytes can be a key or value as clg_store_set writes them: no NUL
+ * (it would cut the C string, and the file written back would mean something
+ * else, or not parse), no TAB, CR or LF (check_text refuses them). */
+static int storable(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] == '\0' || s[i] == '\t' || s[i] == '\r' || s[i] == '\n') return 0;
+    return 1;
+}
+
 /* Parses a whole store file into store; returns 0 (store left empty) if the file
  * is not a valid store. */
 static int parse(clg_store *store, const char *data, size_t len) {
@@ -93,6 +102,7 @@ static int parse(clg_store *store, const char *data, size_t len) {
         }
         const char *tab = memchr(p, '\t', (size_t)(nl - p));
         if (!tab || tab == p || tab - p > KEY_MAX || nl - tab - 1 > VALUE_MAX) return 0;
+        if (!storable(p, (size_t)(tab - p)) || !storable(tab + 1, (size_t)(nl - tab - 1))) return 0;
         if (!put(store, p, (size_t)(tab - p), tab + 1, (size_t)(nl - tab - 1))) return 0;
         p = nl + 1;
     }
