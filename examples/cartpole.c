@@ -59,13 +59,8 @@ typedef struct options {
 
 /* --- small helpers ----------------------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_uniform(uint64_t *x) { return (double)(rng_next(x) >> 11) * (1.0 / 9007199254740992.0); }
+/* uniform in [0, 1) */
+static double rng_uniform(uint64_t *x) { return (double)(cli_rng_next(x) >> 11) * (1.0 / 9007199254740992.0); }
 
 /* A fully connected network (Sequential) with its optimizer. */
 typedef struct net {
@@ -328,7 +323,7 @@ static int dqn(clg_context *ctx, uint64_t seed, int64_t max_steps, const options
         const double eps = fmax(0.05, 1.0 - 0.95 * (double)t / DQN_EPS_STEPS);
         ok = net_eval(&q, ctx, obs, DQN_ENVS, qv, ACTIONS);
         for (int i = 0; ok && i < DQN_ENVS; i++)
-            act[i] = rng_uniform(&rng) < eps ? (int32_t)(rng_next(&rng) & 1) : argmax2(qv + i * ACTIONS);
+            act[i] = rng_uniform(&rng) < eps ? (int32_t)(cli_rng_next(&rng) & 1) : argmax2(qv + i * ACTIONS);
         ok = ok && clg_cartpole_step(env, act, next, rew, term, trunc, fin) == CLG_OK;
         for (int i = 0; ok && i < DQN_ENVS; i++) {
             const int64_t k = buf->next;
@@ -345,7 +340,7 @@ static int dqn(clg_context *ctx, uint64_t seed, int64_t max_steps, const options
         if (ok && t >= DQN_START) { /* one update of a sampled batch */
             int64_t pick[DQN_BATCH];
             for (int b = 0; b < DQN_BATCH; b++) {
-                pick[b] = (int64_t)(rng_next(&rng) % (uint64_t)buf->n);
+                pick[b] = (int64_t)(cli_rng_next(&rng) % (uint64_t)buf->n);
                 memcpy(bs + b * OBS, buf->s[pick[b]], sizeof buf->s[0]);
                 memcpy(bs2 + b * OBS, buf->s2[pick[b]], sizeof buf->s2[0]);
             }

@@ -85,3 +85,39 @@ double cli_print_epoch_times(const clg_history *h) {
     printf("  (mean %.1f s, total %.1f s)\n", h->epochs ? total / h->epochs : 0.0, total);
     return total;
 }
+
+uint64_t cli_rng_next(uint64_t *state) {
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+double cli_rng_open01(uint64_t *state) {
+    return ((double)(cli_rng_next(state) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+int cli_load_fashion_mnist(const char *prog, const char *split, float **x, int32_t **y, int64_t *n) {
+    char ip[512], lp[512];
+    snprintf(ip, sizeof ip, "/usr/share/datasets/fashion-mnist/%s-images-idx3-ubyte.gz", split);
+    snprintf(lp, sizeof lp, "/usr/share/datasets/fashion-mnist/%s-labels-idx1-ubyte.gz", split);
+    clg_idx *xi = NULL, *yi = NULL;
+    *x = NULL, *y = NULL;
+    int ok = clg_idx_read(ip, &xi) == CLG_OK && clg_idx_read(lp, &yi) == CLG_OK && xi->rank == 3 &&
+             xi->dims[1] == 28 && xi->dims[2] == 28 && yi->rank == 1 && yi->dims[0] == xi->dims[0];
+    if (ok) {
+        *n = xi->dims[0];
+        *x = malloc((size_t)xi->count * sizeof **x);
+        *y = malloc((size_t)yi->count * sizeof **y);
+        ok = *x && *y && clg_idx_to_float32(xi, 1.0 / 255, *x, xi->count) == CLG_OK &&
+             clg_idx_to_int32(yi, *y, yi->count) == CLG_OK;
+    }
+    if (!ok) {
+        fprintf(stderr, "%s: reading %s: %s (scripts/setup.sh installs dataset-fashion-mnist)\n", prog, ip,
+                clg_last_error());
+        free(*x), free(*y);
+        *x = NULL, *y = NULL;
+    }
+    clg_idx_free(xi), clg_idx_free(yi);
+    return ok;
+}

@@ -28,6 +28,18 @@ struct clg_context *cli_context(const char *prog);
 /* Prints "prog: out of host memory (what)" and returns 1. */
 int cli_out_of_memory(const char *prog, const char *what);
 
+/* splitmix64: the examples' seeded host random numbers (shuffles, noise,
+ * exploration), the same on every machine. */
+#include <stdint.h>
+uint64_t cli_rng_next(uint64_t *state);
+/* uniform in (0, 1), never 0 (safe for log) */
+double cli_rng_open01(uint64_t *state);
+
+/* Fashion-MNIST's split "train" or "t10k" from Debian's dataset-fashion-mnist:
+ * x [n, 28, 28] as pixels / 255, y [n]; the caller frees both. 0 after
+ * printing why (naming the package when the files are missing). */
+int cli_load_fashion_mnist(const char *prog, const char *split, float **x, int32_t **y, int64_t *n);
+
 /* Wall-clock seconds (UTC), for the examples' total times. */
 double cli_now(void);
 

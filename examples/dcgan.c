@@ -46,7 +46,6 @@
 
 static const char *prog = "dcgan";
 
-#define DATA_DIR "/usr/share/datasets/fashion-mnist"
 enum { Z = 100, PIX = 28 * 28, BATCH = 64, FEAT = 128, CLASSES = 10, GRID = 8 };
 
 typedef struct options {
@@ -58,36 +57,10 @@ typedef struct options {
 
 /* --- data -------------------------------------------------------------------------------- */
 
-static int load(const char *name, float **x, int32_t **y, int64_t *n) {
-    char ip[512], lp[512];
-    snprintf(ip, sizeof ip, DATA_DIR "/%s-images-idx3-ubyte.gz", name);
-    snprintf(lp, sizeof lp, DATA_DIR "/%s-labels-idx1-ubyte.gz", name);
-    clg_idx *xi = NULL, *yi = NULL;
-    int ok = clg_idx_read(ip, &xi) == CLG_OK && clg_idx_read(lp, &yi) == CLG_OK && xi->rank == 3 &&
-             xi->dims[1] == 28 && xi->dims[2] == 28 && yi->rank == 1 && yi->dims[0] == xi->dims[0];
-    if (ok) {
-        *n = xi->dims[0];
-        *x = malloc((size_t)xi->count * sizeof **x);
-        *y = malloc((size_t)yi->count * sizeof **y);
-        ok = *x && *y && clg_idx_to_float32(xi, 1.0 / 255, *x, xi->count) == CLG_OK &&
-             clg_idx_to_int32(yi, *y, yi->count) == CLG_OK;
-    }
-    if (!ok) fprintf(stderr, "%s: reading %s: %s (scripts/setup.sh installs dataset-fashion-mnist)\n", prog, ip,
-                     clg_last_error());
-    clg_idx_free(xi), clg_idx_free(yi);
-    return ok;
-}
 
-static uint64_t rng_next(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_uniform(uint64_t *x) { return ((double)(rng_next(x) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
 static void normals(uint64_t *rng, float *out, size_t n) {
     for (size_t i = 0; i < n; i += 2) {
-        const double r = sqrt(-2.0 * log(rng_uniform(rng))), a = 6.283185307179586 * rng_uniform(rng);
+        const double r = sqrt(-2.0 * log(cli_rng_open01(rng))), a = 6.283185307179586 * cli_rng_open01(rng);
         out[i] = (float)(r * cos(a));
         if (i + 1 < n) out[i + 1] = (float)(r * sin(a));
     }
@@ -467,7 +440,7 @@ int main(int argc, char **argv) {
     float *x = NULL, *tx = NULL;
     int32_t *y = NULL, *ty = NULL;
     int64_t n = 0, tn = 0;
-    if (!load("train", &x, &y, &n) || !load("t10k", &tx, &ty, &tn)) return 1;
+    if (!cli_load_fashion_mnist(prog, "train", &x, &y, &n) || !cli_load_fashion_mnist(prog, "t10k", &tx, &ty, &tn)) return 1;
     const int64_t used = o.train_samples ? o.train_samples : n;
     clg_context *ctx = cli_context(prog);
     if (!ctx) return 1;
@@ -493,7 +466,7 @@ int main(int argc, char **argv) {
     if (!gen || !noise || !zs || !feat || !prob) return cli_out_of_memory(prog, "measurements");
     uint64_t rng = o.seed + 99991;
     normals(&rng, zs, (size_t)EVAL_N * Z);
-    for (int64_t i = 0; i < (int64_t)EVAL_N * PIX; i++) noise[i] = (float)rng_uniform(&rng);
+    for (int64_t i = 0; i < (int64_t)EVAL_N * PIX; i++) noise[i] = (float)cli_rng_open01(&rng);
     ok = generate(ctx, g.m, zs, EVAL_N, gen) && judge_run(ctx, f, x, used, feat, NULL);
     if (!ok) return cli_fail(prog, "features of the training images");
     gaussian(feat, used, mu_t, cov_t);

@@ -38,7 +38,6 @@
 
 static const char *prog = "selfsup";
 
-#define DATA_DIR "/usr/share/datasets/fashion-mnist"
 enum { PIX = 28 * 28, POOL = 55000, VAL = 5000, PER_CLASS = 60, CLASSES = 10, LABELLED = PER_CLASS * CLASSES,
        FEAT = 128, PROJ = 64, BATCH = 256, DRAWS = 5, SHIFT = 4 };
 
@@ -48,39 +47,14 @@ typedef struct options {
     uint64_t seed;
 } options;
 
-static int load(const char *name, float **x, int32_t **y, int64_t *n) {
-    char ip[512], lp[512];
-    snprintf(ip, sizeof ip, DATA_DIR "/%s-images-idx3-ubyte.gz", name);
-    snprintf(lp, sizeof lp, DATA_DIR "/%s-labels-idx1-ubyte.gz", name);
-    clg_idx *xi = NULL, *yi = NULL;
-    int ok = clg_idx_read(ip, &xi) == CLG_OK && clg_idx_read(lp, &yi) == CLG_OK && xi->rank == 3 &&
-             xi->dims[1] == 28 && xi->dims[2] == 28 && yi->rank == 1 && yi->dims[0] == xi->dims[0];
-    if (ok) {
-        *n = xi->dims[0];
-        *x = malloc((size_t)xi->count * sizeof **x);
-        *y = malloc((size_t)yi->count * sizeof **y);
-        ok = *x && *y && clg_idx_to_float32(xi, 1.0 / 255, *x, xi->count) == CLG_OK &&
-             clg_idx_to_int32(yi, *y, yi->count) == CLG_OK;
-    }
-    if (!ok) fprintf(stderr, "%s: reading %s: %s (scripts/setup.sh installs dataset-fashion-mnist)\n", prog, ip,
-                     clg_last_error());
-    clg_idx_free(xi), clg_idx_free(yi);
-    return ok;
-}
 
-static uint64_t rng_next(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-static double rng_uniform(uint64_t *x) { return ((double)(rng_next(x) >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
-static double rng_normal(uint64_t *x) { return sqrt(-2 * log(rng_uniform(x))) * cos(6.283185307179586 * rng_uniform(x)); }
+static double rng_normal(uint64_t *x) { return sqrt(-2 * log(cli_rng_open01(x))) * cos(6.283185307179586 * cli_rng_open01(x)); }
 
 /* One random view of img: shift, flip, noise. */
 static void augment(uint64_t *rng, const float *img, float *out) {
-    const int dy = (int)(rng_next(rng) % (2 * SHIFT + 1)) - SHIFT, dx = (int)(rng_next(rng) % (2 * SHIFT + 1)) - SHIFT;
-    const int flip = (int)(rng_next(rng) & 1);
+    const int dy = (int)(cli_rng_next(rng) % (2 * SHIFT + 1)) - SHIFT;
+    const int dx = (int)(cli_rng_next(rng) % (2 * SHIFT + 1)) - SHIFT;
+    const int flip = (int)(cli_rng_next(rng) & 1);
     for (int y = 0; y < 28; y++)
         for (int x = 0; x < 28; x++) {
             const int sy = y + dy, sx0 = x + dx, sx = flip ? 27 - sx0 : sx0;
@@ -285,7 +259,7 @@ int main(int argc, char **argv) {
     float *x = NULL, *tx = NULL;
     int32_t *y = NULL, *ty = NULL;
     int64_t n = 0, tn = 0;
-    if (!load("train", &x, &y, &n) || !load("t10k", &tx, &ty, &tn)) return 1;
+    if (!cli_load_fashion_mnist(prog, "train", &x, &y, &n) || !cli_load_fashion_mnist(prog, "t10k", &tx, &ty, &tn)) return 1;
     if (n < POOL + VAL) return fprintf(stderr, "%s: expected 60,000 training images\n", prog), 1;
     clg_context *ctx = cli_context(prog);
     if (!ctx) return 1;
