@@ -5,7 +5,8 @@
 #   2. again, failing if any of clgrad's kernels is compiled rather than loaded
 #      from the disk cache;
 #   3. built with AddressSanitizer and UndefinedBehaviorSanitizer;
-# then 4. run every fuzz target for 30 seconds on its seed corpus (scripts/fuzz.sh).
+# then 4. the thread-safety tests built with ThreadSanitizer, and
+# 5. every fuzz target for 30 seconds on its seed corpus (scripts/fuzz.sh).
 # CLGRAD_TEST_QUICK=1 runs step 1 only.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
