@@ -95,14 +95,9 @@ static void net_free(net *n) {
 }
 
 /* The network's outputs for rows host inputs [rows, OBS], without a graph, to host. */
-static int net_eval(net *n, clg_context *ctx, const float *in, int64_t rows, float *out, int outs) {
-    clg_tensor *x = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){rows, OBS}, in), *y = NULL;
-    int was = clg_grad_set_enabled(ctx, 0);
-    int ok = x && clg_model_call(n->m, (const clg_tensor *[]){x}, 0, &y) == CLG_OK &&
-             clg_tensor_to_host(y, out, (size_t)(rows * outs) * sizeof *out) == CLG_OK;
-    clg_grad_set_enabled(ctx, was);
-    clg_tensor_free(x), clg_tensor_free(y);
-    return ok;
+static int net_eval(net *n, const float *in, int64_t rows, float *out, int outs) {
+    clg_host_array x = {.data = in, .dtype = CLG_FLOAT32, .ndim = 2, .shape = {rows, OBS}};
+    return clg_model_predict(n->m, &x, (int)rows, out, (size_t)(rows * outs)) == CLG_OK;
 }
 
 /* loss -> gradients -> one update of n (gradients zeroed first). Consumes loss. */
@@ -120,7 +115,7 @@ static int argmax2(const float *v) { return v[1] > v[0]; }
 
 /* Mean return of the greedy policy over EVAL_EPISODES episodes, one per
  * environment, from seed; -1 on failure. */
-static double greedy_return(net *n, clg_context *ctx, uint64_t seed) {
+static double greedy_return(net *n, uint64_t seed) {
     clg_cartpole *env = clg_cartpole_new(EVAL_EPISODES, seed);
     float obs[EVAL_EPISODES * OBS], out[EVAL_EPISODES * ACTIONS], rew[EVAL_EPISODES];
     uint8_t term[EVAL_EPISODES], trunc[EVAL_EPISODES], done[EVAL_EPISODES] = {0};
@@ -128,7 +123,7 @@ static double greedy_return(net *n, clg_context *ctx, uint64_t seed) {
     double total = 0;
     int left = EVAL_EPISODES, ok = env && clg_cartpole_reset(env, obs) == CLG_OK;
     while (ok && left > 0) {
-        ok = net_eval(n, ctx, obs, EVAL_EPISODES, out, ACTIONS);
+        ok = net_eval(n, obs, EVAL_EPISODES, out, ACTIONS);
         for (int i = 0; ok && i < EVAL_EPISODES; i++) act[i] = argmax2(out + i * ACTIONS);
         ok = ok && clg_cartpole_step(env, act, obs, rew, term, trunc, NULL) == CLG_OK;
         for (int i = 0; ok && i < EVAL_EPISODES; i++) {
@@ -182,9 +177,9 @@ static void report(const char *algo, uint64_t seed, const result *r, const curve
 }
 
 /* Evaluates the greedy policy; 1 when it is solved. Prints a progress line. */
-static int check_solved(net *n, clg_context *ctx, uint64_t seed, int64_t t, const curve *c, const options *o,
+static int check_solved(net *n, uint64_t seed, int64_t t, const curve *c, const options *o,
                         double *eval, const char *algo) {
-    *eval = greedy_return(n, ctx, 1000003u * (seed + 1) + (uint64_t)t);
+    *eval = greedy_return(n, 1000003u * (seed + 1) + (uint64_t)t);
     if (!o->quiet)
         printf("  %s seed %" PRIu64 ": %7" PRId64 " transitions, %5" PRId64 " episodes, training mean %.1f, greedy "
                "%.1f\n", algo, seed, t, c->episodes, c->n ? c->y[c->n - 1] : 0.0, *eval);
@@ -212,7 +207,7 @@ static int a2c(clg_context *ctx, uint64_t seed, int64_t max_steps, const options
     ok = env && clg_cartpole_reset(env, obs[0]) == CLG_OK;
     while (ok && !r->solved && t < max_steps) {
         for (int s = 0; ok && s < A2C_STEPS; s++) { /* a rollout with the current policy */
-            ok = net_eval(&pol, ctx, obs[s], A2C_ENVS, logits, ACTIONS);
+            ok = net_eval(&pol, obs[s], A2C_ENVS, logits, ACTIONS);
             for (int i = 0; ok && i < A2C_ENVS; i++) {
                 const double p1 = 1.0 / (1.0 + exp((double)logits[2 * i] - logits[2 * i + 1]));
                 act[s][i] = rng_uniform(&rng) < p1;
@@ -225,8 +220,8 @@ static int a2c(clg_context *ctx, uint64_t seed, int64_t max_steps, const options
             }
         }
         /* values of every state, of the next one, and of the ended episodes' last states */
-        ok = ok && net_eval(&val, ctx, obs[0], (A2C_STEPS + 1) * A2C_ENVS, v, 1) &&
-             net_eval(&val, ctx, fin[0], A2C_BATCH, vfin, 1);
+        ok = ok && net_eval(&val, obs[0], (A2C_STEPS + 1) * A2C_ENVS, v, 1) &&
+             net_eval(&val, fin[0], A2C_BATCH, vfin, 1);
         double mean = 0, sq = 0;
         for (int i = 0; ok && i < A2C_ENVS; i++) {
             double gae = 0;
@@ -273,7 +268,7 @@ static int a2c(clg_context *ctx, uint64_t seed, int64_t max_steps, const options
         memcpy(obs[0], obs[A2C_STEPS], sizeof obs[0]);
         if (ok && t >= next_eval) {
             next_eval += A2C_EVAL_EVERY;
-            r->solved = check_solved(&pol, ctx, seed, t, c, o, &r->eval, "a2c");
+            r->solved = check_solved(&pol, seed, t, c, o, &r->eval, "a2c");
             ok = r->eval >= 0;
         }
     }
@@ -321,7 +316,7 @@ static int dqn(clg_context *ctx, uint64_t seed, int64_t max_steps, const options
     ok = env && clg_cartpole_reset(env, obs) == CLG_OK;
     while (ok && !r->solved && t < max_steps) {
         const double eps = fmax(0.05, 1.0 - 0.95 * (double)t / DQN_EPS_STEPS);
-        ok = net_eval(&q, ctx, obs, DQN_ENVS, qv, ACTIONS);
+        ok = net_eval(&q, obs, DQN_ENVS, qv, ACTIONS);
         for (int i = 0; ok && i < DQN_ENVS; i++)
             act[i] = rng_uniform(&rng) < eps ? (int32_t)(cli_rng_next(&rng) & 1) : argmax2(qv + i * ACTIONS);
         ok = ok && clg_cartpole_step(env, act, next, rew, term, trunc, fin) == CLG_OK;
@@ -344,7 +339,7 @@ static int dqn(clg_context *ctx, uint64_t seed, int64_t max_steps, const options
                 memcpy(bs + b * OBS, buf->s[pick[b]], sizeof buf->s[0]);
                 memcpy(bs2 + b * OBS, buf->s2[pick[b]], sizeof buf->s2[0]);
             }
-            ok = net_eval(&q, ctx, bs2, DQN_BATCH, qn, ACTIONS) && net_eval(&tq, ctx, bs2, DQN_BATCH, qt, ACTIONS);
+            ok = net_eval(&q, bs2, DQN_BATCH, qn, ACTIONS) && net_eval(&tq, bs2, DQN_BATCH, qt, ACTIONS);
             for (int b = 0; ok && b < DQN_BATCH; b++) { /* double DQN: the online net picks, the target net values */
                 const int64_t k = pick[b];
                 const double boot = buf->term[k] ? 0.0 : qt[b * ACTIONS + argmax2(qn + b * ACTIONS)];
@@ -366,7 +361,7 @@ static int dqn(clg_context *ctx, uint64_t seed, int64_t max_steps, const options
         if (ok && t >= next_sync) next_sync += DQN_SYNC, ok = copy_weights(&tq, &q);
         if (ok && t >= next_eval) {
             next_eval += DQN_EVAL_EVERY;
-            r->solved = check_solved(&q, ctx, seed, t, c, o, &r->eval, "dqn");
+            r->solved = check_solved(&q, seed, t, c, o, &r->eval, "dqn");
             ok = r->eval >= 0;
         }
     }

@@ -128,17 +128,9 @@ static clg_tensor *bce(const clg_tensor *logits, const clg_tensor *label) {
 }
 
 /* Generated images [n, 28, 28, 1] in [0, 1] (inference mode) from noise [n, Z] to host. */
-static int generate(clg_context *ctx, clg_model *g, const float *noise, int64_t n, float *out) {
-    for (int64_t at = 0; at < n; at += 500) {
-        const int64_t k = n - at < 500 ? n - at : 500;
-        clg_tensor *z = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){k, Z}, noise + at * Z), *y = NULL;
-        int was = clg_grad_set_enabled(ctx, 0);
-        int ok = z && clg_model_call(g, (const clg_tensor *[]){z}, 0, &y) == CLG_OK &&
-                 clg_tensor_to_host(y, out + at * PIX, (size_t)(k * PIX) * sizeof *out) == CLG_OK;
-        clg_grad_set_enabled(ctx, was);
-        clg_tensor_free(z), clg_tensor_free(y);
-        if (!ok) return 0;
-    }
+static int generate(clg_model *g, const float *noise, int64_t n, float *out) {
+    clg_host_array z = {.data = noise, .dtype = CLG_FLOAT32, .ndim = 2, .shape = {n, Z}};
+    if (clg_model_predict(g, &z, 500, out, (size_t)(n * PIX)) != CLG_OK) return 0;
     for (int64_t i = 0; i < n * PIX; i++) out[i] = 0.5f * (out[i] + 1.0f);
     return 1;
 }
@@ -421,7 +413,7 @@ static int train(clg_context *ctx, const options *o, net *g, net *d, const float
         }
         char path[512];
         snprintf(path, sizeof path, "%s_epoch_%02d.png", o->out, e + 1);
-        ok = ok && generate(ctx, g->m, fixed, GRID * GRID, grid) && write_grid(path, grid);
+        ok = ok && generate(g->m, fixed, GRID * GRID, grid) && write_grid(path, grid);
         const int64_t samples = (steps + 49) / 50;
         if (ok)
             printf("Epoch %d/%d - %.0f s - discriminator loss %.4f - generator loss %.4f - %s\n", e + 1, o->epochs,
@@ -467,7 +459,7 @@ int main(int argc, char **argv) {
     uint64_t rng = o.seed + 99991;
     normals(&rng, zs, (size_t)EVAL_N * Z);
     for (int64_t i = 0; i < (int64_t)EVAL_N * PIX; i++) noise[i] = (float)cli_rng_open01(&rng);
-    ok = generate(ctx, g.m, zs, EVAL_N, gen) && judge_run(ctx, f, x, used, feat, NULL);
+    ok = generate(g.m, zs, EVAL_N, gen) && judge_run(ctx, f, x, used, feat, NULL);
     if (!ok) return cli_fail(prog, "features of the training images");
     gaussian(feat, used, mu_t, cov_t);
     clg_tensor *tt = clg_tensor_from_host(ctx, CLG_FLOAT32, 2, (int64_t[]){used, PIX}, x);

@@ -123,18 +123,9 @@ static int pretrain(clg_context *ctx, clg_model *full, const float *x, const opt
 }
 
 /* Features [n, FEAT] of images through enc (inference mode). */
-static int features(clg_context *ctx, clg_model *enc, const float *x, int64_t n, float *out) {
-    for (int64_t at = 0; at < n; at += 500) {
-        const int64_t k = n - at < 500 ? n - at : 500;
-        clg_tensor *t = clg_tensor_from_host(ctx, CLG_FLOAT32, 4, (int64_t[]){k, 28, 28, 1}, x + at * PIX), *y = NULL;
-        int was = clg_grad_set_enabled(ctx, 0);
-        int ok = t && clg_model_call(enc, (const clg_tensor *[]){t}, 0, &y) == CLG_OK &&
-                 clg_tensor_to_host(y, out + at * FEAT, (size_t)(k * FEAT) * sizeof *out) == CLG_OK;
-        clg_grad_set_enabled(ctx, was);
-        clg_tensor_free(t), clg_tensor_free(y);
-        if (!ok) return 0;
-    }
-    return 1;
+static int features(clg_model *enc, const float *x, int64_t n, float *out) {
+    clg_host_array xa = {.data = x, .dtype = CLG_FLOAT32, .ndim = 4, .shape = {n, 28, 28, 1}};
+    return clg_model_predict(enc, &xa, 500, out, (size_t)(n * FEAT)) == CLG_OK;
 }
 
 /* The labelled draw d: 60 pool images of each class; 0 on failure. */
@@ -291,8 +282,8 @@ int main(int argc, char **argv) {
     clg_model *encs[2] = {enc, rnd};
     const char *names[2] = {"pre-trained encoder", "same encoder, random weights"};
     for (int k = 0; ok && k < 2; k++) {
-        ok = features(ctx, encs[k], x, POOL, fp) && features(ctx, encs[k], x + (int64_t)POOL * PIX, VAL, fv) &&
-             features(ctx, encs[k], tx, tn, ft) && report(ctx, names[k], FEAT, fp, fv, ft, y, ty, tn, o.seed);
+        ok = features(encs[k], x, POOL, fp) && features(encs[k], x + (int64_t)POOL * PIX, VAL, fv) &&
+             features(encs[k], tx, tn, ft) && report(ctx, names[k], FEAT, fp, fv, ft, y, ty, tn, o.seed);
     }
     ok = ok && report(ctx, "raw pixels", PIX, x, x + (int64_t)POOL * PIX, tx, y, ty, tn, o.seed);
     if (!ok) return cli_fail(prog, "the linear probes");
