@@ -395,7 +395,7 @@ void clg_layer_drop_states(clg_layer *l) {
 clg_status clg_layer_reset_states(clg_layer *l) {
     for (int k = 0; k < 2; k++) {
         if (!l->state[k]) continue;
-        /* a write to the buffer itself (not a lazy assignment): replays read it */
+        /* zeros into the buffer itself, the one a captured step reads */
         const size_t bytes = (size_t)clg_tensor_numel(l->state[k]) * sizeof(float);
         float *zeros = calloc(1, bytes);
         clg_status st = zeros ? clg_tensor_write(l->state[k], zeros, bytes)
