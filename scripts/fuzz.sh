@@ -26,7 +26,7 @@ command -v clang >/dev/null || { echo "fuzz: clang is missing (scripts/setup.sh 
 echo "== fuzz build ($build)"
 # -O1 with assertions on: the library's internal invariants are checked too.
 CC=clang cmake -S "$root" -B "$build" -DCLGRAD_FUZZ=ON -DCLGRAD_BUILD_TESTS=OFF \
-  -DCLGRAD_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1" >/dev/null
+  -DCLGRAD_BUILD_EXAMPLES=OFF -DCLGRAD_MPI=OFF -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-g -O1" >/dev/null
 cmake --build "$build" -j"$(nproc)" --target fuzz_all >/dev/null
 
 # handle_abort: a harness's broken-promise abort is a finding with its input

@@ -23,6 +23,7 @@ packages=(
   fortunes                              # a text corpus (fortune files) for the text examples
   doxygen                               # API reference: the docs target and its ctest entry
   clang libclang-rt-14-dev              # libFuzzer and its sanitizer runtimes (scripts/fuzz.sh)
+  libopenmpi-dev openmpi-bin            # data parallelism across ranks (mpirun), CLGRAD_MPI
 )
 
 [ $# -gt 0 ] && packages=("$@")

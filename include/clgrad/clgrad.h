@@ -37,5 +37,6 @@
 #include "clgrad/optim.h"
 #include "clgrad/image.h"
 #include "clgrad/rl.h"
+#include "clgrad/distributed.h"
 
 #endif

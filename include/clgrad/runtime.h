@@ -12,6 +12,9 @@
  * A context owns one OpenCL device with its context and in-order queue, the
  * compiled-program cache, the device memory pool and the per-device key-value
  * store. Tensors belong to the context that made them and must be freed before it.
+ * A context made with several devices (options.devices, CLGRAD_DEVICES) also
+ * holds one such context per further device, used by the model API's
+ * data-parallel fit, evaluate and predict; everything else runs on the first.
  *
  * Device selection, in order: options.device, else the CLGRAD_DEVICE environment
  * variable, else the best device by rank (discrete GPU > integrated GPU >
@@ -25,6 +28,9 @@
  * Environment variables read by clg_context_new (options override them):
  *
  *     CLGRAD_DEVICE       selection string as above
+ *     CLGRAD_DEVICES      several devices ("all", "gpu", "0:0,1:0", ...): the
+ *                         model API's fit, evaluate and predict then run one
+ *                         replica per device (docs/distributed.md)
  *     CLGRAD_CACHE_DIR    program/store cache directory
  *                         (else $XDG_CACHE_HOME/clgrad, else ~/.cache/clgrad)
  *     CLGRAD_CACHE=0      disable the disk cache of compiled programs
@@ -102,6 +108,14 @@ CLG_API double clg_device_rank(const clg_device_info *device);
 CLG_API clg_status clg_device_select(const clg_device_info *list, size_t count,
                                      const char *selection, size_t *chosen);
 
+/** Chooses several devices by a selection (see clg_context_options.devices).
+ * chosen must hold count entries; *nchosen gets how many were chosen (>= 1 on
+ * success), without repeats, best-ranked first for "all", "gpu", "cpu" and
+ * "accelerator", else in the order listed. An item matching nothing fails with
+ * CLG_STATUS_NO_DEVICE naming it and listing the devices that exist. */
+CLG_API clg_status clg_device_select_many(const clg_device_info *list, size_t count, const char *selection,
+                                          size_t *chosen, size_t *nchosen);
+
 /** Short name of a device type: "cpu", "gpu (discrete)", ... Static string. */
 CLG_API const char *clg_device_type_name(clg_device_type type);
 
@@ -122,6 +136,14 @@ typedef struct clg_context_options {
                               clg_profile_start works; -1 (default): CLGRAD_PROFILE,
                               which also starts a profile at once and prints it to
                               stderr when the context is freed */
+    const char *devices;   /**< several devices for data-parallel fit, evaluate and
+                              predict: "all", "gpu", "cpu", or a comma-separated list
+                              of "P:D" and name substrings (each item takes every
+                              device it matches); NULL: CLGRAD_DEVICES; unset or
+                              empty: the one device `device` chooses. The best-ranked
+                              device of "all"/"gpu"/"cpu" (else the first listed) is
+                              the context's own; a listed device that cannot be
+                              opened is left out with a warning on report_stream. */
 } clg_context_options;
 
 CLG_API clg_context_options clg_context_options_default(void);
@@ -139,6 +161,12 @@ CLG_API void clg_context_free(clg_context *ctx);
 
 /** The device of the context; the pointer lives as long as the context. */
 CLG_API const clg_device_info *clg_context_device(const clg_context *ctx);
+
+/** How many devices the context drives: 1, or more when made with several
+ * (clg_context_options.devices); 0 for NULL. */
+CLG_API int clg_context_device_count(const clg_context *ctx);
+/** Device i of the context (0 is clg_context_device's), or NULL out of range. */
+CLG_API const clg_device_info *clg_context_device_at(const clg_context *ctx, int i);
 
 /** Blocks until all work queued on the context has finished. */
 CLG_API clg_status clg_context_finish(clg_context *ctx);

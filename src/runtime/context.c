@@ -7,6 +7,7 @@
 #include "clgrad/version.h"
 #include "common/error.h"
 #include "common/hash.h"
+#include "runtime/dist.h"
 #include "runtime/runtime_impl.h"
 
 const char *clg_version(void) { return CLGRAD_VERSION_STRING; }
@@ -116,32 +117,15 @@ static void read_tuned_local(clg_context *ctx) {
     ctx->local_1d = (size_t)v;
 }
 
-clg_context *clg_context_new(const clg_context_options *options) {
-    clg_context_options o = options ? *options : clg_context_options_default();
-    clg_device_info *list = NULL;
-    size_t count = 0;
-    if (clg_devices_query(&list, &count) != CLG_OK) return NULL;
-
-    const char *selection = o.device;
-    const char *source = "options.device";
-    if (!selection || !*selection) {
-        selection = getenv("CLGRAD_DEVICE");
-        source = "CLGRAD_DEVICE";
-    }
-    size_t chosen = 0;
-    if (clg_device_select(list, count, selection, &chosen) != CLG_OK) {
-        if (selection && *selection) clg_fail_wrap(CLG_STATUS_NO_DEVICE, "%s", source);
-        clg_devices_free(list);
-        return NULL;
-    }
+/* A context on device `info`; NULL with the reason recorded. */
+static clg_context *context_open(const clg_context_options *opt, const clg_device_info *info) {
+    clg_context_options o = *opt;
     clg_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
-        clg_devices_free(list);
         clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "allocating a context");
         return NULL;
     }
-    ctx->info = list[chosen];
-    clg_devices_free(list);
+    ctx->info = *info;
     snprintf(ctx->label, sizeof ctx->label, "%s (%d:%d)", ctx->info.name, ctx->info.platform_index,
              ctx->info.device_index);
     snprintf(ctx->identity, sizeof ctx->identity,
@@ -167,26 +151,125 @@ clg_context *clg_context_new(const clg_context_options *options) {
         snprintf(ctx->store.path, sizeof ctx->store.path, "%s/store/%s.txt", ctx->cache_dir, hex);
     }
 
-    if (clg_fault_parse(getenv("CLGRAD_FAULT"), &ctx->fault) != CLG_OK || open_device(ctx) != CLG_OK) {
+    if (clg_fault_parse(getenv("CLGRAD_FAULT"), &ctx->fault) != CLG_OK) {
+        clg_context_free(ctx);
+        return NULL;
+    }
+    clg_fault *f = &ctx->fault;
+    if (f->armed && f->target_platform >= 0 &&
+        (f->target_platform != ctx->info.platform_index || f->target_device != ctx->info.device_index))
+        f->armed = 0; /* another device's fault */
+    if (CLG_FAULT(ctx, CLG_FAULT_OPEN) != CL_SUCCESS) {
+        char what[256];
+        snprintf(what, sizeof what, "creating an OpenCL context on %s", ctx->label);
+        clg_fault_report(ctx, clg_cl_check(f->code, "clCreateContext", what, __FILE__, __LINE__));
+        clg_context_free(ctx);
+        return NULL;
+    }
+    if (open_device(ctx) != CLG_OK) {
         clg_context_free(ctx);
         return NULL;
     }
     read_tuned_local(ctx);
     /* PoCL cannot vectorise the fused multi-parameter update (src/nn/optim.c) */
     ctx->optim_group = ctx->info.type == CLG_DEVICE_TYPE_CPU ? 1 : 8;
-    if (o.report_device && !env_flag("CLGRAD_QUIET", 0)) {
-        char mem[32];
-        fprintf(o.report_stream ? o.report_stream : stderr,
-                "clgrad %s: using device %d:%d %s (%s, %s, %u compute units, %s)%s\n",
-                CLGRAD_VERSION_STRING, ctx->info.platform_index, ctx->info.device_index,
-                ctx->info.name, clg_device_type_name(ctx->info.type), ctx->info.platform_name,
-                ctx->info.compute_units,
-                clg_format_bytes(ctx->info.global_mem_bytes, mem, sizeof mem),
-                ctx->limits.constrained ? " [constrained]" : "");
-    }
     if (ctx->profile.report_at_exit && clg_profile_start(ctx) != CLG_OK) {
         clg_context_free(ctx);
         return NULL;
+    }
+    return ctx;
+}
+
+static void report_device(const clg_context_options *o, const clg_context *ctx, const char *role) {
+    char mem[32];
+    fprintf(o->report_stream ? o->report_stream : stderr,
+            "clgrad %s: %s device %d:%d %s (%s, %s, %u compute units, %s)%s\n", CLGRAD_VERSION_STRING, role,
+            ctx->info.platform_index, ctx->info.device_index, ctx->info.name, clg_device_type_name(ctx->info.type),
+            ctx->info.platform_name, ctx->info.compute_units,
+            clg_format_bytes(ctx->info.global_mem_bytes, mem, sizeof mem),
+            ctx->limits.constrained ? " [constrained]" : "");
+}
+
+/* The devices `selection` names, each opened; those that fail are left out
+ * with a warning. The first that opens owns the others. */
+static clg_context *group_open(const clg_context_options *o, const clg_device_info *list, size_t count,
+                               const char *selection, const char *source) {
+    size_t *chosen = malloc((count ? count : 1) * sizeof *chosen), n = 0;
+    if (!chosen) {
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "allocating a device list");
+        return NULL;
+    }
+    if (clg_device_select_many(list, count, selection, chosen, &n) != CLG_OK) {
+        clg_fail_wrap(CLG_STATUS_NO_DEVICE, "%s", source);
+        free(chosen);
+        return NULL;
+    }
+    clg_context *first = NULL;
+    clg_status st = CLG_OK;
+    char reasons[2048] = "";
+    for (size_t k = 0; st == CLG_OK && k < n; k++) {
+        clg_context *c = context_open(o, &list[chosen[k]]);
+        if (!c) {
+            size_t used = strlen(reasons);
+            snprintf(reasons + used, sizeof reasons - used, "%s%d:%d: %s", used ? "; " : "",
+                     list[chosen[k]].platform_index, list[chosen[k]].device_index, clg_last_error());
+            fprintf(o->report_stream ? o->report_stream : stderr,
+                    "clgrad: warning: device %d:%d %s left out (%s): %s\n", list[chosen[k]].platform_index,
+                    list[chosen[k]].device_index, list[chosen[k]].name, source, clg_last_error());
+            continue;
+        }
+        if (!first) {
+            first = c;
+            continue;
+        }
+        clg_context **grown = realloc(first->peers, (size_t)(first->npeers + 1) * sizeof *grown);
+        if (!grown) {
+            clg_context_free(c);
+            st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "allocating a device list");
+            break;
+        }
+        first->peers = grown;
+        first->peers[first->npeers++] = c;
+    }
+    free(chosen);
+    if (st != CLG_OK) {
+        clg_context_free(first);
+        return NULL;
+    }
+    if (!first) clg_fail(CLG_STATUS_NO_DEVICE, "%s='%s': no device could be opened: %s", source, selection, reasons);
+    return first;
+}
+
+clg_context *clg_context_new(const clg_context_options *options) {
+    clg_dist_prepare_env(); /* before PoCL reads its thread count */
+    clg_context_options o = options ? *options : clg_context_options_default();
+    clg_device_info *list = NULL;
+    size_t count = 0;
+    if (clg_devices_query(&list, &count) != CLG_OK) return NULL;
+
+    const char *group = o.devices, *gsource = "options.devices";
+    if (!group) group = getenv("CLGRAD_DEVICES"), gsource = "CLGRAD_DEVICES";
+    clg_context *ctx = NULL;
+    if (group && *group) {
+        ctx = group_open(&o, list, count, group, gsource);
+    } else {
+        const char *selection = o.device;
+        const char *source = "options.device";
+        if (!selection || !*selection) {
+            selection = getenv("CLGRAD_DEVICE");
+            source = "CLGRAD_DEVICE";
+        }
+        size_t chosen = 0;
+        if (clg_device_select(list, count, selection, &chosen) != CLG_OK) {
+            if (selection && *selection) clg_fail_wrap(CLG_STATUS_NO_DEVICE, "%s", source);
+        } else {
+            ctx = context_open(&o, &list[chosen]);
+        }
+    }
+    clg_devices_free(list);
+    if (ctx && o.report_device && !env_flag("CLGRAD_QUIET", 0)) {
+        report_device(&o, ctx, "using");
+        for (int i = 0; i < ctx->npeers; i++) report_device(&o, ctx->peers[i], "and");
     }
     return ctx;
 }
@@ -206,6 +289,8 @@ static void report_profile(clg_context *ctx) {
 
 void clg_context_free(clg_context *ctx) {
     if (!ctx) return;
+    for (int i = 0; i < ctx->npeers; i++) clg_context_free(ctx->peers[i]);
+    free(ctx->peers);
     if (ctx->queue && ctx->profile.active && ctx->profile.report_at_exit) report_profile(ctx);
     clg_profile_state_free(ctx);
     if (ctx->queue) clFinish(ctx->queue);
@@ -230,6 +315,18 @@ void clg_context_free(clg_context *ctx) {
 }
 
 const clg_device_info *clg_context_device(const clg_context *ctx) { return ctx ? &ctx->info : NULL; }
+
+int clg_context_device_count(const clg_context *ctx) { return ctx ? 1 + ctx->npeers : 0; }
+
+const clg_device_info *clg_context_device_at(const clg_context *ctx, int i) {
+    if (!ctx || i < 0 || i > ctx->npeers) return NULL;
+    return i == 0 ? &ctx->info : &ctx->peers[i - 1]->info;
+}
+
+clg_context *clg_context_peer(clg_context *ctx, int i) {
+    if (!ctx || i < 0 || i > ctx->npeers) return NULL;
+    return i == 0 ? ctx : ctx->peers[i - 1];
+}
 
 clg_status clg_context_finish(clg_context *ctx) {
     if (!ctx) return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "clg_context_finish: NULL context");

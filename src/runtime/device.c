@@ -275,3 +275,76 @@ clg_status clg_device_select(const clg_device_info *list, size_t count, const ch
     describe_devices(list, count, msg, sizeof msg);
     return clg_fail(CLG_STATUS_NO_DEVICE, "%s", msg);
 }
+
+/* The filter of one selection item ("" takes every device). */
+static device_filter item_filter(const char *item) {
+    if (equals_ci(item, "all")) return filter_any;
+    if (equals_ci(item, "gpu")) return filter_gpu;
+    if (equals_ci(item, "cpu")) return filter_cpu;
+    if (equals_ci(item, "accelerator")) return filter_accel;
+    return filter_name;
+}
+
+clg_status clg_device_select_many(const clg_device_info *list, size_t count, const char *selection,
+                                  size_t *chosen, size_t *nchosen) {
+    const char *api = "clg_device_select_many";
+    if (!chosen || !nchosen || (!list && count) || !selection)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: NULL argument", api);
+    *nchosen = 0;
+    size_t n = 0;
+    const char *s = selection;
+    for (;;) {
+        size_t len = strcspn(s, ",");
+        char item[256];
+        snprintf(item, sizeof item, "%.*s", (int)(len < sizeof item - 1 ? len : sizeof item - 1), s);
+        char *a = item;
+        while (isspace((unsigned char)*a)) a++;
+        for (size_t k = strlen(a); k && isspace((unsigned char)a[k - 1]); k--) a[k - 1] = '\0';
+        int p, d, matched = 0;
+        if (parse_pd(a, &p, &d)) {
+            for (size_t i = 0; i < count; i++)
+                if (list[i].platform_index == p && list[i].device_index == d) {
+                    int seen = 0;
+                    for (size_t k = 0; k < n; k++) seen |= chosen[k] == i;
+                    if (!seen) chosen[n++] = i;
+                    matched = 1;
+                }
+        } else if (!*a) {
+            matched = 1; /* an empty item ("0:0,,0:1") adds nothing */
+        } else {
+            /* every match, best-ranked first (a stable selection sort by rank) */
+            device_filter f = item_filter(a);
+            for (;;) {
+                double best = -1;
+                size_t best_i = 0;
+                for (size_t i = 0; i < count; i++) {
+                    if (!f(&list[i], a)) continue;
+                    matched = 1;
+                    int seen = 0;
+                    for (size_t k = 0; k < n; k++) seen |= chosen[k] == i;
+                    double r = clg_device_rank(&list[i]);
+                    if (!seen && r > best) best = r, best_i = i;
+                }
+                if (best < 0) break;
+                chosen[n++] = best_i;
+            }
+        }
+        if (!matched) {
+            char msg[3072];
+            snprintf(msg, sizeof msg, "%s: '%s' in device selection '%s' matches no device; present: ", api, a,
+                     selection);
+            describe_devices(list, count, msg, sizeof msg);
+            return clg_fail(CLG_STATUS_NO_DEVICE, "%s", msg);
+        }
+        if (s[len] != ',') break;
+        s += len + 1;
+    }
+    if (n == 0) {
+        char msg[3072];
+        snprintf(msg, sizeof msg, "%s: device selection '%s' names no device; present: ", api, selection);
+        describe_devices(list, count, msg, sizeof msg);
+        return clg_fail(CLG_STATUS_NO_DEVICE, "%s", msg);
+    }
+    *nchosen = n;
+    return CLG_OK;
+}

@@ -10,11 +10,12 @@
 #include "common/error.h"
 #include "runtime/runtime_impl.h"
 
-static const char *const kind_names[CLG_FAULT_KINDS] = {"alloc", "build", "enqueue", "read"};
+static const char *const kind_names[CLG_FAULT_KINDS] = {"alloc", "build", "enqueue", "read", "open"};
 
 /* What a fault of each kind fails with when no code is given. */
 static const cl_int kind_defaults[CLG_FAULT_KINDS] = {
-    CL_MEM_OBJECT_ALLOCATION_FAILURE, CL_BUILD_PROGRAM_FAILURE, CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES};
+    CL_MEM_OBJECT_ALLOCATION_FAILURE, CL_BUILD_PROGRAM_FAILURE, CL_OUT_OF_RESOURCES, CL_OUT_OF_RESOURCES,
+    CL_DEVICE_NOT_AVAILABLE};
 
 const char *clg_fault_kind_name(clg_fault_kind kind) {
     return kind >= 0 && kind < CLG_FAULT_KINDS ? kind_names[kind] : "?";
@@ -28,6 +29,7 @@ clg_status clg_fault_set(clg_context *ctx, clg_fault_kind kind, uint64_t nth, cl
     f.nth = nth;
     f.code = code != CL_SUCCESS ? code : kind_defaults[kind];
     f.armed = 1;
+    f.target_platform = f.target_device = -1;
     ctx->fault = f;
     return CLG_OK;
 }
@@ -56,7 +58,21 @@ clg_status clg_fault_report(const clg_context *ctx, clg_status st) {
 clg_status clg_fault_parse(const char *spec, clg_fault *out) {
     const char *env = "CLGRAD_FAULT";
     memset(out, 0, sizeof *out);
+    out->target_platform = out->target_device = -1;
     if (!spec || !*spec) return CLG_OK;
+    char buf[256];
+    const char *at = strchr(spec, '@');
+    if (at) { /* "@P:D": the fault belongs to that device's context only */
+        char *e1 = NULL, *e2 = NULL;
+        long tp = strtol(at + 1, &e1, 10), td = e1 && *e1 == ':' ? strtol(e1 + 1, &e2, 10) : -1;
+        if (e1 == at + 1 || !e2 || e2 == e1 + 1 || *e2 || tp < 0 || td < 0 || tp > 65535 || td > 65535 ||
+            (size_t)(at - spec) >= sizeof buf)
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s='%s': the suffix after '@' must be a device P:D", env,
+                            spec);
+        snprintf(buf, sizeof buf, "%.*s", (int)(at - spec), spec);
+        out->target_platform = (int)tp, out->target_device = (int)td;
+        spec = buf;
+    }
     size_t klen = strcspn(spec, ":");
     int kind = -1;
     for (int k = 0; k < CLG_FAULT_KINDS; k++)
@@ -71,8 +87,9 @@ clg_status clg_fault_parse(const char *spec, clg_fault *out) {
     }
     if (kind < 0 || nth == 0 || (*end && *end != ':'))
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
-                        "%s='%s': expected KIND:N[:CODE] with KIND alloc, build, enqueue or read, N >= 1 "
-                        "and CODE an OpenCL error name or number (e.g. alloc:3:CL_MEM_OBJECT_ALLOCATION_FAILURE)",
+                        "%s='%s': expected KIND:N[:CODE][@P:D] with KIND alloc, build, enqueue, read or open, "
+                        "N >= 1, CODE an OpenCL error name or number and P:D the device whose context it "
+                        "fails (e.g. alloc:3:CL_MEM_OBJECT_ALLOCATION_FAILURE, enqueue:40@0:1)",
                         env, spec);
     cl_int code = CL_SUCCESS;
     if (*end == ':') {

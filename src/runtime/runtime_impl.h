@@ -182,14 +182,16 @@ void clg_profile_state_free(struct clg_context *ctx);
 /* --- fault injection (runtime/fault.c) ----------------------------------------------
  * Makes the nth operation of one kind fail with a chosen OpenCL code, once, as
  * if the call had returned it: from tests (clg_fault_set) or for a whole
- * process (CLGRAD_FAULT=KIND:N[:CODE], read when each context is made; see
- * docs/engine.md). Per context, so it needs no locking. */
+ * process (CLGRAD_FAULT=KIND:N[:CODE][@P:D], read when each context is made,
+ * the suffix keeping it to the context of device P:D; see docs/engine.md).
+ * Per context, so it needs no locking. */
 
 typedef enum clg_fault_kind {
     CLG_FAULT_ALLOC,   /* clg_buffer_new of a nonzero size (pool hits included) */
     CLG_FAULT_BUILD,   /* a program not yet in the context: from the disk cache or source */
     CLG_FAULT_ENQUEUE, /* kernel launches, writes, copies, GEMMs, FFTs, markers, replays */
     CLG_FAULT_READ,    /* device-to-host reads */
+    CLG_FAULT_OPEN,    /* opening the device when a context is made (N must be 1) */
     CLG_FAULT_KINDS
 } clg_fault_kind;
 
@@ -200,6 +202,7 @@ typedef struct clg_fault {
     uint64_t nth;  /* the operation of `kind` that fails, from 1 when armed */
     uint64_t seen; /* operations of `kind` since armed (up to the one that failed) */
     cl_int code;
+    int target_platform, target_device; /* "@P:D": only the context of that device; -1: any */
 } clg_fault;
 
 /* Arms ctx's hook: the nth (>= 1) operation of kind from now fails with code
@@ -234,6 +237,9 @@ clg_status clg_fault_report(const struct clg_context *ctx, clg_status st);
          : CLG_CL(expr, what))
 
 /* --- the context -------------------------------------------------------------- */
+
+/* Device i of a context made with several (0: ctx itself), or NULL. */
+struct clg_context *clg_context_peer(struct clg_context *ctx, int i);
 
 struct clg_context {
     clg_device_info info;
@@ -270,6 +276,11 @@ struct clg_context {
 
     clg_profile_state profile;
     clg_fault fault;
+
+    /* Further devices of a context made with several (options.devices): one
+     * context each, owned by this one, for data-parallel replicas. */
+    struct clg_context **peers;
+    int npeers;
 
     /* Per-context state of optional modules (e.g. clFFT plans), freed with it. */
     void *fft_state;
