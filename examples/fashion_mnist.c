@@ -228,6 +228,13 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
     if (load_split("t10k", 0, &x_test, &y_test, &n_test)) goto done;
 
     if (!(ctx = cli_context(prog))) goto done;
+    /* Under mpirun every rank trains on its share of each batch; rank 0 alone
+     * prints and saves (docs/distributed.md). */
+    const int rank = clg_dist_rank();
+    if (rank != 0 && !freopen("/dev/null", "w", stdout)) {
+        fprintf(stderr, "%s: rank %d: cannot silence stdout\n", prog, rank);
+        goto done;
+    }
 
     /* model = Sequential()  (input_shape=(28, 28, 1) goes here in C), then the layers */
     model = clg_sequential_new(ctx, 3, (int64_t[]){28, 28, 1});
@@ -313,7 +320,7 @@ int fmnist_main(const fmnist_example *ex, int argc, char **argv) {
     printf("Test accuracy: %.4f\n", (double)test_acc);
 
     /* model.save(...): the whole model, which clg_model_load reads without this program */
-    if (clg_model_save(model, o.save) != CLG_OK) {
+    if (rank == 0 && clg_model_save(model, o.save) != CLG_OK) {
         rc = fail("saving the model");
         goto done;
     }

@@ -250,6 +250,20 @@ static void sw_device_select(const sweep_entry *e) {
     XS(CLG_STATUS_NO_DEVICE, clg_device_select(one, 1, "99999999999999999999:0", &c));
     CHK(c == 12345);
 }
+static void sw_device_select_many(const sweep_entry *e) {
+    (void)e;
+    const clg_device_info *one = clg_context_device(g_ctx);
+    size_t c[2] = {12345, 12345}, n = 777;
+    XS(INV, clg_device_select_many(NULL, 1, "all", c, &n));
+    XS(INV, clg_device_select_many(one, 1, NULL, c, &n));
+    XS(INV, clg_device_select_many(one, 1, "all", NULL, &n));
+    XS(INV, clg_device_select_many(one, 1, "all", c, NULL));
+    XS(CLG_STATUS_NO_DEVICE, clg_device_select_many(one, 0, "all", c, &n));
+    XSM(CLG_STATUS_NO_DEVICE, clg_device_select_many(one, 1, "all,no-such-device-xyz", c, &n), "no-such-device-xyz");
+    XS(CLG_STATUS_NO_DEVICE, clg_device_select_many(one, 1, "7:9", c, &n));
+    XS(CLG_STATUS_NO_DEVICE, clg_device_select_many(one, 1, ",,", c, &n));
+    CHK(n == 0);
+}
 static void sw_device_type_name(const sweep_entry *e) {
     (void)e;
     const char *a = clg_device_type_name((clg_device_type)0), *b = clg_device_type_name((clg_device_type)-3),
@@ -265,6 +279,12 @@ static void sw_context_new(const sweep_entry *e) {
     XO(CLG_STATUS_NO_DEVICE, clg_context_new(&o), clg_context_free);
 }
 static void sw_context_device(const sweep_entry *e) { (void)e; CHK(clg_context_device(NULL) == NULL); }
+static void sw_context_device_count(const sweep_entry *e) { (void)e; CHK(clg_context_device_count(NULL) == 0); }
+static void sw_context_device_at(const sweep_entry *e) {
+    (void)e;
+    CHK(clg_context_device_at(NULL, 0) == NULL && clg_context_device_at(g_ctx, -1) == NULL &&
+        clg_context_device_at(g_ctx, clg_context_device_count(g_ctx)) == NULL);
+}
 static void sw_context_finish(const sweep_entry *e) { (void)e; XS(INV, clg_context_finish(NULL)); }
 static void sw_context_get_limits(const sweep_entry *e) {
     (void)e;
@@ -2819,9 +2839,12 @@ static const sweep_entry table[] = {
     E(clg_devices_query, sw_devices_query),
     E(clg_device_rank, sw_device_rank),
     EA(clg_device_select, sw_device_select, "device selection"),
+    EA(clg_device_select_many, sw_device_select_many, "device selection"),
     E(clg_device_type_name, sw_device_type_name),
     EA(clg_context_new, sw_context_new, "device selection"),
     E(clg_context_device, sw_context_device),
+    E(clg_context_device_count, sw_context_device_count),
+    E(clg_context_device_at, sw_context_device_at),
     E(clg_context_finish, sw_context_finish),
     E(clg_context_get_limits, sw_context_get_limits),
     E(clg_context_get_stats, sw_context_get_stats),
@@ -3138,6 +3161,8 @@ static const exemption exempt[] = {
     {"clg_last_error", "no arguments: reads this thread's error state"},
     {"clg_clear_error", "no arguments"},
     {"clg_version", "no arguments"},
+    {"clg_dist_rank", "no arguments: this process's MPI rank (test_dist)"},
+    {"clg_dist_size", "no arguments: the MPI job's size (test_dist)"},
     {"clg_context_options_default", "no arguments: returns the default options by value"},
     {"clg_csv_options_default", "no arguments: returns the default options by value"},
     {"clg_fit_options_default", "no arguments: returns the default options by value"},

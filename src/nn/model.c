@@ -15,12 +15,14 @@
 
 #include "clgrad/autograd.h"
 #include "clgrad/data.h"
+#include "clgrad/distributed.h"
 #include "clgrad/model.h"
 #include "clgrad/ops.h"
 #include "clgrad/safetensors.h"
 #include "common/error.h"
 #include "graph/graph.h"
 #include "nn/model_internal.h"
+#include "runtime/dist.h"
 
 /* --- small helpers --------------------------------------------------------------- */
 
@@ -155,6 +157,8 @@ clg_node *clg_model_input_indices(clg_model *m, int ndim, const int64_t *shape) 
 }
 
 static void free_state(clg_model *m) {
+    clg_par_free(m->par); /* replicas follow the model's layers and compile */
+    m->par = NULL;
     clg_optimizer_free(m->opt);
     m->opt = NULL;
     free(m->params);
@@ -474,7 +478,7 @@ clg_status clg_model_call(clg_model *m, const clg_tensor *const *inputs, int tra
 
 /* The model's weights in layer order (all, or the trainable ones) into out
  * (may be NULL to count them); returns the count. */
-static int list_weights(const clg_model *m, int trainable_only, clg_tensor **out) {
+int clg_nn_list_weights(const clg_model *m, int trainable_only, clg_tensor **out) {
     int n = 0;
     for (int i = 0; m && i < m->nlayers; i++)
         for (int j = 0; j < m->layers[i]->nweights; j++) {
@@ -485,7 +489,7 @@ static int list_weights(const clg_model *m, int trainable_only, clg_tensor **out
     return n;
 }
 
-int clg_model_weight_count(const clg_model *m, int trainable_only) { return list_weights(m, trainable_only, NULL); }
+int clg_model_weight_count(const clg_model *m, int trainable_only) { return clg_nn_list_weights(m, trainable_only, NULL); }
 
 clg_tensor *clg_model_weight(clg_model *m, int trainable_only, int index) {
     if (!m) {
@@ -700,14 +704,14 @@ clg_status clg_model_compile_optimizer(clg_model *m, clg_optimizer *opt, const c
     st = ensure_built(m, api);
     if (st != CLG_OK) return st;
     m->loss = lk, m->accuracy = metrics != NULL;
-    int np = list_weights(m, 1, NULL);
+    int np = clg_nn_list_weights(m, 1, NULL);
     m->params = calloc((size_t)np + 1, sizeof *m->params);
     if (!m->params) {
         free_state(m);
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
     }
     m->nparams = np;
-    list_weights(m, 1, m->params); /* one pass, not one lookup per weight */
+    clg_nn_list_weights(m, 1, m->params); /* one pass, not one lookup per weight */
     if ((np > 0 && clg_optimizer_attach(opt, m->ctx, np, m->params) != CLG_OK) ||
         !(m->rng_counter = clg_tensor_zeros(m->ctx, CLG_INT32, 1, (int64_t[]){2}))) {
         st = clg_last_status();
@@ -831,7 +835,7 @@ static clg_tensor *per_sample_loss(const clg_model *m, const clg_tensor *out, co
 /* The loss the optimizer minimises: the loss (with sample weights w [B], Keras's
  * sum(w * loss) / B) plus every L2 penalty, as Keras adds regularisation losses
  * (and reports their sum as "loss"). */
-static clg_tensor *total_loss(const clg_model *m, const clg_tensor *out, const clg_tensor *y, const clg_tensor *w) {
+clg_tensor *clg_nn_total_loss(const clg_model *m, const clg_tensor *out, const clg_tensor *y, const clg_tensor *w) {
     clg_tensor *l;
     if (w) {
         clg_tensor *ps = per_sample_loss(m, out, y);
@@ -853,7 +857,7 @@ static clg_tensor *total_loss(const clg_model *m, const clg_tensor *out, const c
 
 /* Accuracy as Keras picks it for 'accuracy': categorical (argmax) for the
  * cross-entropies over classes, binary (threshold 0.5) for binary_crossentropy. */
-static int metric_on(const clg_model *m) {
+int clg_nn_metric_on(const clg_model *m) {
     const clg_node *last = m->outputs[0];
     if (!m->accuracy) return 0;
     if (m->loss == LOSS_BCE) return 1;
@@ -864,7 +868,7 @@ static int metric_on(const clg_model *m) {
  * binary accuracy counts each output's match divided by the outputs per
  * sample, categorical accuracy on sequences each position's divided by the
  * positions per sample. */
-static clg_tensor *correct_of(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
+clg_tensor *clg_nn_correct_of(const clg_model *m, const clg_tensor *out, const clg_tensor *y) {
     if (m->loss == LOSS_BCE) {
         int64_t per = clg_tensor_numel(out) / (clg_tensor_shape(out)[0] > 0 ? clg_tensor_shape(out)[0] : 1);
         clg_tensor *half = clg_tensor_full(m->ctx, CLG_FLOAT32, 0, NULL, 0.5);
@@ -893,13 +897,13 @@ static clg_tensor *correct_of(const clg_model *m, const clg_tensor *out, const c
 }
 
 /* The single-input, single-output model's output for x. */
-static clg_tensor *forward(clg_model *m, const clg_tensor *x, int training) {
+clg_tensor *clg_nn_forward(clg_model *m, const clg_tensor *x, int training) {
     clg_tensor *out = NULL;
     return clg_model_run(m, &x, training, &out) == CLG_OK ? out : NULL;
 }
 
 /* dst = expr (consumes expr's handle). */
-static clg_status assign_expr(clg_tensor *dst, clg_tensor *expr) {
+clg_status clg_nn_assign_expr(clg_tensor *dst, clg_tensor *expr) {
     clg_status st = expr ? clg_tensor_assign(dst, expr) : clg_last_status();
     clg_tensor_free(expr);
     return st;
@@ -910,19 +914,19 @@ static clg_status assign_expr(clg_tensor *dst, clg_tensor *expr) {
 static clg_status train_step(clg_model *m, const clg_tensor *xb, const clg_tensor *yb, const clg_tensor *wb,
                              int64_t count, clg_tensor *acc_loss, clg_tensor *acc_correct) {
     for (int i = 0; i < m->nparams; i++) clg_tensor_zero_grad(m->params[i]);
-    clg_tensor *out = forward(m, xb, 1);
+    clg_tensor *out = clg_nn_forward(m, xb, 1);
     if (!out) return clg_last_status();
-    clg_tensor *loss = total_loss(m, out, yb, wb);
-    clg_tensor *correct = loss && acc_correct ? correct_of(m, out, yb) : NULL;
+    clg_tensor *loss = clg_nn_total_loss(m, out, yb, wb);
+    clg_tensor *correct = loss && acc_correct ? clg_nn_correct_of(m, out, yb) : NULL;
     clg_status st = !loss || (acc_correct && !correct) ? clg_last_status() : clg_backward(loss, NULL);
     clg_tensor_free(out);
     if (st == CLG_OK && m->nparams > 0) st = clg_optimizer_step(m->opt);
     if (st == CLG_OK) {
         clg_tensor *lw = clg_mul_scalar(loss, (float)count);
-        st = assign_expr(acc_loss, lw ? clg_add(acc_loss, lw) : NULL);
+        st = clg_nn_assign_expr(acc_loss, lw ? clg_add(acc_loss, lw) : NULL);
         clg_tensor_free(lw);
     }
-    if (st == CLG_OK && acc_correct) st = assign_expr(acc_correct, clg_add(acc_correct, correct));
+    if (st == CLG_OK && acc_correct) st = clg_nn_assign_expr(acc_correct, clg_add(acc_correct, correct));
     clg_tensor_free(loss), clg_tensor_free(correct);
     return st;
 }
@@ -1011,18 +1015,18 @@ static clg_status check_data(const clg_model *m, const char *api, const clg_host
     return check_ranges(m, api, x, y, *n);
 }
 
-static int64_t row_elems(const clg_host_array *a) { return prod(a->ndim - 1, a->shape + 1); }
+int64_t clg_nn_row_elems(const clg_host_array *a) { return prod(a->ndim - 1, a->shape + 1); }
 
 /* Copies rows idx[0..count) (or first..first+count when idx is NULL) of a into dst. */
-static void gather_rows(const clg_host_array *a, int64_t first, const int64_t *idx, int64_t count, void *dst) {
-    size_t rb = (size_t)row_elems(a) * clg_dtype_size(a->dtype);
+void clg_nn_gather_rows(const clg_host_array *a, int64_t first, const int64_t *idx, int64_t count, void *dst) {
+    size_t rb = (size_t)clg_nn_row_elems(a) * clg_dtype_size(a->dtype);
     const char *src = a->data;
     for (int64_t i = 0; i < count; i++)
         memcpy((char *)dst + (size_t)i * rb, src + (size_t)(idx ? idx[i] : first + i) * rb, rb);
 }
 
 /* A device tensor for `count` rows of a (shape [count, ...]; labels [count]). */
-static clg_tensor *batch_tensor(clg_context *ctx, const clg_host_array *a, int64_t count, int labels) {
+clg_tensor *clg_nn_batch_tensor(clg_context *ctx, const clg_host_array *a, int64_t count, int labels) {
     int64_t s[CLG_MAX_DIMS];
     s[0] = count;
     int nd = labels && a->ndim == 2 && a->shape[1] == 1 ? 1 : a->ndim; /* labels [N, 1] as [N] */
@@ -1032,12 +1036,45 @@ static clg_tensor *batch_tensor(clg_context *ctx, const clg_host_array *a, int64
 
 /* --- evaluate / predict ------------------------------------------------------------------ */
 
+clg_status clg_nn_eval_batch(clg_model *m, const clg_host_array *x, const clg_host_array *y, int64_t first,
+                             int64_t c, void *hx, void *hy, clg_tensor *acc_l, clg_tensor *acc_c) {
+    size_t xrb = (size_t)clg_nn_row_elems(x) * clg_dtype_size(x->dtype);
+    size_t yrb = (size_t)clg_nn_row_elems(y) * clg_dtype_size(y->dtype);
+    clg_nn_gather_rows(x, first, NULL, c, hx);
+    clg_nn_gather_rows(y, first, NULL, c, hy);
+    clg_tensor *xt = clg_nn_batch_tensor(m->ctx, x, c, 0);
+    clg_tensor *yt = clg_nn_batch_tensor(m->ctx, y, c, m->loss == LOSS_SPARSE_CCE);
+    clg_status st = CLG_OK;
+    if (!xt || !yt || clg_tensor_write(xt, hx, xrb * (size_t)c) != CLG_OK ||
+        clg_tensor_write(yt, hy, yrb * (size_t)c) != CLG_OK) {
+        st = clg_last_status();
+    } else {
+        clg_tensor *out = clg_nn_forward(m, xt, 0);
+        clg_tensor *l = out ? clg_nn_total_loss(m, out, yt, NULL) : NULL;
+        clg_tensor *lw = l ? clg_mul_scalar(l, (float)c) : NULL;
+        st = clg_nn_assign_expr(acc_l, lw ? clg_add(acc_l, lw) : NULL);
+        if (st == CLG_OK && acc_c) {
+            clg_tensor *cc = clg_nn_correct_of(m, out, yt);
+            st = clg_nn_assign_expr(acc_c, cc ? clg_add(acc_c, cc) : NULL);
+            clg_tensor_free(cc);
+        }
+        clg_tensor_free(out), clg_tensor_free(l), clg_tensor_free(lw);
+    }
+    clg_tensor_free(xt), clg_tensor_free(yt);
+    return st;
+}
+
 static clg_status eval_impl(clg_model *m, const clg_host_array *x, const clg_host_array *y, int64_t first,
                             int64_t n, int batch, double *loss, double *acc) {
     const char *api = "clg_model_evaluate";
-    int met = metric_on(m);
+    if (clg_par_wanted(m)) {
+        clg_status st = clg_par_prepare(m, api, 0);
+        if (st == CLG_OK) st = clg_par_evaluate(m, x, y, first, n, batch, loss, acc);
+        return st == CLG_OK ? st : clg_fail_wrap(st, "%s", api);
+    }
+    int met = clg_nn_metric_on(m);
     clg_tensor *acc_l = scalar(m->ctx, 0), *acc_c = scalar(m->ctx, 0);
-    size_t xrb = (size_t)row_elems(x) * clg_dtype_size(x->dtype), yrb = (size_t)row_elems(y) * clg_dtype_size(y->dtype);
+    size_t xrb = (size_t)clg_nn_row_elems(x) * clg_dtype_size(x->dtype), yrb = (size_t)clg_nn_row_elems(y) * clg_dtype_size(y->dtype);
     void *hx = malloc(xrb * (size_t)batch + 1), *hy = malloc(yrb * (size_t)batch + 1);
     clg_status st = acc_l && acc_c ? CLG_OK : clg_last_status();
     if (st == CLG_OK && (!hx || !hy)) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
@@ -1047,26 +1084,7 @@ static clg_status eval_impl(clg_model *m, const clg_host_array *x, const clg_hos
     int was = clg_grad_set_enabled(m->ctx, m->loss == LOSS_SPARSE_CCE || m->loss == LOSS_CCE);
     for (int64_t s0 = 0; st == CLG_OK && s0 < n; s0 += batch) {
         int64_t c = n - s0 < batch ? n - s0 : batch;
-        gather_rows(x, first + s0, NULL, c, hx);
-        gather_rows(y, first + s0, NULL, c, hy);
-        clg_tensor *xt = batch_tensor(m->ctx, x, c, 0);
-        clg_tensor *yt = batch_tensor(m->ctx, y, c, m->loss == LOSS_SPARSE_CCE);
-        if (!xt || !yt || clg_tensor_write(xt, hx, xrb * (size_t)c) != CLG_OK ||
-            clg_tensor_write(yt, hy, yrb * (size_t)c) != CLG_OK) {
-            st = clg_last_status();
-        } else {
-            clg_tensor *out = forward(m, xt, 0);
-            clg_tensor *l = out ? total_loss(m, out, yt, NULL) : NULL;
-            clg_tensor *lw = l ? clg_mul_scalar(l, (float)c) : NULL;
-            st = assign_expr(acc_l, lw ? clg_add(acc_l, lw) : NULL);
-            if (st == CLG_OK && met) {
-                clg_tensor *cc = correct_of(m, out, yt);
-                st = assign_expr(acc_c, cc ? clg_add(acc_c, cc) : NULL);
-                clg_tensor_free(cc);
-            }
-            clg_tensor_free(out), clg_tensor_free(l), clg_tensor_free(lw);
-        }
-        clg_tensor_free(xt), clg_tensor_free(yt);
+        st = clg_nn_eval_batch(m, x, y, first + s0, c, hx, hy, acc_l, met ? acc_c : NULL);
     }
     clg_grad_set_enabled(m->ctx, was);
     float fl = 0, fc = 0;
@@ -1131,14 +1149,19 @@ clg_status clg_model_predict(clg_model *m, const clg_host_array *x, int batch_si
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: out holds %zu floats, %lld samples need %lld", api,
                         out_floats, (long long)n, (long long)(n * orow));
     if (batch_size <= 0) batch_size = 32;
-    size_t xrb = (size_t)row_elems(x) * clg_dtype_size(x->dtype);
+    if (clg_par_wanted(m)) {
+        st = clg_par_prepare(m, api, 0);
+        if (st == CLG_OK) st = clg_par_predict(m, x, batch_size, out);
+        return st == CLG_OK ? st : clg_fail_wrap(st, "%s", api);
+    }
+    size_t xrb = (size_t)clg_nn_row_elems(x) * clg_dtype_size(x->dtype);
     int was = clg_grad_set_enabled(m->ctx, 0);
     for (int64_t s0 = 0; st == CLG_OK && s0 < n; s0 += batch_size) {
         int64_t c = n - s0 < batch_size ? n - s0 : batch_size;
-        clg_tensor *xt = batch_tensor(m->ctx, x, c, 0);
+        clg_tensor *xt = clg_nn_batch_tensor(m->ctx, x, c, 0);
         st = xt ? clg_tensor_write(xt, (const char *)x->data + (size_t)s0 * xrb, xrb * (size_t)c)
                 : clg_last_status();
-        clg_tensor *o = st == CLG_OK ? forward(m, xt, 0) : NULL;
+        clg_tensor *o = st == CLG_OK ? clg_nn_forward(m, xt, 0) : NULL;
         if (st == CLG_OK) st = o ? clg_tensor_to_host(o, out + s0 * orow, (size_t)(c * orow) * sizeof(float))
                                  : clg_last_status();
         clg_tensor_free(o), clg_tensor_free(xt);
@@ -1485,7 +1508,7 @@ static clg_status cb_begin(const clg_fit_options *o, cb_state **out, int has_val
         const clg_callback *c = o->callbacks[i];
         cb_state *s = &(*out)[i];
         s->best = (c->monitor == MON_ACC || c->monitor == MON_VAL_ACC) ? -INFINITY : INFINITY;
-        if (c->kind != CB_CSV) continue;
+        if (c->kind != CB_CSV || clg_dist_rank() != 0) continue; /* rank 0 writes for all */
         s->csv = fopen(c->path, "w");
         if (!s->csv)
             return clg_fail(CLG_STATUS_IO_ERROR, "clg_model_fit: %s cannot open %s", cb_api[CB_CSV], c->path);
@@ -1517,12 +1540,14 @@ static clg_status cb_epoch_end(clg_model *m, const clg_fit_options *o, cb_state 
             }
             break;
         case CB_CHECKPOINT:
+            if (clg_dist_rank() != 0) break; /* rank 0 writes for all */
             if (!c->flag || improves(c->monitor, cur, s->best, 0.0)) {
                 if (c->flag) s->best = cur;
                 st = clg_model_save(m, c->path); /* Keras's default: the whole model, to resume from */
             }
             break;
         case CB_CSV:
+            if (!s->csv) break; /* not rank 0 */
             fprintf(s->csv, "%d,%.9g", epoch, (double)h->loss[e]);
             if (met) fprintf(s->csv, ",%.9g", (double)h->accuracy[e]);
             if (has_val) fprintf(s->csv, ",%.9g", (double)h->val_loss[e]);
@@ -1572,7 +1597,7 @@ static clg_status sample_weights(const clg_model *m, const char *api, const clg_
                         o->num_class_weights);
     float *w = malloc((size_t)(n > 0 ? n : 1) * sizeof *w);
     if (!w) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
-    int64_t row = row_elems(y);
+    int64_t row = clg_nn_row_elems(y);
     for (int64_t i = 0; i < n; i++) {
         float v;
         if (o->sample_weight) {
@@ -1653,16 +1678,20 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
             return NULL;
         }
     }
+    /* several devices or MPI ranks: one replica each (parallel.c); rank 0 alone reports */
+    const int par = clg_par_wanted(m);
+    if (par && clg_par_prepare(m, api, 1) != CLG_OK) return NULL;
+    if (clg_dist_active() && clg_dist_rank() != 0) o.verbose = 0;
     FILE *f = o.stream ? o.stream : stdout;
     int bar = progress_bar_wanted(f, o.verbose), bar_width = 0;
-    int met = metric_on(m), sparse = m->loss == LOSS_SPARSE_CCE;
+    int met = clg_nn_metric_on(m), sparse = m->loss == LOSS_SPARSE_CCE;
     if (cb_check(api, &o, nv > 0, met) != CLG_OK) return NULL;
     float *sw = NULL; /* over the training samples, before the split (they keep their index) */
     if (sample_weights(m, api, &o, y, n, &sw) != CLG_OK) return NULL;
     const clg_host_array wa = {.data = sw, .dtype = CLG_FLOAT32, .ndim = 1, .shape = {n}};
     int64_t bs = o.batch_size < n ? o.batch_size : (n > 0 ? n : 1);
     int64_t full = n / bs, rem = n % bs, steps = full + (rem > 0);
-    size_t xrb = (size_t)row_elems(x) * clg_dtype_size(x->dtype), yrb = (size_t)row_elems(y) * clg_dtype_size(y->dtype);
+    size_t xrb = (size_t)clg_nn_row_elems(x) * clg_dtype_size(x->dtype), yrb = (size_t)clg_nn_row_elems(y) * clg_dtype_size(y->dtype);
 
     clg_history *h = history_new(nepochs);
     int64_t *perm = malloc((size_t)(n > 0 ? n : 1) * sizeof *perm);
@@ -1673,8 +1702,8 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     void *hys[2] = {malloc(yrb * (size_t)bs + 1), malloc(yrb * (size_t)bs + 1)};
     float *hws[2] = {sw ? malloc(sizeof(float) * (size_t)bs + 1) : NULL, sw ? malloc(sizeof(float) * (size_t)bs + 1) : NULL};
     cl_event uploaded[2] = {NULL, NULL};
-    clg_tensor *xb = batch_tensor(m->ctx, x, bs, 0), *yb = batch_tensor(m->ctx, y, bs, sparse);
-    clg_tensor *wb = sw ? batch_tensor(m->ctx, &wa, bs, 0) : NULL;
+    clg_tensor *xb = clg_nn_batch_tensor(m->ctx, x, bs, 0), *yb = clg_nn_batch_tensor(m->ctx, y, bs, sparse);
+    clg_tensor *wb = sw ? clg_nn_batch_tensor(m->ctx, &wa, bs, 0) : NULL;
     clg_tensor *acc_l = scalar(m->ctx, 0), *acc_c = met ? scalar(m->ctx, 0) : NULL;
     clg_step *step = NULL;
     clg_status st = CLG_OK;
@@ -1689,7 +1718,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
 
     /* Stateful layers' states exist before the first step is captured, so
      * replays carry them on rather than refilling zeros. */
-    for (int i = 0; st == CLG_OK && i < m->nlayers; i++) {
+    for (int i = 0; st == CLG_OK && !par && i < m->nlayers; i++) {
         clg_layer *l = m->layers[i];
         const int64_t shape[2] = {bs, l->units};
         if (l->stateful && l->state[0] && l->states_fresh && clg_tensor_shape(l->state[0])[0] != bs)
@@ -1707,58 +1736,63 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
             for (int64_t i = 0; i < n; i++) perm[i] = i;
         if (st == CLG_OK) st = clg_tensor_write(acc_l, &zero, sizeof zero);
         if (st == CLG_OK && acc_c) st = clg_tensor_write(acc_c, &zero, sizeof zero);
+        if (st == CLG_OK && par) st = clg_par_epoch_begin(m);
         if (st != CLG_OK) break;
         if (bar) fprintf(f, "Epoch %d/%d\n", first + e + 1, o.epochs);
         bar_width = 0;
         for (int64_t b = 0; st == CLG_OK && b < steps; b++) {
             int64_t c = b < full ? bs : rem;
             const int k = (int)(b & 1);
-            if (uploaded[k]) { /* batch b - 2's upload from these host buffers */
-                st = CLG_CL(clWaitForEvents(1, &uploaded[k]), "clg_model_fit: uploading a batch");
-                clReleaseEvent(uploaded[k]);
-                uploaded[k] = NULL;
-                if (st != CLG_OK) break;
-            }
-            void *hx = hxs[k], *hy = hys[k];
-            float *hw = hws[k];
-            gather_rows(x, 0, perm + b * bs, c, hx);
-            gather_rows(y, 0, perm + b * bs, c, hy);
-            if (sw) gather_rows(&wa, 0, perm + b * bs, c, hw);
-            if (c == bs) {
-                /* in queue order, after step b - 1 has read the batch tensors */
-                cl_event ev[3] = {NULL, NULL, NULL};
-                st = clg_tensor_write_nonblocking(xb, hx, xrb * (size_t)c, &ev[0]);
-                if (st == CLG_OK) st = clg_tensor_write_nonblocking(yb, hy, yrb * (size_t)c, &ev[1]);
-                if (st == CLG_OK && wb) st = clg_tensor_write_nonblocking(wb, hw, sizeof *hw * (size_t)c, &ev[2]);
-                /* an in-order queue completes them in order: the last one stands for all */
-                for (int q = 2; q >= 0; q--) {
-                    if (!ev[q]) continue;
-                    if (!uploaded[k] && st == CLG_OK) uploaded[k] = ev[q];
-                    else clWaitForEvents(1, &ev[q]), clReleaseEvent(ev[q]);
-                }
-                if (st != CLG_OK) break;
-                if (step) {
-                    st = clg_step_replay(step);
-                } else {
-                    st = clg_step_capture_begin(m->ctx);
+            if (par) {
+                st = clg_par_train_batch(m, x, y, sw ? &wa : NULL, perm + b * bs, c, bs);
+            } else {
+                if (uploaded[k]) { /* batch b - 2's upload from these host buffers */
+                    st = CLG_CL(clWaitForEvents(1, &uploaded[k]), "clg_model_fit: uploading a batch");
+                    clReleaseEvent(uploaded[k]);
+                    uploaded[k] = NULL;
                     if (st != CLG_OK) break;
-                    clg_status s2 = train_step(m, xb, yb, wb, c, acc_l, acc_c);
-                    step = clg_step_capture_end(m->ctx);
-                    st = s2 != CLG_OK ? s2 : (step ? CLG_OK : clg_last_status());
                 }
-            } else { /* the last partial batch runs eagerly */
-                clg_tensor *xp = batch_tensor(m->ctx, x, c, 0), *yp = batch_tensor(m->ctx, y, c, sparse);
-                clg_tensor *wp = sw ? batch_tensor(m->ctx, &wa, c, 0) : NULL;
-                st = xp && yp && (!sw || wp) ? clg_tensor_write(xp, hx, xrb * (size_t)c) : clg_last_status();
-                if (st == CLG_OK) st = clg_tensor_write(yp, hy, yrb * (size_t)c);
-                if (st == CLG_OK && wp) st = clg_tensor_write(wp, hw, sizeof *hw * (size_t)c);
-                if (st == CLG_OK) st = train_step(m, xp, yp, wp, c, acc_l, acc_c);
-                clg_tensor_free(xp), clg_tensor_free(yp), clg_tensor_free(wp);
+                void *hx = hxs[k], *hy = hys[k];
+                float *hw = hws[k];
+                clg_nn_gather_rows(x, 0, perm + b * bs, c, hx);
+                clg_nn_gather_rows(y, 0, perm + b * bs, c, hy);
+                if (sw) clg_nn_gather_rows(&wa, 0, perm + b * bs, c, hw);
+                if (c == bs) {
+                    /* in queue order, after step b - 1 has read the batch tensors */
+                    cl_event ev[3] = {NULL, NULL, NULL};
+                    st = clg_tensor_write_nonblocking(xb, hx, xrb * (size_t)c, &ev[0]);
+                    if (st == CLG_OK) st = clg_tensor_write_nonblocking(yb, hy, yrb * (size_t)c, &ev[1]);
+                    if (st == CLG_OK && wb) st = clg_tensor_write_nonblocking(wb, hw, sizeof *hw * (size_t)c, &ev[2]);
+                    /* an in-order queue completes them in order: the last one stands for all */
+                    for (int q = 2; q >= 0; q--) {
+                        if (!ev[q]) continue;
+                        if (!uploaded[k] && st == CLG_OK) uploaded[k] = ev[q];
+                        else clWaitForEvents(1, &ev[q]), clReleaseEvent(ev[q]);
+                    }
+                    if (st != CLG_OK) break;
+                    if (step) {
+                        st = clg_step_replay(step);
+                    } else {
+                        st = clg_step_capture_begin(m->ctx);
+                        if (st != CLG_OK) break;
+                        clg_status s2 = train_step(m, xb, yb, wb, c, acc_l, acc_c);
+                        step = clg_step_capture_end(m->ctx);
+                        st = s2 != CLG_OK ? s2 : (step ? CLG_OK : clg_last_status());
+                    }
+                } else { /* the last partial batch runs eagerly */
+                    clg_tensor *xp = clg_nn_batch_tensor(m->ctx, x, c, 0), *yp = clg_nn_batch_tensor(m->ctx, y, c, sparse);
+                    clg_tensor *wp = sw ? clg_nn_batch_tensor(m->ctx, &wa, c, 0) : NULL;
+                    st = xp && yp && (!sw || wp) ? clg_tensor_write(xp, hx, xrb * (size_t)c) : clg_last_status();
+                    if (st == CLG_OK) st = clg_tensor_write(yp, hy, yrb * (size_t)c);
+                    if (st == CLG_OK && wp) st = clg_tensor_write(wp, hw, sizeof *hw * (size_t)c);
+                    if (st == CLG_OK) st = train_step(m, xp, yp, wp, c, acc_l, acc_c);
+                    clg_tensor_free(xp), clg_tensor_free(yp), clg_tensor_free(wp);
+                }
             }
             double now = now_s();
             if (st == CLG_OK && bar && b + 1 < steps && now - last_print >= 0.1) {
                 double l, a;
-                st = read_acc(acc_l, acc_c, b * bs + c, &l, &a);
+                st = par ? clg_par_read_acc(m, b * bs + c, 0, &l, &a) : read_acc(acc_l, acc_c, b * bs + c, &l, &a);
                 char line[512];
                 bar_text(line, sizeof line, b + 1, steps, now - t0, 0);
                 metrics_text(line, sizeof line, l, a, met);
@@ -1769,7 +1803,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         }
         if (st != CLG_OK) break;
         double l, a, vl = NAN, va = NAN;
-        st = read_acc(acc_l, acc_c, n, &l, &a);
+        st = par ? clg_par_read_acc(m, n, 1, &l, &a) : read_acc(acc_l, acc_c, n, &l, &a);
         if (st == CLG_OK && nv > 0) st = eval_impl(m, vx, vy, vfirst, nv, (int)bs, &vl, &va);
         if (st != CLG_OK) break;
         double secs = now_s() - t0;
@@ -1812,6 +1846,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         if (uploaded[k]) clWaitForEvents(1, &uploaded[k]), clReleaseEvent(uploaded[k]);
     cb_states_free(m, cbs, o.ncallbacks);
     clg_step_free(step);
+    if (par) clg_par_fit_end(m);
     clg_tensor_free(xb), clg_tensor_free(yb), clg_tensor_free(wb), clg_tensor_free(acc_l), clg_tensor_free(acc_c);
     free(perm), free(sw);
     for (int k = 0; k < 2; k++) free(hxs[k]), free(hys[k]), free(hws[k]);

@@ -138,6 +138,9 @@ struct clg_model {
      * replayed steps, so each step gets fresh masks. */
     clg_tensor *rng_counter;
     int epochs_done;            /* epochs completed by fit calls (saved in training state) */
+    /* Data parallelism (parallel.c): replicas on the context's further devices
+     * and the state of splitting batches across them; NULL until needed. */
+    struct clg_par *par;
 };
 
 /* --- layers.c ----------------------------------------------------------------------------- */
@@ -185,7 +188,71 @@ clg_tensor *clg_layer_penalty(const clg_layer *l);
  * output. Intermediate values are freed after their last use. */
 clg_status clg_model_run(clg_model *m, const clg_tensor *const *inputs, int training, clg_tensor **outputs);
 
+/* Pieces of fit, evaluate and predict that the data-parallel versions share. */
+int clg_nn_list_weights(const clg_model *m, int trainable_only, clg_tensor **out);
+clg_tensor *clg_nn_total_loss(const clg_model *m, const clg_tensor *out, const clg_tensor *y, const clg_tensor *w);
+int clg_nn_metric_on(const clg_model *m);
+clg_tensor *clg_nn_correct_of(const clg_model *m, const clg_tensor *out, const clg_tensor *y);
+clg_tensor *clg_nn_forward(clg_model *m, const clg_tensor *x, int training);
+/* dst = expr (consumes expr's handle). */
+clg_status clg_nn_assign_expr(clg_tensor *dst, clg_tensor *expr);
+int64_t clg_nn_row_elems(const clg_host_array *a);
+/* Copies rows idx[0..count) (or first..first+count when idx is NULL) of a into dst. */
+void clg_nn_gather_rows(const clg_host_array *a, int64_t first, const int64_t *idx, int64_t count, void *dst);
+/* A device tensor for `count` rows of a (shape [count, ...]; labels [count]). */
+clg_tensor *clg_nn_batch_tensor(clg_context *ctx, const clg_host_array *a, int64_t count, int labels);
+/* Adds the loss * count and the correct count of rows [first, first + c) of
+ * x, y (inference mode) to the device accumulators; hx, hy hold c rows. */
+clg_status clg_nn_eval_batch(clg_model *m, const clg_host_array *x, const clg_host_array *y, int64_t first,
+                             int64_t c, void *hx, void *hy, clg_tensor *acc_l, clg_tensor *acc_c);
+
+/* --- parallel.c: data parallelism across devices and MPI ranks --------------------------------
+ * A model whose context drives several devices (clg_context_options.devices)
+ * or that runs as one of several MPI ranks trains with one replica per device:
+ * each batch is split across ranks (equally) and the devices of a rank (in
+ * proportion to their measured speed); each replica runs forward and backward
+ * on its share; the gradients, weighted by share, are summed on the host (and
+ * all-reduced across ranks); the first device applies the optimizer once and
+ * its parameters are copied to the others, so every replica holds the same
+ * bits. Batch normalisation's moving statistics are averaged likewise. */
+typedef struct clg_par clg_par;
+/* Whether m's calls go through the replicas: several devices or MPI ranks. */
+int clg_par_wanted(const clg_model *m);
+/* m->par made (or kept) and every replica given m's weights; for fit also the
+ * training state. Fails naming the device (and the reason) that cannot. */
+clg_status clg_par_prepare(clg_model *m, const char *api, int training);
+/* One training batch of `count` rows idx[0..count) of x, y (w: per-sample
+ * weights or NULL); batch_size is fit's, count < batch_size for the last. */
+clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_host_array *y,
+                               const clg_host_array *w, const int64_t *idx, int64_t count, int64_t batch_size);
+/* Zeros the loss and correct-count accumulators of every replica. */
+clg_status clg_par_epoch_begin(clg_model *m);
+/* The mean loss and accuracy over `seen` samples so far; all_ranks 1 sums
+ * across MPI ranks (a collective: every rank must call it at the same point). */
+clg_status clg_par_read_acc(clg_model *m, int64_t seen, int all_ranks, double *loss, double *acc);
+/* Ends a fit: frees what only training needs (captured steps, batch tensors). */
+void clg_par_fit_end(clg_model *m);
+clg_status clg_par_evaluate(clg_model *m, const clg_host_array *x, const clg_host_array *y, int64_t first,
+                            int64_t n, int batch, double *loss, double *acc);
+clg_status clg_par_predict(clg_model *m, const clg_host_array *x, int batch, float *out);
+void clg_par_free(clg_par *p);
+/* The batch split the balancer chose for fit: shares[i] of device i (at most
+ * cap), returns the device count (0 when m has no replicas). */
+int clg_par_shares(const clg_model *m, int64_t *shares, int cap);
+/* Splits total into n shares proportional to rate[i] > 0 (largest remainders;
+ * ties to the lower index); a rate <= 0 or NaN gets nothing unless all do,
+ * then the split is even. */
+void clg_par_balance(int n, const double *rate, int64_t total, int64_t *shares);
+/* Tests: per-device speeds (samples per second) that replace the measured
+ * ones (n = 0: measure again). */
+void clg_par_fake_rates(int n, const double *rate);
+/* Tests: the model on device j (0: m itself), or NULL. */
+clg_model *clg_par_replica(const clg_model *m, int j);
+
 /* --- model_io.c ------------------------------------------------------------------------------ */
+/* A new model on ctx with m's layers and graph (from its model_config), not
+ * compiled, weights not yet made; `what` names it in messages. */
+clg_model *clg_nn_model_rebuild(const clg_model *m, clg_context *ctx, const char *what);
 
 /* Whether text[0, len) is one well-formed JSON value, as the whole-model loader
  * parses it (strict RFC 8259, nesting at most 32 deep): 0 when it is, else 1 +

@@ -1853,17 +1853,9 @@ static clg_status restore_training_state(loader *L) {
     return st;
 }
 
-static clg_status load_model(loader *L) {
+/* Builds L->m on L->ctx from the JSON text of a model_config, with its seed. */
+static clg_status build_from_config(loader *L, const char *mc) {
     clg_status st = CLG_OK;
-    const char *mc = clg_safetensors_metadata_get(L->file, "model_config");
-    const char *format = clg_safetensors_metadata_get(L->file, "format");
-    if (!mc)
-        return lfail(L, CLG_STATUS_INVALID_ARGUMENT,
-                     "this file holds weights only (no model_config in its metadata): build the model in code and "
-                     "use clg_model_load_weights");
-    if (!format || strcmp(format, "clgrad"))
-        return lfail(L, CLG_STATUS_CORRUPT_DATA, "metadata \"format\" is \"%s\", not \"clgrad\"",
-                     format ? format : "(absent)");
     L->which = "model_config";
     if (jparse(&L->d, mc, strlen(mc)) != 0)
         return lfail(L, CLG_STATUS_CORRUPT_DATA, "model_config is not valid JSON: %s at byte %zu", L->d.err,
@@ -1900,6 +1892,21 @@ static clg_status load_model(loader *L) {
     continue_names(L->m);
     /* the seed first: it marks the weights for drawing again */
     if ((st = clg_model_set_seed(L->m, seed)) != CLG_OK) return st;
+    return CLG_OK;
+}
+
+static clg_status load_model(loader *L) {
+    const char *mc = clg_safetensors_metadata_get(L->file, "model_config");
+    const char *format = clg_safetensors_metadata_get(L->file, "format");
+    if (!mc)
+        return lfail(L, CLG_STATUS_INVALID_ARGUMENT,
+                     "this file holds weights only (no model_config in its metadata): build the model in code and "
+                     "use clg_model_load_weights");
+    if (!format || strcmp(format, "clgrad"))
+        return lfail(L, CLG_STATUS_CORRUPT_DATA, "metadata \"format\" is \"%s\", not \"clgrad\"",
+                     format ? format : "(absent)");
+    clg_status st = build_from_config(L, mc);
+    if (st != CLG_OK) return st;
     if ((st = check_weight_shapes(L)) != CLG_OK) return st;
     /* Compile before reading the weights: compile creates them (and may draw
      * them again), so whatever it does, the file's values are the last word. */
@@ -1908,6 +1915,31 @@ static clg_status load_model(loader *L) {
     if (clg_model_load_weights(L->m, L->path) != CLG_OK)
         return clg_fail_wrap(clg_last_status(), "clg_model_load: %s", L->path);
     return restore_training_state(L);
+}
+
+clg_model *clg_nn_model_rebuild(const clg_model *m, clg_context *ctx, const char *what) {
+    clg_strbuf mc = {0};
+    write_model_config(&mc, m);
+    if (mc.oom) {
+        free(mc.s);
+        clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", what);
+        return NULL;
+    }
+    loader L;
+    memset(&L, 0, sizeof L);
+    L.path = what, L.ctx = ctx;
+    clg_status st = build_from_config(&L, mc.s);
+    clg_model *r = L.m;
+    loader_free(&L);
+    free(mc.s);
+    if (st != CLG_OK) {
+        clg_error_saved saved;
+        clg_error_save(&saved);
+        clg_model_free(r);
+        clg_error_restore(&saved);
+        return NULL;
+    }
+    return r;
 }
 
 clg_model *clg_model_load(clg_context *ctx, const char *path) {
