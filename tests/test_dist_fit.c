@@ -42,19 +42,15 @@ static double *weights(clg_model *m, int *count) {
     int n = clg_model_weight_count(m, 0), tot = 0;
     for (int i = 0; i < n; i++) tot += (int)clg_tensor_numel(clg_model_weight(m, 0, i));
     double *w = malloc((size_t)tot * sizeof *w);
-    float buf[64];
     assert_non_null(w);
     for (int i = 0, at = 0; i < n; i++) {
         clg_tensor *t = clg_model_weight(m, 0, i);
         int64_t k = clg_tensor_numel(t);
-        for (int64_t o = 0; o < k; o += 64) {
-            int64_t c = k - o < 64 ? k - o : 64;
-            clg_tensor *v = clg_tensor_slice(clg_tensor_reshape(t, 1, &k), 0, o, o + c, 1);
-            assert_non_null(v);
-            assert_int_equal(clg_tensor_to_host(v, buf, sizeof buf), CLG_OK);
-            for (int64_t j = 0; j < c; j++) w[at++] = buf[j];
-            clg_tensor_free(v);
-        }
+        float *buf = malloc((size_t)k * sizeof *buf);
+        assert_non_null(buf);
+        assert_int_equal(clg_tensor_to_host(t, buf, (size_t)k * sizeof *buf), CLG_OK);
+        for (int64_t j = 0; j < k; j++) w[at++] = buf[j];
+        free(buf);
     }
     *count = tot;
     return w;
