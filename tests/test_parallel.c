@@ -245,6 +245,36 @@ static void test_batch_smaller_than_devices(void **state) {
     clg_par_fake_rates(0, NULL);
 }
 
+/* Validation (evaluated on both devices) and per-sample weights. */
+static void test_validation_and_weights(void **state) {
+    env *e = *state;
+    clg_par_fake_rates(2, (double[]){1, 1});
+    enum { NS = 80 };
+    float x[NS * FEAT], sw[NS];
+    int32_t y[NS];
+    make_data(NS, x, y, 21);
+    for (int i = 0; i < NS; i++) sw[i] = (float)(i % 4) * 0.5f;
+    clg_host_array hx = {.data = x, .dtype = CLG_FLOAT32, .ndim = 2, .shape = {NS, FEAT}};
+    clg_host_array hy = {.data = y, .dtype = CLG_INT32, .ndim = 1, .shape = {NS}};
+    clg_history *h[2];
+    clg_context *ctx[2] = {e->one, e->two};
+    for (int k = 0; k < 2; k++) {
+        clg_model *m = mlp(ctx[k], 0);
+        clg_fit_options o = clg_fit_options_default();
+        o.batch_size = 20, o.epochs = 2, o.verbose = 0, o.validation_split = 0.25f, o.sample_weight = sw;
+        h[k] = clg_model_fit(m, &hx, &hy, &o);
+        if (!h[k]) fail_msg("fit on %d device(s): %s", k + 1, clg_last_error());
+        clg_model_free(m);
+    }
+    for (int ep = 0; ep < 2; ep++) {
+        assert_float_equal(h[0]->loss[ep], h[1]->loss[ep], 2e-5 * fabsf(h[0]->loss[ep]));
+        assert_float_equal(h[0]->val_loss[ep], h[1]->val_loss[ep], 2e-5 * fabsf(h[0]->val_loss[ep]));
+        assert_float_equal(h[0]->val_accuracy[ep], h[1]->val_accuracy[ep], 0);
+    }
+    clg_history_free(h[0]), clg_history_free(h[1]);
+    clg_par_fake_rates(0, NULL);
+}
+
 /* Batch normalisation: each device normalises its share; the moving
  * statistics are averaged, so every device holds the same ones. */
 static void test_batchnorm_statistics(void **state) {
@@ -353,6 +383,7 @@ int main(void) {
         cmocka_unit_test(test_equal_split),
         cmocka_unit_test(test_uneven_split),
         cmocka_unit_test(test_batch_smaller_than_devices),
+        cmocka_unit_test(test_validation_and_weights),
         cmocka_unit_test(test_batchnorm_statistics),
         cmocka_unit_test(test_device_fails_mid_training),
         cmocka_unit_test(test_device_fails_at_start),
