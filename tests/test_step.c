@@ -7,6 +7,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "tensor/tensor_impl.h"
+
 enum { N = 8, D = 12 };
 
 typedef struct model {
@@ -141,6 +143,45 @@ static void test_replay_follows_new_input(void **state) {
     clg_step_free(step);
 }
 
+/* A read added to a step lands after the last command that touches the
+ * buffer (here the second of two writes), runs on the transfer queue at
+ * every replay, and follows new input. */
+static void test_step_add_read(void **state) {
+    clg_context *ctx = clg_test_ctx(state);
+    int64_t n = 6;
+    float a[6], b[6], got[6];
+    clg_test_random_floats(a, 6, 3);
+    clg_test_random_floats(b, 6, 4);
+    clg_tensor *x = clg_tensor_from_host(ctx, CLG_FLOAT32, 1, &n, a);
+    clg_tensor *t = clg_tensor_zeros(ctx, CLG_FLOAT32, 1, &n);
+    assert_non_null(x), assert_non_null(t);
+    assert_int_equal(clg_step_capture_begin(ctx), CLG_OK);
+    clg_tensor *twice = clg_mul_scalar(x, 2.0f), *thrice = clg_mul_scalar(x, 3.0f);
+    assert_int_equal(clg_tensor_assign(t, twice), CLG_OK);
+    assert_int_equal(clg_tensor_assign(t, thrice), CLG_OK);
+    clg_tensor *after = clg_exp(thrice); /* later work that does not touch t */
+    assert_int_equal(clg_tensor_eval(after), CLG_OK);
+    clg_step *step = clg_step_capture_end(ctx);
+    assert_non_null(step);
+    cl_event done = NULL;
+    assert_int_equal(clg_step_add_read(step, t->buf, 0, sizeof got, got, &done), CLG_OK);
+    for (int rep = 0; rep < 3; rep++) {
+        const float *in = rep % 2 ? b : a;
+        assert_int_equal(clg_tensor_write(x, in, sizeof a), CLG_OK);
+        assert_int_equal(clg_step_replay(step), CLG_OK);
+        assert_non_null(done);
+        assert_int_equal(clFlush(ctx->queue), CL_SUCCESS);
+        assert_int_equal(clWaitForEvents(1, &done), CL_SUCCESS);
+        clReleaseEvent(done);
+        for (int i = 0; i < 6; i++) assert_float_equal(got[i], 3.0f * in[i], 1e-6);
+    }
+    CLG_EXPECT_ERROR(clg_step_add_read(step, t->buf, 4, sizeof got, got, &done) != CLG_OK,
+                     CLG_STATUS_INVALID_ARGUMENT, "clg_step_add_read");
+    clg_step_free(step);
+    clg_tensor_free(twice), clg_tensor_free(thrice), clg_tensor_free(after);
+    clg_tensor_free(t), clg_tensor_free(x);
+}
+
 static clg_tensor *canary(clg_context *ctx, int64_t n, float value) {
     clg_tensor *t = clg_tensor_full(ctx, CLG_FLOAT32, 1, &n, value);
     assert_non_null(t);
@@ -252,6 +293,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_matches_eager),
         cmocka_unit_test(test_replay_follows_new_input),
+        cmocka_unit_test(test_step_add_read),
         cmocka_unit_test(test_memory_plan_canaries),
         cmocka_unit_test(test_capture_errors),
         cmocka_unit_test(test_counter_rng_replays_fresh),

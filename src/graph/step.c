@@ -22,6 +22,8 @@ typedef struct step_command {
     unsigned char *values;     /* argument bytes, concatenated */
     clg_replay_fn call;
     void *payload;
+    clg_buffer **bufs;         /* the buffers it touches (for clg_step_add_read) */
+    int nbufs;
 } step_command;
 
 struct clg_step {
@@ -57,19 +59,22 @@ clg_status clg_capture_kernel(clg_context *ctx, cl_kernel kernel, size_t global,
     if (!s) return CLG_OK;
     size_t total = 0;
     for (int i = 0; i < nargs; i++) total += args[i].size;
-    step_command c = {kernel, global, local, nargs, NULL, NULL, NULL, NULL};
+    step_command c = {kernel, global, local, nargs, NULL, NULL, NULL, NULL, NULL, 0};
     c.sizes = malloc((size_t)(nargs ? nargs : 1) * sizeof *c.sizes);
     c.values = malloc(total ? total : 1);
-    int ok = c.sizes && c.values && CLG_RESERVE(s->cmds, s->cmd_cap, s->ncmds + 1, 256);
+    c.bufs = malloc((size_t)(nargs ? nargs : 1) * sizeof *c.bufs);
+    int ok = c.sizes && c.values && c.bufs && CLG_RESERVE(s->cmds, s->cmd_cap, s->ncmds + 1, 256);
     size_t off = 0;
     for (int i = 0; ok && i < nargs; i++) {
         c.sizes[i] = args[i].size;
         memcpy(c.values + off, args[i].value, args[i].size);
         off += args[i].size;
         ok = hold(s, args[i].buf);
+        if (args[i].buf) c.bufs[c.nbufs++] = args[i].buf;
     }
     if (!ok) {
         free(c.sizes);
+        free(c.bufs);
         free(c.values);
         s->failed = 1;
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "recording a kernel launch in a step capture");
@@ -82,13 +87,18 @@ clg_status clg_capture_call(clg_context *ctx, clg_replay_fn fn, const void *payl
                             size_t payload_size, clg_buffer *const *bufs, int nbufs) {
     clg_step *s = ctx->capture;
     if (!s) return CLG_OK;
-    step_command c = {NULL, 0, 0, 0, NULL, NULL, fn, NULL};
+    step_command c = {NULL, 0, 0, 0, NULL, NULL, fn, NULL, NULL, 0};
     c.payload = malloc(payload_size ? payload_size : 1);
-    int ok = c.payload && CLG_RESERVE(s->cmds, s->cmd_cap, s->ncmds + 1, 256);
+    c.bufs = malloc((size_t)(nbufs > 0 ? nbufs : 1) * sizeof *c.bufs);
+    int ok = c.payload && c.bufs && CLG_RESERVE(s->cmds, s->cmd_cap, s->ncmds + 1, 256);
     if (ok && payload_size) memcpy(c.payload, payload, payload_size);
-    for (int i = 0; ok && i < nbufs; i++) ok = hold(s, bufs[i]);
+    for (int i = 0; ok && i < nbufs; i++) {
+        ok = hold(s, bufs[i]);
+        if (bufs[i]) c.bufs[c.nbufs++] = bufs[i];
+    }
     if (!ok) {
         free(c.payload);
+        free(c.bufs);
         s->failed = 1;
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "recording a call in a step capture");
     }
@@ -197,6 +207,62 @@ clg_status clg_step_replay(clg_step *s) {
     return st;
 }
 
+typedef struct read_payload {
+    cl_mem mem;
+    size_t offset, bytes;
+    void *host;
+    cl_event *done;
+} read_payload;
+
+static clg_status read_replay(clg_context *ctx, const void *payload) {
+    const read_payload *r = payload;
+    cl_event mark = NULL;
+    *r->done = NULL;
+    clg_status st = CLG_CL_FAULT(ctx, CLG_FAULT_ENQUEUE, clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &mark),
+                                 "marking where a step's result is final");
+    if (st == CLG_OK)
+        st = CLG_CL_FAULT(ctx, CLG_FAULT_READ,
+                          clEnqueueReadBuffer(ctx->xfer, r->mem, CL_FALSE, r->offset, r->bytes, r->host, 1, &mark,
+                                              r->done),
+                          "reading a step's result beside its computation");
+    if (mark) clReleaseEvent(mark);
+    return st;
+}
+
+clg_status clg_step_add_read(clg_step *s, clg_buffer *buf, size_t offset, size_t bytes, void *host,
+                             cl_event *done) {
+    const char *what = "clg_step_add_read";
+    if (!s || !buf || !buf->mem || !host || !done || s->capturing || offset + bytes > buf->bytes)
+        return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: needs a finished step, a buffer, a range in it and host "
+                        "memory", what);
+    clg_context *ctx = s->ctx;
+    if (!ctx->xfer) {
+        cl_int err;
+        cl_command_queue_properties qp = ctx->profile.enabled ? CL_QUEUE_PROFILING_ENABLE : 0;
+        ctx->xfer = clCreateCommandQueue(ctx->cl, ctx->device, qp, &err);
+        clg_status st = CLG_CL_ERR(err, "clCreateCommandQueue", "a transfer queue");
+        if (st != CLG_OK) return st;
+    }
+    size_t at = 0; /* after the last command that touches buf */
+    for (size_t i = 0; i < s->ncmds; i++)
+        for (int k = 0; k < s->cmds[i].nbufs; k++)
+            if (s->cmds[i].bufs[k] == buf) at = i + 1;
+    read_payload r = {buf->mem, offset, bytes, host, done};
+    step_command c = {NULL, 0, 0, 0, NULL, NULL, read_replay, NULL, NULL, 0};
+    c.payload = malloc(sizeof r);
+    c.bufs = malloc(sizeof *c.bufs);
+    if (!c.payload || !c.bufs || !CLG_RESERVE(s->cmds, s->cmd_cap, s->ncmds + 1, 256) || !hold(s, buf)) {
+        free(c.payload), free(c.bufs);
+        return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s", what);
+    }
+    memcpy(c.payload, &r, sizeof r);
+    c.bufs[c.nbufs++] = buf;
+    memmove(s->cmds + at + 1, s->cmds + at, (s->ncmds - at) * sizeof *s->cmds);
+    s->cmds[at] = c;
+    s->ncmds++;
+    return CLG_OK;
+}
+
 clg_step_info clg_step_get_info(const clg_step *s) {
     clg_step_info info = {0};
     if (!s) return info;
@@ -213,10 +279,12 @@ void clg_step_free(clg_step *s) {
     clg_context *ctx = s->ctx;
     if (ctx->capture == s) ctx->capture = NULL;
     clFinish(ctx->queue);
+    if (ctx->xfer) clFinish(ctx->xfer); /* reads of this step's buffers */
     for (size_t i = 0; i < s->ncmds; i++) {
         free(s->cmds[i].sizes);
         free(s->cmds[i].values);
         free(s->cmds[i].payload);
+        free(s->cmds[i].bufs);
     }
     free(s->cmds);
     for (size_t i = 0; i < s->nheld; i++) {

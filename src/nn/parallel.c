@@ -45,6 +45,7 @@ typedef struct replica {
     int64_t cap_rows;    /* rows hx, hy, hw hold */
     cl_event *ev;
     int nev;
+    int nplanned;        /* reads the captured step queues itself (ev[0, nplanned)) */
     double t0, t1;
     int64_t seen;        /* rows trained this epoch */
 } replica;
@@ -55,7 +56,10 @@ struct clg_par {
     int np, ns;          /* trainable parameters, statistics */
     int64_t *off;        /* flat offsets: parameters, then statistics (np + ns + 1) */
     double *sum;
-    float *flat;
+    float *flat;         /* summed gradients and statistics, as float */
+    float *pflat;        /* device 0's parameters, for the other devices */
+    cl_event *pend;      /* transfers from host memory above, not yet waited for */
+    int npend, cap_pend;
     clg_tensor **gsum;   /* device 0: the summed gradients its update reads */
     clg_step *update;    /* device 0: the captured optimizer update */
     double *rate;        /* samples per second of each device (0: not measured) */
@@ -139,13 +143,18 @@ void clg_par_free(clg_par *p) {
     }
     clg_step_free(p->update);
     for (int i = 0; p->gsum && i < p->np; i++) clg_tensor_free(p->gsum[i]);
-    free(p->gsum), free(p->r), free(p->off), free(p->sum), free(p->flat), free(p->rate);
+    for (int i = 0; i < p->npend; i++) clWaitForEvents(1, &p->pend[i]), clReleaseEvent(p->pend[i]);
+    free(p->gsum), free(p->r), free(p->off), free(p->sum), free(p->flat), free(p->pflat), free(p->rate);
+    free(p->pend);
     free(p);
 }
+
+static clg_status pend_wait(clg_par *p);
 
 void clg_par_fit_end(clg_model *m) {
     clg_par *p = m ? m->par : NULL;
     if (!p) return;
+    pend_wait(p);
     for (int j = 0; j < p->n; j++) replica_fit_free(&p->r[j]);
     clg_step_free(p->update);
     p->update = NULL;
@@ -243,7 +252,8 @@ clg_status clg_par_prepare(clg_model *m, const char *api, int training) {
                             api, m->layers[i]->name);
     if (m->compiled && m->nparams > 0 && !m->opt)
         return clg_fail(CLG_STATUS_INVALID_ARGUMENT, "%s: the model has no optimizer", api);
-    clg_status st = CLG_OK;
+    clg_status st = m->par ? pend_wait(m->par) : CLG_OK; /* host buffers below may be reallocated */
+    if (st != CLG_OK) return clg_fail_wrap(st, "%s", api);
     if (!m->par || (m->compiled && m->par->np != m->nparams)) {
         clg_par_free(m->par);
         m->par = NULL;
@@ -272,7 +282,9 @@ clg_status clg_par_prepare(clg_model *m, const char *api, int training) {
         int64_t tot = p->off[p->np + p->ns];
         p->sum = malloc((size_t)(tot > 0 ? tot : 1) * sizeof *p->sum);
         p->flat = malloc((size_t)(tot > 0 ? tot : 1) * sizeof *p->flat);
-        if (!p->sum || !p->flat) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+        p->pflat = malloc((size_t)(tot > 0 ? tot : 1) * sizeof *p->pflat);
+        p->pend = malloc(sizeof *p->pend * (size_t)(p->cap_pend = 64));
+        if (!p->sum || !p->flat || !p->pflat || !p->pend) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
         for (int j = 0; st == CLG_OK && j < p->n; j++) st = replica_new(p, m, j);
         if (st != CLG_OK) {
             clg_error_saved saved;
@@ -300,6 +312,40 @@ int clg_par_shares(const clg_model *m, int64_t *shares, int cap) {
 }
 
 /* --- training ------------------------------------------------------------------------------- */
+
+/* Transfers queued without waiting: their host memory stays untouched until
+ * pend_wait, at the start of the next step (by then they are long done). */
+static clg_status pend_push(clg_par *p, clg_status st, cl_event ev) {
+    if (!ev) return st;
+    if (p->npend == p->cap_pend) {
+        cl_event *grown = realloc(p->pend, sizeof *grown * (size_t)(p->cap_pend * 2));
+        if (!grown) {
+            clWaitForEvents(1, &ev), clReleaseEvent(ev);
+            return st == CLG_OK ? clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "transfers in flight") : st;
+        }
+        p->pend = grown, p->cap_pend *= 2;
+    }
+    p->pend[p->npend++] = ev;
+    return st;
+}
+
+static clg_status pend_wait(clg_par *p) {
+    clg_status st = CLG_OK;
+    for (int i = 0; i < p->npend; i++) {
+        clg_status s2 = CLG_CL(clWaitForEvents(1, &p->pend[i]), "copying to the devices");
+        if (st == CLG_OK) st = s2;
+        clReleaseEvent(p->pend[i]);
+    }
+    p->npend = 0;
+    return st;
+}
+
+/* A non-blocking write of host bytes into t, waited for by pend_wait. */
+static clg_status write_async(clg_par *p, clg_tensor *t, const void *host, size_t bytes) {
+    cl_event ev = NULL;
+    clg_status st = clg_tensor_write_nonblocking(t, host, bytes, &ev);
+    return pend_push(p, st, ev);
+}
 
 /* Forward and backward of one share; adds loss * count and the correct count
  * to the replica's accumulators (no update). */
@@ -359,6 +405,28 @@ static clg_status read_async(replica *r, const clg_tensor *t, float *dst) {
     return st;
 }
 
+/* Makes the captured step read each gradient (and statistic) as soon as the
+ * step has written it for the last time, on a second queue: the last layers'
+ * gradients travel while the first layers' are still being computed. */
+static clg_status plan_reads(clg_par *p, replica *r) {
+    clg_status st = CLG_OK;
+    r->nplanned = 0;
+    for (int i = 0; st == CLG_OK && i < p->np + p->ns; i++) {
+        const clg_tensor *t = i < p->np ? r->grads[i] : r->stats[i - p->np];
+        float *dst = r->host + p->off[i];
+        if (!t) { /* no gradient: zeros, once */
+            memset(dst, 0, (size_t)(p->off[i + 1] - p->off[i]) * sizeof *dst);
+            continue;
+        }
+        if (!t->buf || !clg_tensor_is_contiguous(t))
+            return clg_fail(CLG_STATUS_UNSUPPORTED, "%s: a gradient is not a contiguous buffer", dev_label(r));
+        st = clg_step_add_read(r->step, t->buf, (size_t)t->offset * sizeof(float),
+                               (size_t)clg_tensor_numel(t) * sizeof(float), dst, &r->ev[r->nplanned]);
+        if (st == CLG_OK) r->nplanned++;
+    }
+    return st;
+}
+
 /* Waits for every replica's reads, noting when each finished. */
 static clg_status wait_reads(clg_par *p, const int *active) {
     clg_status st = CLG_OK;
@@ -372,6 +440,7 @@ static clg_status wait_reads(clg_par *p, const int *active) {
             int complete = 1;
             for (int k = 0; k < r->nev && complete; k++) {
                 cl_int s = CL_COMPLETE;
+                if (!r->ev[k]) continue;
                 if (clGetEventInfo(r->ev[k], CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof s, &s, NULL) != CL_SUCCESS)
                     s = -1;
                 complete = s <= CL_COMPLETE; /* complete, or failed (reported below) */
@@ -383,11 +452,13 @@ static clg_status wait_reads(clg_par *p, const int *active) {
     for (int j = 0; j < p->n; j++) {
         replica *r = &p->r[j];
         for (int k = 0; k < r->nev; k++) {
+            if (!r->ev[k]) continue;
             char what[300];
             snprintf(what, sizeof what, "reading gradients from %s", dev_label(r));
             clg_status s2 = CLG_CL(clWaitForEvents(1, &r->ev[k]), what);
             if (st == CLG_OK) st = s2;
             clReleaseEvent(r->ev[k]);
+            r->ev[k] = NULL;
         }
         r->nev = 0;
     }
@@ -409,9 +480,9 @@ static clg_status apply_update(clg_par *p, clg_model *m) {
             if (!p->gsum[i]) st = clg_last_status();
         }
     }
-    for (int i = 0; st == CLG_OK && i < p->np; i++) {
+    for (int i = 0; st == CLG_OK && i < p->np; i++) { /* in queue order before the update */
         float *src = p->flat + p->off[i];
-        st = clg_tensor_write(p->gsum[i], src, (size_t)(p->off[i + 1] - p->off[i]) * sizeof(float));
+        st = write_async(p, p->gsum[i], src, (size_t)(p->off[i + 1] - p->off[i]) * sizeof(float));
     }
     if (st != CLG_OK || p->np == 0) return st;
     if (p->update) return clg_step_replay(p->update);
@@ -428,15 +499,27 @@ static clg_status apply_update(clg_par *p, clg_model *m) {
     return s2 != CLG_OK ? s2 : (p->update ? CLG_OK : clg_last_status());
 }
 
-/* Device 0's parameters to every other device. */
+/* Device 0's parameters to every other device: all read at once, then all
+ * written without waiting (each device's next work is queued after them). */
 static clg_status broadcast_params(clg_par *p, clg_model *m) {
+    if (p->n < 2) return CLG_OK;
+    replica *r0 = &p->r[0];
     clg_status st = CLG_OK;
+    for (int i = 0; st == CLG_OK && i < p->np; i++) st = read_async(r0, m->params[i], p->pflat + p->off[i]);
+    clFlush(r0->ctx->queue);
+    for (int k = 0; k < r0->nev; k++) {
+        clg_status s2 = CLG_CL(clWaitForEvents(1, &r0->ev[k]), "reading the updated parameters");
+        if (st == CLG_OK) st = s2;
+        clReleaseEvent(r0->ev[k]);
+        r0->ev[k] = NULL;
+    }
+    r0->nev = 0;
     for (int i = 0; st == CLG_OK && i < p->np; i++) {
         size_t bytes = (size_t)(p->off[i + 1] - p->off[i]) * sizeof(float);
-        st = clg_tensor_to_host(m->params[i], p->flat + p->off[i], bytes);
         for (int j = 1; st == CLG_OK && j < p->n; j++)
-            st = clg_tensor_write(p->r[j].m->params[i], p->flat + p->off[i], bytes);
+            st = write_async(p, p->r[j].m->params[i], p->pflat + p->off[i], bytes);
     }
+    for (int j = 1; j < p->n; j++) clFlush(p->r[j].ctx->queue);
     return st;
 }
 
@@ -520,9 +603,9 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
         clg_par_balance(p->n, p->rate, hi - lo, part);
     }
     int timed = full;
+    clg_status st = pend_wait(p); /* the last step's transfers read the host buffers refilled below */
     size_t xrb = (size_t)clg_nn_row_elems(x) * clg_dtype_size(x->dtype);
     size_t yrb = (size_t)clg_nn_row_elems(y) * clg_dtype_size(y->dtype);
-    clg_status st = CLG_OK;
     int64_t at = lo;
     for (int j = 0; st == CLG_OK && j < p->n; j++) {
         replica *r = &p->r[j];
@@ -543,12 +626,17 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
             wb = w ? clg_nn_batch_tensor(r->ctx, w, c, 0) : NULL;
             if (full) r->xb = xb, r->yb = yb, r->wb = wb;
         }
-        st = xb && yb && (!w || wb) ? clg_tensor_write(xb, r->hx, xrb * (size_t)c) : clg_last_status();
-        if (st == CLG_OK) st = clg_tensor_write(yb, r->hy, yrb * (size_t)c);
-        if (st == CLG_OK && wb) st = clg_tensor_write(wb, r->hw, sizeof(float) * (size_t)c);
+        st = xb && yb && (!w || wb) ? write_async(p, xb, r->hx, xrb * (size_t)c) : clg_last_status();
+        if (st == CLG_OK) st = write_async(p, yb, r->hy, yrb * (size_t)c);
+        if (st == CLG_OK && wb) st = write_async(p, wb, r->hw, sizeof(float) * (size_t)c);
         r->t0 = now_s();
+        int queued = 0; /* the replay queues the reads itself */
         if (st == CLG_OK && full && r->step) {
+            for (int k = 0; k < r->nplanned; k++) r->ev[k] = NULL; /* the replay fills those it reaches */
             st = clg_step_replay(r->step);
+            r->nev = r->nplanned, queued = 1; /* also after a failure: reads already queued own host memory */
+            clFlush(r->ctx->queue); /* the transfer queue's reads wait on its markers */
+            if (r->ctx->xfer) clFlush(r->ctx->xfer);
         } else if (st == CLG_OK && full) {
             timed = 0; /* capturing runs the step once, slowly */
             st = clg_step_capture_begin(r->ctx);
@@ -561,18 +649,20 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
                 st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "gradients of %s", dev_label(r));
             for (int i = 0; st == CLG_OK && i < p->np; i++)
                 r->grads[i] = r->m->params[i]->grad ? clg_tensor_retain(r->m->params[i]->grad) : NULL;
+            if (st == CLG_OK) st = plan_reads(p, r);
         } else if (st == CLG_OK) {
             st = grad_step(r->m, xb, yb, wb, c, r->acc_l, r->acc_c);
         }
         if (!full) clg_tensor_free(xb), clg_tensor_free(yb), clg_tensor_free(wb);
         r->seen += c;
         /* gradients (zeros where a parameter got none) and statistics, read without waiting */
-        for (int i = 0; st == CLG_OK && i < p->np; i++) {
+        for (int i = 0; st == CLG_OK && !queued && i < p->np; i++) {
             const clg_tensor *g = full ? r->grads[i] : r->m->params[i]->grad;
             if (g) st = read_async(r, g, r->host + p->off[i]);
             else memset(r->host + p->off[i], 0, (size_t)(p->off[i + 1] - p->off[i]) * sizeof(float));
         }
-        for (int i = 0; st == CLG_OK && i < p->ns; i++) st = read_async(r, r->stats[i], r->host + p->off[p->np + i]);
+        for (int i = 0; st == CLG_OK && !queued && i < p->ns; i++)
+            st = read_async(r, r->stats[i], r->host + p->off[p->np + i]);
         if (st != CLG_OK) st = clg_fail_wrap(st, "training on %s", dev_label(r));
     }
     clg_status sw = wait_reads(p, active); /* also after a failure: the reads own host memory */
@@ -593,7 +683,7 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
     for (int i = 0; st == CLG_OK && i < p->ns; i++) {
         size_t bytes = (size_t)(p->off[p->np + i + 1] - p->off[p->np + i]) * sizeof(float);
         for (int j = 0; st == CLG_OK && j < p->n; j++)
-            st = clg_tensor_write(p->r[j].stats[i], p->flat + p->off[p->np + i], bytes);
+            st = write_async(p, p->r[j].stats[i], p->flat + p->off[p->np + i], bytes);
     }
     if (st == CLG_OK) st = broadcast_params(p, m);
     if (st == CLG_OK && timed) rebalance(p, active);

@@ -309,6 +309,7 @@ void clg_context_free(clg_context *ctx) {
     if (ctx->queue) clg_context_release_cached_memory(ctx);
     free(ctx->pool.free_list);
     clg_store_clear(&ctx->store);
+    if (ctx->xfer) clFinish(ctx->xfer), clReleaseCommandQueue(ctx->xfer);
     if (ctx->queue) clReleaseCommandQueue(ctx->queue);
     if (ctx->cl) clReleaseContext(ctx->cl);
     free(ctx);

@@ -134,6 +134,16 @@ clg_status clg_capture_call(struct clg_context *ctx, clg_replay_fn fn, const voi
 /* Pool hooks: a dead buffer of the capture for reuse (or NULL); where a buffer
  * whose tensors are gone goes while a step holds it. */
 clg_buffer *clg_capture_reuse(struct clg_context *ctx, size_t capacity);
+/* Adds to a captured step a read of bytes [offset, offset + bytes) of buf into
+ * host, placed right after the last command that touches buf, so that each
+ * replay copies it out while the rest of the step still computes: a marker on
+ * the compute queue, and a non-blocking read on the context's transfer queue
+ * that waits for it. Each replay stores the read's event in *done (the caller
+ * waits for it and releases it before the next replay). host and done must
+ * outlive the step. */
+struct clg_step;
+clg_status clg_step_add_read(struct clg_step *step, clg_buffer *buf, size_t offset, size_t bytes, void *host,
+                             cl_event *done);
 void clg_capture_buffer_dead(struct clg_context *ctx, clg_buffer *buf);
 void clg_capture_note_usage(struct clg_context *ctx);
 
@@ -248,6 +258,7 @@ struct clg_context {
     cl_device_id device;
     cl_context cl;
     cl_command_queue queue;
+    cl_command_queue xfer; /* transfers beside the compute queue (made when first needed) */
     clg_context_limits limits;
 
     char base_options[256];
