@@ -18,6 +18,8 @@ struct bench {
     int out_of_memory;
     clg_context *ctx;
     const clg_device_info *dev;
+    char devices[256];  /* the context's devices, "0:0" or "0:0+0:1" */
+    double sum_alone;   /* --devices, all together: the devices' throughputs alone, summed; else NAN */
     double bound_gbps; /* the largest bandwidth-bound (copy) case measured; 0: none yet */
     double bound_work; /* its bytes per run */
     int ok, skipped, failed;
@@ -250,6 +252,8 @@ static void print_json(const bench *b, const bench_case *c, outcome out, const c
     json_string(f, b->dev->platform_name);
     json_key(f, "driver");
     json_string(f, b->dev->driver_version);
+    json_key(f, "devices");
+    json_string(f, b->devices);
     json_key(f, "status");
     json_string(f, out == OUTCOME_OK ? "ok" : out == OUTCOME_SKIPPED ? "skipped" : "error");
     json_key(f, "error");
@@ -282,6 +286,10 @@ static void print_json(const bench *b, const bench_case *c, outcome out, const c
     json_number(f, compare ? b->bound_gbps : NAN);
     json_key(f, "of_peak");
     json_number(f, compare ? throughput / b->bound_gbps : NAN);
+    json_key(f, "sum_alone");
+    json_number(f, ok ? b->sum_alone : NAN);
+    json_key(f, "efficiency");
+    json_number(f, ok ? throughput / b->sum_alone : NAN);
     json_key(f, "peak_mem_bytes");
     if (ok && ex->peak_mem_bytes >= 0) fprintf(f, "%lld", (long long)ex->peak_mem_bytes);
     else fputs("null", f);
@@ -295,8 +303,11 @@ static void print_json(const bench *b, const bench_case *c, outcome out, const c
 
 static void print_table_header(const bench *b) {
     const bench_options *o = &b->opt;
-    printf("suite %s on %s (%s, driver %s)\n", b->suite, b->dev->name, b->dev->platform_name,
+    printf("suite %s on %s (%s, driver %s)", b->suite, b->dev->name, b->dev->platform_name,
            b->dev->driver_version);
+    if (clg_context_device_count(b->ctx) > 1) /* the first device's name, and then the others */
+        printf(" and %d more: devices %s", clg_context_device_count(b->ctx) - 1, b->devices);
+    printf("\n");
     if (o->repeat > 0)
         printf("wall time per run incl. clg_context_finish: %d runs after %d warm-up runs\n",
                o->repeat, o->warmup);
@@ -333,9 +344,13 @@ static void print_row(const bench *b, const bench_case *c, outcome out, const ch
         snprintf(peak, sizeof peak, "%.0f%% of %.1f", 100.0 * throughput / b->bound_gbps, b->bound_gbps);
     else if (ex->peak_mem_bytes >= 0) format_mib(ex->peak_mem_bytes, peak, sizeof peak);
     else snprintf(peak, sizeof peak, "-");
-    char note[240];
-    if (c->steps > 0) snprintf(note, sizeof note, "%.3f ms/step; %s", m->median_ms / c->steps, ex->note);
-    else snprintf(note, sizeof note, "%s", ex->note);
+    char note[320], scaling[80] = "";
+    if (isfinite(b->sum_alone))
+        snprintf(scaling, sizeof scaling, "efficiency %.2f of %.2f alone; ", throughput / b->sum_alone,
+                 b->sum_alone);
+    if (c->steps > 0)
+        snprintf(note, sizeof note, "%s%.3f ms/step; %s", scaling, m->median_ms / c->steps, ex->note);
+    else snprintf(note, sizeof note, "%s%s", scaling, ex->note);
     printf(ROW_FMT, c->name, c->mode, shape, runs, med, mn, mx, host, thr, peak, note);
     fflush(stdout);
 }
@@ -364,7 +379,8 @@ static void profile_case(bench *b, const bench_case *c, void *state) {
     free(rows);
 }
 
-static void run_case(bench *b, const bench_case *c) {
+/* Returns the throughput, NAN when the case was skipped or failed. */
+static double run_case(bench *b, const bench_case *c) {
     char error[512] = "";
     measured m = {0, 0, 0, 0, 0};
     bench_extra ex;
@@ -406,6 +422,7 @@ static void run_case(bench *b, const bench_case *c) {
     }
     if (b->opt.json) print_json(b, c, out, error, &m, throughput, &ex);
     else print_row(b, c, out, error, &m, throughput, &ex);
+    return throughput;
 }
 
 /* --- command line ------------------------------------------------------------------ */
@@ -428,6 +445,11 @@ static void bench_usage(FILE *f) {
             "  --quick          fewer and smaller cases, shorter timing (CI smoke runs)\n"
             "  --list           print the cases without running them\n"
             "  --profile        also profile one run per case: device time per kernel\n"
+            "  --devices SEL    models only: every case on each device SEL selects alone (as\n"
+            "                   CLGRAD_DEVICES: all | gpu | cpu | P:D,... ), then on all of them\n"
+            "                   together (one replica per device); the same clg_model_fit /\n"
+            "                   clg_model_predict runs on synthetic data time each configuration;\n"
+            "                   a last table gives efficiency = together / sum alone\n"
             "The device is chosen as everywhere (CLGRAD_DEVICE=P:D | name | gpu | cpu).\n");
 }
 
@@ -466,6 +488,159 @@ static int selected_case(const bench_options *o, const bench_case *c) {
            (!o->batch || c->batch == o->batch);
 }
 
+/* "0:0", or "0:0+0:1" for a context with several devices. */
+static void devices_label(const clg_context *ctx, char *buf, size_t cap) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < clg_context_device_count(ctx) && len < cap; i++) {
+        const clg_device_info *d = clg_context_device_at(ctx, i);
+        len += (size_t)snprintf(buf + len, cap - len, "%s%d:%d", i ? "+" : "", d->platform_index, d->device_index);
+    }
+}
+
+/* Makes b->ctx from copts, after printing title (NULL: none) above the table.
+ * Returns 0, or 1 when the context could not be made. */
+static int open_context(bench *b, const clg_context_options *copts, const char *title) {
+    if (title && !b->opt.json) printf("%s\n", title);
+    b->ctx = clg_context_new(copts);
+    if (!b->ctx) {
+        fprintf(stderr, "clgrad bench: %s\n", clg_last_error());
+        return 1;
+    }
+    b->dev = clg_context_device(b->ctx);
+    devices_label(b->ctx, b->devices, sizeof b->devices);
+    return 0;
+}
+
+/* Runs every selected case on b->ctx, then frees it. thr[i]: case i's
+ * throughput (NULL: not kept); sum_alone[i]: what the row's efficiency
+ * compares with (NULL: none). */
+static void run_cases(bench *b, double *thr, const double *sum_alone) {
+    const bench_options *o = &b->opt;
+    if (!o->json) print_table_header(b);
+    for (size_t i = 0; i < b->ncases; i++) {
+        if (!selected_case(o, &b->cases[i])) continue;
+        b->sum_alone = sum_alone ? sum_alone[i] : NAN;
+        double t = run_case(b, &b->cases[i]);
+        if (thr) thr[i] = t;
+    }
+    b->sum_alone = NAN;
+    clg_context_free(b->ctx);
+    b->ctx = NULL;
+}
+
+static void print_unit_value(double v, int width) {
+    if (isfinite(v)) printf(" %*.1f", width, v);
+    else printf(" %*s", width, "-");
+}
+
+/* The table after the configurations: per case the throughput alone on each
+ * device, their sum, the throughput together and the efficiency. */
+static void print_scaling(const bench *b, const clg_device_info *list, const size_t *sel, int nsel,
+                          const double *thr, const double *sum) {
+    printf("\nscaling with --devices %s: throughput alone on each device, their sum, all together;\n"
+           "efficiency = together / sum alone (1.00: perfect scaling)\n", b->opt.devices);
+    printf("%-16s %-5s %6s", "name", "mode", "batch");
+    for (int k = 0; k < nsel; k++) {
+        char head[32];
+        snprintf(head, sizeof head, "%d:%d alone", list[sel[k]].platform_index, list[sel[k]].device_index);
+        printf(" %12s", head);
+    }
+    printf(" %12s %12s %10s  %s\n", "sum alone", "together", "efficiency", "unit");
+    for (size_t i = 0; i < b->ncases; i++) {
+        const bench_case *c = &b->cases[i];
+        if (!selected_case(&b->opt, c)) continue;
+        printf("%-16s %-5s %6lld", c->name, c->mode, (long long)c->batch);
+        for (int k = 0; k < nsel; k++) print_unit_value(thr[(size_t)k * b->ncases + i], 12);
+        double together = thr[(size_t)nsel * b->ncases + i];
+        print_unit_value(sum[i], 12);
+        print_unit_value(together, 12);
+        if (isfinite(together / sum[i])) printf(" %10.2f", together / sum[i]);
+        else printf(" %10s", "-");
+        printf("  %s\n", unit_names[c->unit]);
+    }
+}
+
+/* --devices: every selected case on each device alone (options.device "P:D",
+ * options.devices ""), then on all of them together (options.devices = the
+ * selection), and a table of the scaling efficiency: throughput together /
+ * sum of the throughputs alone. Returns the exit status (0 or 1). */
+static int run_devices(bench *b, clg_context_options copts) {
+    const bench_options *o = &b->opt;
+    clg_device_info *list = NULL;
+    size_t count = 0, nsel = 0;
+    if (clg_devices_query(&list, &count) != CLG_OK) {
+        fprintf(stderr, "clgrad bench: %s\n", clg_last_error());
+        return 1;
+    }
+    size_t *sel = malloc((count ? count : 1) * sizeof *sel);
+    double *thr = NULL, *sum = NULL;
+    int rc = 0;
+    if (!sel) {
+        fprintf(stderr, "clgrad bench: out of host memory\n");
+        rc = 1;
+    } else if (clg_device_select_many(list, count, o->devices, sel, &nsel) != CLG_OK) {
+        const char *why = clg_last_error(), *api = "clg_device_select_many: "; /* the flag names it */
+        fprintf(stderr, "clgrad bench: --devices: %s\n", why + (strncmp(why, api, strlen(api)) ? 0 : strlen(api)));
+        rc = 1;
+    } else {
+        thr = malloc((nsel + 1) * b->ncases * sizeof *thr);
+        sum = malloc(b->ncases * sizeof *sum);
+        if (!thr || !sum) {
+            fprintf(stderr, "clgrad bench: out of host memory\n");
+            rc = 1;
+        }
+    }
+    const int nconf = (int)nsel + (nsel > 1); /* each alone, then together (one device: alone only) */
+    for (size_t i = 0; rc == 0 && i < (nsel + 1) * b->ncases; i++) thr[i] = NAN;
+    char title[512], pd[32];
+    for (int k = 0; rc == 0 && k < (int)nsel; k++) {
+        const clg_device_info *d = &list[sel[k]];
+        snprintf(pd, sizeof pd, "%d:%d", d->platform_index, d->device_index);
+        snprintf(title, sizeof title, "%s== configuration %d of %d: device %s alone ==", k ? "\n" : "", k + 1,
+                 nconf, pd);
+        copts.device = pd;
+        copts.devices = "";
+        if (open_context(b, &copts, title) != 0) rc = 1;
+        else run_cases(b, thr + (size_t)k * b->ncases, NULL);
+    }
+    if (rc == 0 && nsel > 1) {
+        snprintf(title, sizeof title, "\n== configuration %d of %d: --devices %s, all together ==", nconf, nconf,
+                 o->devices);
+        copts.device = NULL;
+        copts.devices = o->devices;
+        rc = open_context(b, &copts, title);
+    }
+    if (rc == 0 && nsel > 1) {
+        /* Compare with the devices the context opened (one that failed to open
+         * was left out with a warning): the sum of their throughputs alone. */
+        int n = clg_context_device_count(b->ctx);
+        if (n != (int)nsel && !o->json)
+            printf("note: %d of the %zu selected devices opened; efficiency compares with those %d\n", n, nsel, n);
+        for (size_t i = 0; i < b->ncases; i++) {
+            sum[i] = 0;
+            for (int j = 0; j < n; j++) {
+                const clg_device_info *d = clg_context_device_at(b->ctx, j);
+                double alone = NAN;
+                for (size_t k = 0; k < nsel; k++)
+                    if (list[sel[k]].platform_index == d->platform_index &&
+                        list[sel[k]].device_index == d->device_index)
+                        alone = thr[k * b->ncases + i];
+                sum[i] += alone;
+            }
+        }
+        run_cases(b, thr + nsel * b->ncases, sum);
+        if (!o->json) print_scaling(b, list, sel, (int)nsel, thr, sum);
+    }
+    if (rc == 0 && nsel == 1 && !o->json)
+        printf("\n--devices %s selects one device: nothing to scale\n", o->devices);
+    free(sum);
+    free(thr);
+    free(sel);
+    clg_devices_free(list);
+    return rc;
+}
+
 /* Registers, selects and runs one suite with the options (quiet about an
  * empty selection when part of `all`). Returns the exit status. */
 static int run_suite(const bench_options *opts, const suite_entry *entry, int in_all) {
@@ -474,6 +649,7 @@ static int run_suite(const bench_options *opts, const suite_entry *entry, int in
     b.opt = *opts;
     const bench_options *o = &b.opt;
     b.suite = entry->name;
+    b.sum_alone = NAN;
 
     entry->registrar(&b);
     if (b.out_of_memory) {
@@ -509,32 +685,23 @@ static int run_suite(const bench_options *opts, const suite_entry *entry, int in
     copts.report_device = !o->json;
     copts.report_stream = stdout;
     if (o->profile) copts.profiling = 1;
-    b.ctx = clg_context_new(&copts);
-    if (!b.ctx) {
-        fprintf(stderr, "clgrad bench: %s\n", clg_last_error());
-        free(b.cases);
-        return 1;
-    }
-    b.dev = clg_context_device(b.ctx);
     double t0 = bench_now_s();
-    if (!o->json) print_table_header(&b);
-    for (size_t i = 0; i < b.ncases; i++)
-        if (selected_case(o, &b.cases[i])) run_case(&b, &b.cases[i]);
-    if (!o->json) {
+    int rc;
+    if (o->devices) rc = run_devices(&b, copts);
+    else if ((rc = open_context(&b, &copts, NULL)) == 0) run_cases(&b, NULL, NULL);
+    if (rc == 0 && !o->json) {
         printf("\npeak: GB/s rows as a share of the largest plain device copy (the bandwidth bound);\n"
                "      OpenCL reports no peak FLOP/s, so GFLOP/s rows say n/a.\n");
         printf("%d measured, %d skipped, %d failed in %.1f s\n", b.ok, b.skipped, b.failed,
                bench_now_s() - t0);
     }
-    clg_context_free(b.ctx);
     free(b.cases);
     if (b.failed) {
         fprintf(stderr, "clgrad bench: %d case(s) failed\n", b.failed);
         return 1;
     }
-    return 0;
+    return rc;
 }
-
 
 int bench_main(int argc, char **argv) {
     bench_options opt;
@@ -571,6 +738,12 @@ int bench_main(int argc, char **argv) {
                 return 2;
             }
             o->mode = v;
+        } else if (flag_value(argc, argv, &i, "--devices", &v)) {
+            if (!v || !*v) {
+                fprintf(stderr, "clgrad bench: --devices needs a selection (all, gpu, cpu, P:D,...)\n");
+                return 2;
+            }
+            o->devices = v;
         } else if (flag_value(argc, argv, &i, "--filter", &v)) {
             if (!v) {
                 fprintf(stderr, "clgrad bench: --filter needs a text\n");
@@ -591,6 +764,11 @@ int bench_main(int argc, char **argv) {
     if (!suite) {
         fprintf(stderr, "clgrad bench: name a suite\n");
         bench_usage(stderr);
+        return 2;
+    }
+    if (o->devices && strcmp(suite, "models") != 0) {
+        fprintf(stderr, "clgrad bench: --devices applies to suite models only (several devices run only "
+                        "through clg_model_fit, clg_model_evaluate and clg_model_predict)\n");
         return 2;
     }
     if (o->quick) { /* a smoke run: seconds, not minutes */

@@ -83,6 +83,8 @@ typedef struct bench_options {
     const char *mode;   /* only cases of this mode; NULL: all */
     int batch;          /* > 0: only model cases of this batch size */
     int profile;        /* after timing, profile one more run per case and print it */
+    const char *devices; /* models only: each case on every device this selects alone,
+                            then on all together (clg_context_options.devices); NULL: off */
 } bench_options;
 
 /* A case with the given name, mode, unit and work, everything else empty. */

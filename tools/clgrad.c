@@ -61,12 +61,33 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: clgrad <command>\n"
             "  devices        list every OpenCL device; '*' marks the one clgrad would use\n"
-            "                 (CLGRAD_DEVICE=P:D | name substring | gpu | cpu selects another)\n"
+            "                 (CLGRAD_DEVICE=P:D | name substring | gpu | cpu selects another);\n"
+            "                 with CLGRAD_DEVICES (all | gpu | cpu | P:D,...) '*' marks the first\n"
+            "                 device of the selection and '+' the others it adds\n"
             "  version        print clgrad's version\n"
             "  cache-dir      print the kernel cache directory in use\n"
             "  bench <suite>  time operations on the device ('clgrad bench --help' lists suites)\n"
             "  tune           tune CLBlast's GEMM for the device and keep the result\n"
             "                 ('clgrad tune --help')\n");
+}
+
+/* Which devices a context made now would drive: used[i] = 1 for the first
+ * (its own device, which runs the optimizer update), 2 for the others
+ * CLGRAD_DEVICES adds, 0 for the rest. Returns the status of the selection. */
+static clg_status devices_in_use(const clg_device_info *list, size_t n, const char *many, const char *one,
+                                 unsigned char *used) {
+    if (many && *many) { /* as clg_context_new: CLGRAD_DEVICES before CLGRAD_DEVICE */
+        size_t *chosen = malloc((n ? n : 1) * sizeof *chosen), nchosen = 0;
+        if (!chosen) return CLG_STATUS_OUT_OF_HOST_MEMORY;
+        clg_status st = clg_device_select_many(list, n, many, chosen, &nchosen);
+        for (size_t k = 0; st == CLG_OK && k < nchosen; k++) used[chosen[k]] = k == 0 ? 1 : 2;
+        free(chosen);
+        return st;
+    }
+    size_t chosen = (size_t)-1;
+    clg_status st = clg_device_select(list, n, one, &chosen);
+    if (st == CLG_OK) used[chosen] = 1;
+    return st;
 }
 
 static int cmd_devices(void) {
@@ -77,16 +98,23 @@ static int cmd_devices(void) {
         hint_unregistered_drivers(NULL, 0);
         return 1;
     }
-    const char *sel = getenv("CLGRAD_DEVICE");
-    size_t chosen = (size_t)-1;
-    clg_status st = clg_device_select(list, n, sel, &chosen);
+    const char *one = getenv("CLGRAD_DEVICE"), *many = getenv("CLGRAD_DEVICES");
+    int several = many && *many;
+    unsigned char *used = calloc(n ? n : 1, 1);
+    clg_status st = used ? devices_in_use(list, n, many, one, used) : CLG_STATUS_OUT_OF_HOST_MEMORY;
+    const char *why = st == CLG_STATUS_OUT_OF_HOST_MEMORY ? "out of host memory" : clg_last_error();
+    const char *api = "clg_device_select_many: "; /* the variable names the source instead */
+    if (several && strncmp(why, api, strlen(api)) == 0) why += strlen(api);
+    char error[3072];
+    snprintf(error, sizeof error, "%s%s", several ? "CLGRAD_DEVICES: " : "", why); /* before more calls */
     for (size_t i = 0; i < n; i++) {
         const clg_device_info *d = &list[i];
         char gmem[32], lmem[32], amem[32];
         snprintf(gmem, sizeof gmem, "%.1f GiB", (double)d->global_mem_bytes / (1 << 30));
         snprintf(lmem, sizeof lmem, "%.0f KiB", (double)d->local_mem_bytes / 1024);
         snprintf(amem, sizeof amem, "%.1f GiB", (double)d->max_alloc_bytes / (1 << 30));
-        printf("%c %d:%d  %s\n", i == chosen ? '*' : ' ', d->platform_index, d->device_index, d->name);
+        char mark = st != CLG_OK ? ' ' : used[i] == 1 ? '*' : used[i] == 2 ? '+' : ' ';
+        printf("%c %d:%d  %s\n", mark, d->platform_index, d->device_index, d->name);
         printf("      platform   %s (%s)\n", d->platform_name, d->platform_version);
         printf("      vendor     %s (0x%x), driver %s\n", d->vendor, d->vendor_id, d->driver_version);
         printf("      type       %s%s\n", clg_device_type_name(d->type), d->available ? "" : ", NOT AVAILABLE");
@@ -97,13 +125,20 @@ static int cmd_devices(void) {
                d->fp64 ? "yes" : "no");
     }
     if (n == 0) printf("(platforms exist but expose no devices)\n");
+    if (st == CLG_OK && several) {
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++) count += used[i] != 0;
+        printf("CLGRAD_DEVICES=%s: %zu device%s; '*' the first (runs the optimizer update)%s%s\n", many, count,
+               count == 1 ? "" : "s", count > 1 ? ", '+' the others" : "",
+               one && *one ? " (CLGRAD_DEVICE is ignored)" : "");
+    }
     hint_unregistered_drivers(list, n);
+    free(used);
+    clg_devices_free(list);
     if (st != CLG_OK) {
-        fprintf(stderr, "clgrad: %s\n", clg_last_error());
-        clg_devices_free(list);
+        fprintf(stderr, "clgrad: %s\n", error);
         return 1;
     }
-    clg_devices_free(list);
     return 0;
 }
 
