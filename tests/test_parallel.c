@@ -227,7 +227,7 @@ static void test_uneven_split(void **state) {
     run a = train(e->one, 256, 32, 2, 0, NULL), b = train(e->two, 256, 32, 2, 0, &m2);
     clg_par_fake_rates(0, NULL);
     int64_t sh[2];
-    assert_int_equal(clg_par_shares(m2, sh, 2), 2);
+    assert_int_equal(clg_model_device_split(m2, sh, 2), 2);
     if (sh[0] != 8 || sh[1] != 24) fail_msg("split %lld + %lld, expected 8 + 24", (long long)sh[0], (long long)sh[1]);
     expect_close(&a, &b, 1e-4);
     expect_replicas_identical(m2);

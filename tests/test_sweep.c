@@ -280,6 +280,11 @@ static void sw_context_new(const sweep_entry *e) {
 }
 static void sw_context_device(const sweep_entry *e) { (void)e; CHK(clg_context_device(NULL) == NULL); }
 static void sw_context_device_count(const sweep_entry *e) { (void)e; CHK(clg_context_device_count(NULL) == 0); }
+static void sw_model_device_split(const sweep_entry *e) {
+    (void)e;
+    int64_t rows[2] = {-7, -7};
+    CHK(clg_model_device_split(NULL, rows, 2) == 0 && clg_model_device_split(NULL, NULL, 0) == 0 && rows[0] == -7);
+}
 static void sw_context_device_at(const sweep_entry *e) {
     (void)e;
     CHK(clg_context_device_at(NULL, 0) == NULL && clg_context_device_at(g_ctx, -1) == NULL &&
@@ -2844,6 +2849,7 @@ static const sweep_entry table[] = {
     EA(clg_context_new, sw_context_new, "device selection"),
     E(clg_context_device, sw_context_device),
     E(clg_context_device_count, sw_context_device_count),
+    E(clg_model_device_split, sw_model_device_split),
     E(clg_context_device_at, sw_context_device_at),
     E(clg_context_finish, sw_context_finish),
     E(clg_context_get_limits, sw_context_get_limits),

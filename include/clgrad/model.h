@@ -245,6 +245,13 @@ CLG_API clg_tensor *clg_model_weight(clg_model *model, int trainable_only, int i
 /** The layer named `name` ("dense_1"), owned by the model, or NULL. */
 CLG_API clg_layer *clg_model_get_layer(clg_model *model, const char *name);
 
+/** With several devices (clg_context_options.devices): the rows of a full
+ * batch each device took in the last fit (its balancer's latest split), into
+ * rows[0, cap); returns the device count (rows written: at most cap). Returns
+ * 0 for a model that has not trained on several devices or MPI ranks, or for
+ * NULL. Under MPI the rows are this rank's share. */
+CLG_API int clg_model_device_split(const clg_model *model, int64_t *rows, int cap);
+
 /** Keras's table: layer name (type), output shape, parameter count, totals. */
 CLG_API clg_status clg_model_summary(clg_model *model, FILE *stream);
 CLG_API int64_t clg_model_param_count(const clg_model *model);

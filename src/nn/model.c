@@ -1828,6 +1828,13 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
                 appendf(line, sizeof line, " - val_loss: %.4f", vl);
                 if (met) appendf(line, sizeof line, " - val_accuracy: %.4f", va);
             }
+            if (par) { /* the rows of a batch each device takes */
+                int64_t rows[16];
+                int nd = clg_par_shares(m, rows, 16);
+                appendf(line, sizeof line, " - split:");
+                for (int d = 0; d < nd && d < 16; d++)
+                    appendf(line, sizeof line, "%s%lld", d ? "+" : " ", (long long)rows[d]);
+            }
             /* steps skipped for non-finite gradients (clg_optimizer_set_skip_nonfinite) */
             int64_t skipped = 0;
             int bad = -1;

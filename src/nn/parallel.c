@@ -46,7 +46,9 @@ typedef struct replica {
     cl_event *ev;
     int nev;
     int nplanned;        /* reads the captured step queues itself (ev[0, nplanned)) */
-    double t0, t1;
+    double t0, t1;       /* host clock: before its batch's upload, when its reads were seen done */
+    cl_event first;      /* its batch's upload: with profiling, the device's own span */
+    cl_ulong dev_end;    /* the latest end among its reads (device clock, ns) */
     int64_t seen;        /* rows trained this epoch */
 } replica;
 
@@ -304,9 +306,13 @@ clg_model *clg_par_replica(const clg_model *m, int j) {
     return m && m->par && j >= 0 && j < m->par->n ? m->par->r[j].m : NULL;
 }
 
+int clg_model_device_split(const clg_model *m, int64_t *rows, int cap) {
+    return clg_par_shares(m, rows, rows ? cap : 0);
+}
+
 int clg_par_shares(const clg_model *m, int64_t *shares, int cap) {
     const clg_par *p = m ? m->par : NULL;
-    if (!p) return 0;
+    if (!p || p->full == 0) return 0;
     for (int j = 0; j < p->n && j < cap; j++) shares[j] = p->r[j].share;
     return p->n;
 }
@@ -345,6 +351,20 @@ static clg_status write_async(clg_par *p, clg_tensor *t, const void *host, size_
     cl_event ev = NULL;
     clg_status st = clg_tensor_write_nonblocking(t, host, bytes, &ev);
     return pend_push(p, st, ev);
+}
+
+/* The seconds device r spent on its share: from the start of its upload to
+ * the end of its last read, on the device's clock where the queue profiles
+ * (a context of several devices makes its queues so), else on the host's. The
+ * host's view is skewed where a device runs commands inside the enqueue calls
+ * (PoCL's "basic"): the host then sees the others finish late. */
+static double device_seconds(replica *r) {
+    cl_ulong start = 0;
+    if (r->first && r->dev_end &&
+        clGetEventProfilingInfo(r->first, CL_PROFILING_COMMAND_START, sizeof start, &start, NULL) == CL_SUCCESS &&
+        r->dev_end > start)
+        return 1e-9 * (double)(r->dev_end - start);
+    return r->t1 - r->t0;
 }
 
 /* Forward and backward of one share; adds loss * count and the correct count
@@ -451,12 +471,18 @@ static clg_status wait_reads(clg_par *p, const int *active) {
     }
     for (int j = 0; j < p->n; j++) {
         replica *r = &p->r[j];
+        r->dev_end = 0;
         for (int k = 0; k < r->nev; k++) {
             if (!r->ev[k]) continue;
             char what[300];
             snprintf(what, sizeof what, "reading gradients from %s", dev_label(r));
             clg_status s2 = CLG_CL(clWaitForEvents(1, &r->ev[k]), what);
             if (st == CLG_OK) st = s2;
+            cl_ulong end = 0;
+            if (s2 == CLG_OK &&
+                clGetEventProfilingInfo(r->ev[k], CL_PROFILING_COMMAND_END, sizeof end, &end, NULL) == CL_SUCCESS &&
+                end > r->dev_end)
+                r->dev_end = end;
             clReleaseEvent(r->ev[k]);
             r->ev[k] = NULL;
         }
@@ -529,7 +555,7 @@ static void rebalance(clg_par *p, const int *active) {
     for (int j = 0; j < p->n; j++) {
         replica *r = &p->r[j];
         if (!active[j] || r->share <= 0) continue;
-        double t = r->t1 - r->t0;
+        double t = device_seconds(r);
         double rate = j < nfake ? fake_rate[j] : (t > 0 ? (double)r->share / t : 0);
         if (!(rate > 0)) continue;
         p->rate[j] = p->measured == 0 || p->rate[j] <= 0 ? rate : 0.7 * p->rate[j] + 0.3 * rate;
@@ -614,6 +640,9 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
         at += c;
         if (c <= 0) continue;
         active[j] = 1;
+        /* from here: a device that runs commands inside the enqueue calls (PoCL's
+         * "basic") spends its time on this thread before the replay returns */
+        r->t0 = now_s();
         st = ensure_acc(r, met);
         if (st == CLG_OK) st = ensure_rows(r, x, y, w != NULL, c);
         if (st != CLG_OK) break;
@@ -627,9 +656,10 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
             if (full) r->xb = xb, r->yb = yb, r->wb = wb;
         }
         st = xb && yb && (!w || wb) ? write_async(p, xb, r->hx, xrb * (size_t)c) : clg_last_status();
+        if (st == CLG_OK && p->npend > 0 && clRetainEvent(p->pend[p->npend - 1]) == CL_SUCCESS)
+            r->first = p->pend[p->npend - 1];
         if (st == CLG_OK) st = write_async(p, yb, r->hy, yrb * (size_t)c);
         if (st == CLG_OK && wb) st = write_async(p, wb, r->hw, sizeof(float) * (size_t)c);
-        r->t0 = now_s();
         int queued = 0; /* the replay queues the reads itself */
         if (st == CLG_OK && full && r->step) {
             for (int k = 0; k < r->nplanned; k++) r->ev[k] = NULL; /* the replay fills those it reaches */
@@ -687,6 +717,8 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
     }
     if (st == CLG_OK) st = broadcast_params(p, m);
     if (st == CLG_OK && timed) rebalance(p, active);
+    for (int j = 0; j < p->n; j++)
+        if (p->r[j].first) clReleaseEvent(p->r[j].first), p->r[j].first = NULL;
     free(part), free(active);
     return st;
 }

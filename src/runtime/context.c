@@ -207,8 +207,12 @@ static clg_context *group_open(const clg_context_options *o, const clg_device_in
     clg_context *first = NULL;
     clg_status st = CLG_OK;
     char reasons[2048] = "";
+    /* Profiling queues: the balancer of data-parallel steps times each device
+     * on its own clock (src/nn/parallel.c). */
+    clg_context_options po = *o;
+    if (n > 1 && po.profiling < 0 && !env_flag("CLGRAD_PROFILE", 0)) po.profiling = 1;
     for (size_t k = 0; st == CLG_OK && k < n; k++) {
-        clg_context *c = context_open(o, &list[chosen[k]]);
+        clg_context *c = context_open(&po, &list[chosen[k]]);
         if (!c) {
             size_t used = strlen(reasons);
             snprintf(reasons + used, sizeof reasons - used, "%s%d:%d: %s", used ? "; " : "",
