@@ -16,7 +16,8 @@ jobs=$(nproc)
 "$root/scripts/setup.sh"
 
 echo "== build ($build)"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLGRAD_WERROR=ON >/dev/null
+# MPI required: the multi-rank tests (dist_mpi, dist_fit_mpi) must run, not vanish
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLGRAD_WERROR=ON -DCLGRAD_REQUIRE_MPI=ON >/dev/null
 cmake --build "$build" -j"$jobs"
 
 echo "== tests"
