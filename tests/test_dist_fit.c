@@ -135,7 +135,80 @@ static void test_fit_across_ranks(void **state) {
     clg_context_free(ctx), clg_context_free(one);
 }
 
+/* A partial last batch (40 training rows after the validation split of 50:
+ * batches of 16, 16 and 8), per-sample weights and a validation
+ * split across ranks and devices, against one process. */
+static void test_partial_batches_weights_validation(void **state) {
+    (void)state;
+    enum { M = 50 };
+    float x[M * FEAT], sw[M];
+    int32_t y[M];
+    uint32_t r = 99;
+    for (int i = 0; i < M * FEAT; i++) r = r * 1664525u + 1013904223u, x[i] = (float)(r >> 8) / 16777216.0f - 0.5f;
+    for (int i = 0; i < M; i++) y[i] = (int32_t)(i % CLASSES), sw[i] = 0.5f + (float)(i % 4) * 0.25f;
+    clg_host_array hx = {.data = x, .dtype = CLG_FLOAT32, .ndim = 2, .shape = {M, FEAT}};
+    clg_host_array hy = {.data = y, .dtype = CLG_INT32, .ndim = 1, .shape = {M}};
+    clg_fit_options o = clg_fit_options_default();
+    o.batch_size = 16, o.epochs = 3, o.verbose = 0, o.validation_split = 0.2f, o.sample_weight = sw;
+    clg_history *h[2];
+    for (int k = 0; k < 2; k++) { /* k = 0: one process, one device; 1: every rank and device */
+        clg_dist_set_disabled(k == 0);
+        clg_context_options co = clg_context_options_default();
+        co.device = k == 0 ? "0:0" : NULL, co.devices = k == 0 ? "" : NULL;
+        clg_context *ctx = clg_context_new(&co);
+        assert_non_null(ctx);
+        clg_model *m = mlp(ctx);
+        h[k] = clg_model_fit(m, &hx, &hy, &o);
+        clg_model_free(m);
+        clg_context_free(ctx);
+    }
+    clg_dist_set_disabled(0);
+    if (!h[0] || !h[1]) fail_msg("fit: %s", clg_last_error());
+    for (int e = 0; e < 3; e++) {
+        assert_float_equal(h[0]->loss[e], h[1]->loss[e], 2e-5 * fabs(h[0]->loss[e]));
+        assert_float_equal(h[0]->val_loss[e], h[1]->val_loss[e], 2e-5 * fabs(h[0]->val_loss[e]));
+    }
+    clg_history_free(h[0]), clg_history_free(h[1]);
+}
+
+/* A failure on rank 0 alone (its CSV file cannot be made; the others write
+ * none) fails the fit on every rank instead of leaving them waiting. */
+static void test_one_rank_fails(void **state) {
+    (void)state;
+    float x[N * FEAT];
+    int32_t y[N];
+    make_data(x, y);
+    clg_host_array hx = {.data = x, .dtype = CLG_FLOAT32, .ndim = 2, .shape = {N, FEAT}};
+    clg_host_array hy = {.data = y, .dtype = CLG_INT32, .ndim = 1, .shape = {N}};
+    clg_context *ctx = clg_context_new(NULL);
+    assert_non_null(ctx);
+    clg_model *m = mlp(ctx);
+    clg_callback *cb = clg_callback_csv_logger("/nonexistent-dir/clgrad/log.csv");
+    clg_fit_options o = clg_fit_options_default();
+    o.batch_size = 16, o.epochs = 2, o.verbose = 0, o.callbacks = (const clg_callback *const *)&cb, o.ncallbacks = 1;
+    clg_history *h = clg_model_fit(m, &hx, &hy, &o);
+    clg_status st = clg_last_status();
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", clg_last_error());
+    /* the model still works on every rank: evaluate is a collective too */
+    float loss = 0, acc = 0;
+    clg_status se = clg_model_evaluate(m, &hx, &hy, 16, &loss, &acc);
+    clg_callback_free(cb);
+    clg_model_free(m);
+    clg_context_free(ctx);
+    if (h) fail_msg("fit succeeded on rank %d", clg_dist_rank());
+    if (clg_dist_size() > 1 && clg_dist_rank() != 0) {
+        assert_int_equal(st, CLG_STATUS_IO_ERROR);
+        if (!strstr(msg, "another MPI rank failed")) fail_msg("rank %d: %s", clg_dist_rank(), msg);
+    } else if (!strstr(msg, "log.csv")) {
+        fail_msg("rank 0: %s", msg);
+    }
+    assert_int_equal(se, CLG_OK);
+}
+
 int main(void) {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fit_across_ranks)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_fit_across_ranks),
+                                       cmocka_unit_test(test_partial_batches_weights_validation),
+                                       cmocka_unit_test(test_one_rank_fails)};
     return clg_test_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
 }

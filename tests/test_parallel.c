@@ -275,10 +275,78 @@ static void test_validation_and_weights(void **state) {
     clg_par_fake_rates(0, NULL);
 }
 
+/* Host rows for weights exist whenever weights come (a fit without them
+ * first, then with; validation shares larger than the training shares). */
+static void test_weights_after_other_calls(void **state) {
+    env *e = *state;
+    clg_par_fake_rates(2, (double[]){1, 1});
+    enum { NS = 96 };
+    float x[NS * FEAT], sw[NS];
+    int32_t y[NS];
+    make_data(NS, x, y, 8);
+    for (int i = 0; i < NS; i++) sw[i] = 0.25f + (float)(i % 3);
+    clg_host_array hx = {.data = x, .dtype = CLG_FLOAT32, .ndim = 2, .shape = {NS, FEAT}};
+    clg_host_array hy = {.data = y, .dtype = CLG_INT32, .ndim = 1, .shape = {NS}};
+    clg_model *m = mlp(e->two, 0);
+    clg_fit_options o = clg_fit_options_default();
+    o.batch_size = 16, o.epochs = 1, o.verbose = 0;
+    clg_history *h = clg_model_fit(m, &hx, &hy, &o);
+    assert_non_null(h);
+    clg_history_free(h);
+    o.sample_weight = sw, o.batch_size = 8, o.epochs = 2, o.validation_split = 0.5f; /* 48 validation rows */
+    h = clg_model_fit(m, &hx, &hy, &o);
+    if (!h) fail_msg("fit with weights: %s", clg_last_error());
+    assert_true(isfinite(h->val_loss[1]));
+    clg_history_free(h);
+    clg_model_free(m);
+    clg_par_fake_rates(0, NULL);
+}
+
+/* A device that had no rows (a batch of one) gets rows again later. */
+static void test_idle_device_comes_back(void **state) {
+    env *e = *state;
+    clg_par_fake_rates(2, (double[]){1, 1});
+    enum { NS = 64 };
+    float x[NS * FEAT];
+    int32_t y[NS];
+    make_data(NS, x, y, 4);
+    clg_host_array hx = {.data = x, .dtype = CLG_FLOAT32, .ndim = 2, .shape = {NS, FEAT}};
+    clg_host_array hy = {.data = y, .dtype = CLG_INT32, .ndim = 1, .shape = {NS}};
+    clg_model *m = mlp(e->two, 0);
+    clg_fit_options o = clg_fit_options_default();
+    o.batch_size = 1, o.epochs = 1, o.verbose = 0;
+    clg_history *h = clg_model_fit(m, &hx, &hy, &(clg_fit_options){.batch_size = 1, .epochs = 1});
+    assert_non_null(h);
+    clg_history_free(h);
+    int64_t sh[2];
+    assert_int_equal(clg_model_device_split(m, sh, 2), 2);
+    assert_int_equal(sh[0] + sh[1], 1);
+    o.batch_size = 32, o.epochs = 4;
+    h = clg_model_fit(m, &hx, &hy, &o);
+    assert_non_null(h);
+    clg_history_free(h);
+    assert_int_equal(clg_model_device_split(m, sh, 2), 2);
+    if (sh[0] != 16 || sh[1] != 16) fail_msg("split %lld + %lld after the batch of one", (long long)sh[0], (long long)sh[1]);
+    clg_model_free(m);
+    clg_par_fake_rates(0, NULL);
+}
+
 /* Batch normalisation: each device normalises its share; the moving
  * statistics are averaged, so every device holds the same ones. */
 static void test_batchnorm_statistics(void **state) {
     env *e = *state;
+    /* one step, equal halves: the moving mean is the mean of the halves'
+     * means, i.e. one device's (the variance differs: each half's own) */
+    clg_par_fake_rates(2, (double[]){1, 1});
+    clg_model *a1 = NULL, *a2 = NULL;
+    run s1 = train(e->one, 32, 32, 1, 1, &a1), s2 = train(e->two, 32, 32, 1, 1, &a2);
+    clg_par_fake_rates(0, NULL);
+    float mm1[16], mm2[16];
+    assert_int_equal(clg_tensor_to_host(clg_model_get_layer(a1, "batch_normalization")->w[2], mm1, sizeof mm1), CLG_OK);
+    assert_int_equal(clg_tensor_to_host(clg_model_get_layer(a2, "batch_normalization")->w[2], mm2, sizeof mm2), CLG_OK);
+    for (int i = 0; i < 16; i++) assert_float_equal(mm1[i], mm2[i], 1e-6 + 1e-5 * fabsf(mm1[i]));
+    clg_model_free(a1), clg_model_free(a2);
+    run_free(&s1), run_free(&s2);
     clg_model *m2 = NULL;
     run b = train(e->two, 64, 32, 2, 1, &m2);
     expect_replicas_identical(m2);
@@ -384,6 +452,8 @@ int main(void) {
         cmocka_unit_test(test_uneven_split),
         cmocka_unit_test(test_batch_smaller_than_devices),
         cmocka_unit_test(test_validation_and_weights),
+        cmocka_unit_test(test_weights_after_other_calls),
+        cmocka_unit_test(test_idle_device_comes_back),
         cmocka_unit_test(test_batchnorm_statistics),
         cmocka_unit_test(test_device_fails_mid_training),
         cmocka_unit_test(test_device_fails_at_start),

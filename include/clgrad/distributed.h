@@ -16,11 +16,16 @@
  * a data-parallel job:
  *
  *  - each rank drives its own devices (its contexts, as without MPI);
- *  - training shards the data by rank (each rank takes its share of every
- *    global batch), and the gradients are summed across ranks (MPI_Allreduce
- *    on host buffers) before each update, so the parameters stay the same on
- *    every rank;
- *  - rank 0 alone writes checkpoints and progress output; the others stay quiet.
+ *  - every rank passes fit the same data and options (checked: sample count,
+ *    batch size, epochs and seed must agree); training shards it by rank (each
+ *    rank takes its share of every global batch), the gradients are summed
+ *    across ranks (MPI_Allreduce on host buffers) before each update, and rank
+ *    0's updated parameters go to every rank, so they stay the same bits on
+ *    every rank even where devices of other vendors would round otherwise;
+ *  - rank 0 alone writes checkpoints and progress output; the others stay quiet;
+ *  - a fit, evaluate or predict that fails on one rank fails on every rank
+ *    (the others' error says "another MPI rank failed"), so none is left
+ *    waiting in a collective.
  *
  * The library starts MPI (MPI_Init_thread, MPI_THREAD_FUNNELED) the first time
  * it needs to know the rank, unless the program already did, and finalises at

@@ -1715,6 +1715,8 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
     cb_state *cbs = NULL;
     if (st == CLG_OK && o.ncallbacks > 0) st = cb_begin(&o, &cbs, nv > 0, met);
     int stop = 0;
+    if (par) st = clg_par_agree(m, st, NULL, "clg_model_fit: starting"); /* e.g. rank 0's CSV file */
+    if (st == CLG_OK && par) st = clg_par_check_ranks(m, api, n, bs, nepochs, nv);
 
     /* Stateful layers' states exist before the first step is captured, so
      * replays carry them on rather than refilling zeros. */
@@ -1737,6 +1739,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
         if (st == CLG_OK) st = clg_tensor_write(acc_l, &zero, sizeof zero);
         if (st == CLG_OK && acc_c) st = clg_tensor_write(acc_c, &zero, sizeof zero);
         if (st == CLG_OK && par) st = clg_par_epoch_begin(m);
+        if (par) st = clg_par_agree(m, st, NULL, "clg_model_fit: starting an epoch");
         if (st != CLG_OK) break;
         if (bar) fprintf(f, "Epoch %d/%d\n", first + e + 1, o.epochs);
         bar_width = 0;
@@ -1848,6 +1851,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
             fflush(f);
         }
         if (o.ncallbacks > 0) st = cb_epoch_end(m, &o, cbs, e, first + e, h, nv > 0, met, &stop);
+        if (par) st = clg_par_agree(m, st, &stop, "clg_model_fit: the epoch's callbacks"); /* rank 0 writes files */
     }
     for (int k = 0; k < 2; k++) /* the host buffers outlive their uploads */
         if (uploaded[k]) clWaitForEvents(1, &uploaded[k]), clReleaseEvent(uploaded[k]);

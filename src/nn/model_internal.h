@@ -236,6 +236,12 @@ clg_status clg_par_evaluate(clg_model *m, const clg_host_array *x, const clg_hos
                             int64_t n, int batch, double *loss, double *acc);
 clg_status clg_par_predict(clg_model *m, const clg_host_array *x, int batch, float *out);
 void clg_par_free(clg_par *p);
+/* Under MPI: every rank ends here with st, or all fail (and *stop, if given,
+ * is 1 everywhere when it is somewhere); a collective. Returns st otherwise. */
+clg_status clg_par_agree(clg_model *m, clg_status st, int *stop, const char *what);
+/* Under MPI: fails on every rank unless all pass the same sample count, batch
+ * size, epochs and seed (a collective). */
+clg_status clg_par_check_ranks(clg_model *m, const char *api, int64_t n, int64_t batch, int epochs, int64_t nval);
 /* The batch split the balancer chose for fit: shares[i] of device i (at most
  * cap), returns the device count (0 when m has no replicas). */
 int clg_par_shares(const clg_model *m, int64_t *shares, int cap);

@@ -42,7 +42,8 @@ typedef struct replica {
     float *host;         /* gradients then statistics, as read */
     void *hx, *hy;
     float *hw;
-    int64_t cap_rows;    /* rows hx, hy, hw hold */
+    size_t cap_x, cap_y; /* bytes hx, hy hold */
+    int64_t cap_w;       /* rows hw holds */
     cl_event *ev;
     int nev;
     int nplanned;        /* reads the captured step queues itself (ev[0, nplanned)) */
@@ -121,6 +122,36 @@ static void rank_rows(const clg_par *p, int64_t count, int64_t *lo, int64_t *hi)
 
 static const char *dev_label(const replica *r) { return r->ctx->label; }
 
+/* Under MPI, whether every rank got here without error, so that all go on to
+ * the next collective or all stop (a rank that stopped alone would leave the
+ * others waiting in it). A collective itself: every rank calls it at the same
+ * point. *stop (may be NULL) becomes 1 on every rank when it is 1 on one. */
+static clg_status agree(const clg_par *p, clg_status st, int *stop, const char *what) {
+    if (p->ranks < 2) return st;
+    double v[2] = {st != CLG_OK, stop ? *stop : 0};
+    clg_status s2 = clg_dist_allreduce_max_f64(v, 2, what);
+    if (stop) *stop = v[1] > 0;
+    if (st != CLG_OK) return st;
+    if (s2 != CLG_OK) return s2;
+    if (v[0] > 0)
+        return clg_fail(CLG_STATUS_IO_ERROR, "%s: another MPI rank failed (its own error says why)", what);
+    return CLG_OK;
+}
+
+clg_status clg_par_agree(clg_model *m, clg_status st, int *stop, const char *what) {
+    return m && m->par ? agree(m->par, st, stop, what) : st;
+}
+
+/* Speeds for a split: measured ones, and for devices not measured yet (they
+ * had no rows) the mean of the others, so that they get rows and a measure. */
+static void split_rates(const clg_par *p, double *out) {
+    double sum = 0;
+    int k = 0;
+    for (int j = 0; j < p->n; j++)
+        if (p->rate[j] > 0) sum += p->rate[j], k++;
+    for (int j = 0; j < p->n; j++) out[j] = p->rate[j] > 0 ? p->rate[j] : (k ? sum / k : 1.0);
+}
+
 /* --- making and syncing replicas ------------------------------------------------------------- */
 
 static void replica_fit_free(replica *r) {
@@ -197,17 +228,22 @@ static clg_status sync_weights(clg_par *p, clg_model *m) {
         if (numel_of(w[i]) > most) most = numel_of(w[i]);
     float *buf = st == CLG_OK ? malloc((size_t)(most > 0 ? most : 1) * sizeof *buf) : NULL;
     if (st == CLG_OK && !buf) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "copying weights to the devices");
+    /* under MPI rank 0's weights, one at a time, while every rank is well */
+    for (int i = 0; i < nw && p->ranks > 1; i++) {
+        size_t bytes = st == CLG_OK ? (size_t)numel_of(w[i]) * sizeof(float) : 0;
+        if (st == CLG_OK && p->rank == 0) st = clg_tensor_to_host(w[i], buf, bytes);
+        if ((st = agree(p, st, NULL, "reading rank 0's weights")) != CLG_OK) break;
+        if ((st = clg_dist_bcast(buf, bytes, 0, "sending rank 0's weights")) != CLG_OK) break;
+        if (p->rank != 0) st = clg_tensor_write(w[i], buf, bytes);
+    }
+    if (p->ranks > 1) st = agree(p, st, NULL, "copying rank 0's weights");
     for (int i = 0; st == CLG_OK && i < nw; i++) {
         size_t bytes = (size_t)numel_of(w[i]) * sizeof(float);
-        st = clg_tensor_to_host(w[i], buf, bytes);
-        if (st == CLG_OK && p->ranks > 1) {
-            st = clg_dist_bcast(buf, bytes, 0, "sending rank 0's weights");
-            if (st == CLG_OK) st = clg_tensor_write(w[i], buf, bytes);
-        }
+        if (p->n > 1) st = clg_tensor_to_host(w[i], buf, bytes);
         for (int j = 1; st == CLG_OK && j < p->n; j++) st = clg_tensor_write(w[(size_t)j * nw + i], buf, bytes);
     }
     free(buf), free(w);
-    return st;
+    return agree(p, st, NULL, "copying the weights to the devices");
 }
 
 static clg_status replica_new(clg_par *p, clg_model *m, int j) {
@@ -221,7 +257,8 @@ static clg_status replica_new(clg_par *p, clg_model *m, int j) {
         r->m = clg_nn_model_rebuild(m, r->ctx, what);
         if (!r->m) return clg_fail_wrap(clg_last_status(), "%s", what);
         /* its own dropout masks: another seed (its weights are copied over) */
-        clg_status st = clg_model_set_seed(r->m, clg_mix64(m->seed ^ clg_mix64(0x5eed0000u + (uint64_t)j)));
+        clg_status st = clg_model_set_seed(
+            r->m, clg_mix64(m->seed ^ clg_mix64(0x5eed0000u + (uint64_t)p->rank * 4096u + (uint64_t)j)));
         if (st == CLG_OK && m->compiled)
             st = clg_model_compile_optimizer(r->m, clg_optimizer_sgd(0.0f, 0.0f, 0), clg_loss_names[m->loss],
                                              m->accuracy ? "accuracy" : NULL);
@@ -245,7 +282,7 @@ static clg_status replica_new(clg_par *p, clg_model *m, int j) {
     return CLG_OK;
 }
 
-clg_status clg_par_prepare(clg_model *m, const char *api, int training) {
+static clg_status prepare_local(clg_model *m, const char *api) {
     for (int i = 0; i < m->nlayers; i++)
         if (m->layers[i]->stateful)
             return clg_fail(CLG_STATUS_UNSUPPORTED,
@@ -269,12 +306,14 @@ clg_status clg_par_prepare(clg_model *m, const char *api, int training) {
         p->ranks = clg_dist_active() ? clg_dist_size() : 1;
         p->np = m->compiled ? m->nparams : 0;
         p->ns = list_stats(m, NULL);
-        p->r = calloc((size_t)p->n, sizeof *p->r);
+        p->r = calloc((size_t)(p->n > 0 ? p->n : 1), sizeof *p->r);
         p->off = calloc((size_t)(p->np + p->ns) + 1, sizeof *p->off);
-        p->rate = calloc((size_t)p->n, sizeof *p->rate);
+        p->rate = calloc((size_t)(p->n > 0 ? p->n : 1), sizeof *p->rate);
         clg_tensor **s = calloc((size_t)p->ns + 1, sizeof *s);
         if (!p->r || !p->off || !p->rate || !s) {
             free(s);
+            clg_par_free(m->par);
+            m->par = NULL;
             return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
         }
         list_stats(m, s);
@@ -282,11 +321,11 @@ clg_status clg_par_prepare(clg_model *m, const char *api, int training) {
             p->off[i + 1] = p->off[i] + numel_of(i < p->np ? m->params[i] : s[i - p->np]);
         free(s);
         int64_t tot = p->off[p->np + p->ns];
-        p->sum = malloc((size_t)(tot > 0 ? tot : 1) * sizeof *p->sum);
+        p->sum = malloc((size_t)(tot + 1) * sizeof *p->sum); /* + the error flag of the step */
         p->flat = malloc((size_t)(tot > 0 ? tot : 1) * sizeof *p->flat);
         p->pflat = malloc((size_t)(tot > 0 ? tot : 1) * sizeof *p->pflat);
         p->pend = malloc(sizeof *p->pend * (size_t)(p->cap_pend = 64));
-        if (!p->sum || !p->flat || !p->pflat || !p->pend) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "%s: out of host memory", api);
+        if (!p->sum || !p->flat || !p->pflat || !p->pend) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "host memory");
         for (int j = 0; st == CLG_OK && j < p->n; j++) st = replica_new(p, m, j);
         if (st != CLG_OK) {
             clg_error_saved saved;
@@ -297,13 +336,49 @@ clg_status clg_par_prepare(clg_model *m, const char *api, int training) {
             return clg_fail_wrap(st, "%s", api);
         }
     }
+    return CLG_OK;
+}
+
+clg_status clg_par_prepare(clg_model *m, const char *api, int training) {
     (void)training;
+    clg_status st = prepare_local(m, api);
+    if (clg_dist_active()) { /* all ranks go on to copy the weights, or none */
+        double f = st != CLG_OK;
+        clg_status s2 = clg_dist_allreduce_max_f64(&f, 1, "making the replicas");
+        if (st != CLG_OK) return st;
+        if (s2 != CLG_OK || f > 0)
+            return s2 != CLG_OK ? clg_fail_wrap(s2, "%s", api)
+                                : clg_fail(CLG_STATUS_IO_ERROR, "%s: making the replicas: another MPI rank failed",
+                                           api);
+    } else if (st != CLG_OK) {
+        return st;
+    }
     st = sync_weights(m->par, m);
     return st == CLG_OK ? st : clg_fail_wrap(st, "%s: copying the weights to every device", api);
 }
 
 clg_model *clg_par_replica(const clg_model *m, int j) {
     return m && m->par && j >= 0 && j < m->par->n ? m->par->r[j].m : NULL;
+}
+
+clg_status clg_par_check_ranks(clg_model *m, const char *api, int64_t n, int64_t batch, int epochs, int64_t nval) {
+    clg_par *p = m->par;
+    if (!p || p->ranks < 2) return CLG_OK;
+    /* every rank must shuffle the same rows the same way and step as often */
+    const double mine[5] = {(double)n, (double)batch, epochs, (double)(m->seed >> 32), (double)(m->seed & 0xffffffffu)};
+    double v[10];
+    for (int k = 0; k < 5; k++) v[k] = mine[k], v[5 + k] = -mine[k];
+    clg_status st = clg_dist_allreduce_max_f64(v, 10, "comparing the ranks' data");
+    if (st != CLG_OK) return clg_fail_wrap(st, "%s", api);
+    static const char *const what[5] = {"samples", "batch size", "epochs", "seed (high half)", "seed (low half)"};
+    for (int k = 0; k < 5; k++)
+        if (v[k] != -v[5 + k])
+            return clg_fail(CLG_STATUS_INVALID_ARGUMENT,
+                            "%s: the MPI ranks differ in %s (this rank %.0f, others up to %.0f / down to %.0f): every "
+                            "rank passes the same data and options, and shards it itself",
+                            api, what[k], mine[k], v[k], -v[5 + k]);
+    (void)nval;
+    return CLG_OK;
 }
 
 int clg_model_device_split(const clg_model *m, int64_t *rows, int cap) {
@@ -396,16 +471,27 @@ static clg_status ensure_acc(replica *r, int met) {
     return CLG_OK;
 }
 
+/* Host rows for a batch share: x and y rows (rows of the widest x and y seen;
+ * fit and evaluate may pass arrays of other widths), and weights when asked. */
 static clg_status ensure_rows(replica *r, const clg_host_array *x, const clg_host_array *y, int weighted,
                               int64_t rows) {
-    if (rows <= r->cap_rows) return CLG_OK;
-    size_t xrb = (size_t)clg_nn_row_elems(x) * clg_dtype_size(x->dtype);
-    size_t yrb = y ? (size_t)clg_nn_row_elems(y) * clg_dtype_size(y->dtype) : 0;
-    free(r->hx), free(r->hy), free(r->hw);
-    r->hx = malloc(xrb * (size_t)rows + 1), r->hy = malloc(yrb * (size_t)rows + 1);
-    r->hw = weighted ? malloc(sizeof(float) * (size_t)rows + 1) : NULL;
-    r->cap_rows = r->hx && r->hy && (!weighted || r->hw) ? rows : 0;
-    return r->cap_rows ? CLG_OK : clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "batch rows for %s", dev_label(r));
+    size_t xb = (size_t)clg_nn_row_elems(x) * clg_dtype_size(x->dtype) * (size_t)rows;
+    size_t yb = y ? (size_t)clg_nn_row_elems(y) * clg_dtype_size(y->dtype) * (size_t)rows : 0;
+    if (xb > r->cap_x) {
+        free(r->hx);
+        r->cap_x = (r->hx = malloc(xb + 1)) ? xb : 0;
+    }
+    if (yb > r->cap_y) {
+        free(r->hy);
+        r->cap_y = (r->hy = malloc(yb + 1)) ? yb : 0;
+    }
+    if (weighted && rows > r->cap_w) {
+        free(r->hw);
+        r->cap_w = (r->hw = malloc(sizeof(float) * (size_t)rows + 1)) ? rows : 0;
+    }
+    if (r->cap_x < xb || r->cap_y < yb || (weighted && r->cap_w < rows))
+        return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "batch rows for %s", dev_label(r));
+    return CLG_OK;
 }
 
 /* Queues a read of t (contiguous float32) into dst without waiting. */
@@ -452,7 +538,7 @@ static clg_status wait_reads(clg_par *p, const int *active) {
     clg_status st = CLG_OK;
     int left = 0;
     for (int j = 0; j < p->n; j++) left += active[j];
-    int *done = calloc((size_t)p->n, sizeof *done);
+    int *done = calloc((size_t)(p->n > 0 ? p->n : 1), sizeof *done);
     while (left > 0 && done) {
         for (int j = 0; j < p->n; j++) {
             replica *r = &p->r[j];
@@ -527,10 +613,9 @@ static clg_status apply_update(clg_par *p, clg_model *m) {
 
 /* Device 0's parameters to every other device: all read at once, then all
  * written without waiting (each device's next work is queued after them). */
-static clg_status broadcast_params(clg_par *p, clg_model *m) {
-    if (p->n < 2) return CLG_OK;
+static clg_status broadcast_params(clg_par *p, clg_model *m, clg_status st) {
+    if (p->n < 2 && p->ranks < 2) return st;
     replica *r0 = &p->r[0];
-    clg_status st = CLG_OK;
     for (int i = 0; st == CLG_OK && i < p->np; i++) st = read_async(r0, m->params[i], p->pflat + p->off[i]);
     clFlush(r0->ctx->queue);
     for (int k = 0; k < r0->nev; k++) {
@@ -540,9 +625,14 @@ static clg_status broadcast_params(clg_par *p, clg_model *m) {
         r0->ev[k] = NULL;
     }
     r0->nev = 0;
+    /* Under MPI rank 0's update is the one every rank keeps: ranks whose
+     * devices round otherwise (another vendor) would drift apart. */
+    const int from_rank0 = p->ranks > 1 && p->np > 0;
+    if (from_rank0 && (st = agree(p, st, NULL, "updating the parameters")) == CLG_OK)
+        st = clg_dist_bcast(p->pflat, (size_t)p->off[p->np] * sizeof(float), 0, "sending rank 0's parameters");
     for (int i = 0; st == CLG_OK && i < p->np; i++) {
         size_t bytes = (size_t)(p->off[i + 1] - p->off[i]) * sizeof(float);
-        for (int j = 1; st == CLG_OK && j < p->n; j++)
+        for (int j = from_rank0 && p->rank != 0 ? 0 : 1; st == CLG_OK && j < p->n; j++)
             st = write_async(p, p->r[j].m->params[i], p->pflat + p->off[i], bytes);
     }
     for (int j = 1; j < p->n; j++) clFlush(p->r[j].ctx->queue);
@@ -563,12 +653,26 @@ static void rebalance(clg_par *p, const int *active) {
     p->measured++, p->since_check++;
     if (p->measured < BALANCE_AFTER || (p->measured > BALANCE_AFTER && p->since_check < BALANCE_EVERY)) return;
     p->since_check = 0;
-    int64_t *ideal = malloc((size_t)p->n * sizeof *ideal);
+    int64_t *ideal = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *ideal);
     if (!ideal) return;
-    clg_par_balance(p->n, p->rate, p->full, ideal);
+    double rates[64];
+    if (p->n > 64) {
+        free(ideal);
+        return;
+    }
+    split_rates(p, rates);
+    clg_par_balance(p->n, rates, p->full, ideal);
+    /* at least a row for each device while the batch allows: a device that
+     * was slow once gets measured again, and comes back when it is fast */
+    for (int j = 0; p->full >= p->n && j < p->n; j++)
+        if (ideal[j] == 0) {
+            int big = 0;
+            for (int k = 1; k < p->n; k++) big = ideal[k] > ideal[big] ? k : big;
+            ideal[big]--, ideal[j]++;
+        }
     double now = 0, then = 0;
     for (int j = 0; j < p->n; j++) {
-        double r = p->rate[j] > 0 ? p->rate[j] : 1e-9;
+        double r = rates[j];
         if (p->r[j].share / r > now) now = p->r[j].share / r;
         if (ideal[j] / r > then) then = ideal[j] / r;
     }
@@ -607,9 +711,16 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
     rank_rows(p, batch_size, &flo, &fhi);
     if (p->full != fhi - flo) { /* a new batch size: split evenly, or by speeds already measured */
         p->full = fhi - flo;
-        int64_t *sh = malloc((size_t)p->n * sizeof *sh);
+        int64_t *sh = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *sh);
         if (!sh) return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "splitting a batch");
-        clg_par_balance(p->n, p->rate, p->full, sh);
+        double *rates = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *rates);
+        if (!rates) {
+            free(sh);
+            return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "splitting a batch");
+        }
+        split_rates(p, rates);
+        clg_par_balance(p->n, rates, p->full, sh);
+        free(rates);
         for (int j = 0; j < p->n; j++) {
             if (p->r[j].share != sh[j]) replica_fit_free(&p->r[j]);
             p->r[j].share = sh[j];
@@ -617,8 +728,8 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
         free(sh);
         p->measured = 0;
     }
-    int64_t *part = malloc((size_t)p->n * sizeof *part);
-    int *active = calloc((size_t)p->n, sizeof *active);
+    int64_t *part = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *part);
+    int *active = calloc((size_t)(p->n > 0 ? p->n : 1), sizeof *active);
     if (!part || !active) {
         free(part), free(active);
         return clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "splitting a batch");
@@ -626,7 +737,9 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
     if (full) {
         for (int j = 0; j < p->n; j++) part[j] = p->r[j].share;
     } else {
-        clg_par_balance(p->n, p->rate, hi - lo, part);
+        double rates[64];
+        if (p->n <= 64) split_rates(p, rates);
+        clg_par_balance(p->n, p->n <= 64 ? rates : p->rate, hi - lo, part);
     }
     int timed = full;
     clg_status st = pend_wait(p); /* the last step's transfers read the host buffers refilled below */
@@ -706,7 +819,13 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
         const float *h = p->r[j].host;
         for (int64_t k = 0; k < tot; k++) p->sum[k] += wj * (double)h[k];
     }
-    if (st == CLG_OK && p->ranks > 1) st = clg_dist_allreduce_sum_f64(p->sum, (size_t)tot, "summing gradients");
+    if (p->ranks > 1) { /* every rank, also one that failed: the flag after the sums tells the others */
+        p->sum[tot] = st != CLG_OK;
+        clg_status s2 = clg_dist_allreduce_sum_f64(p->sum, (size_t)tot + 1, "summing gradients");
+        if (st == CLG_OK) st = s2;
+        if (st == CLG_OK && p->sum[tot] > 0)
+            st = clg_fail(CLG_STATUS_IO_ERROR, "summing gradients: another MPI rank failed (its own error says why)");
+    }
     for (int64_t k = 0; st == CLG_OK && k < tot; k++) p->flat[k] = (float)p->sum[k];
     if (st == CLG_OK) st = apply_update(p, m);
     /* the statistics' weighted mean to every device (device 0's included) */
@@ -715,10 +834,11 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
         for (int j = 0; st == CLG_OK && j < p->n; j++)
             st = write_async(p, p->r[j].stats[i], p->flat + p->off[p->np + i], bytes);
     }
-    if (st == CLG_OK) st = broadcast_params(p, m);
+    st = broadcast_params(p, m, st); /* a collective under MPI: also after a failure */
     if (st == CLG_OK && timed) rebalance(p, active);
     for (int j = 0; j < p->n; j++)
         if (p->r[j].first) clReleaseEvent(p->r[j].first), p->r[j].first = NULL;
+    st = agree(p, st, NULL, "ending a training step");
     free(part), free(active);
     return st;
 }
@@ -734,7 +854,13 @@ clg_status clg_par_read_acc(clg_model *m, int64_t seen, int all_ranks, double *l
         if (st == CLG_OK && r->acc_c) st = clg_tensor_to_host(r->acc_c, &fc, sizeof fc);
         v[0] += fl, v[1] += fc, v[2] += (double)r->seen;
     }
-    if (st == CLG_OK && all_ranks && p->ranks > 1) st = clg_dist_allreduce_sum_f64(v, 3, "summing the epoch's loss");
+    if (all_ranks && p->ranks > 1) { /* every rank, also one that failed */
+        double f[4] = {v[0], v[1], v[2], st != CLG_OK};
+        clg_status s2 = clg_dist_allreduce_sum_f64(f, 4, "summing the epoch's loss");
+        if (st == CLG_OK) st = s2 != CLG_OK ? s2 : f[3] > 0 ? clg_fail(CLG_STATUS_IO_ERROR, "summing the epoch's loss: "
+                                                                       "another MPI rank failed") : CLG_OK;
+        v[0] = f[0], v[1] = f[1], v[2] = f[2];
+    }
     double rows = all_ranks ? (double)seen : v[2];
     *loss = rows > 0 ? v[0] / rows : NAN;
     *acc = clg_nn_metric_on(m) && rows > 0 ? v[1] / rows : NAN;
@@ -749,7 +875,9 @@ static clg_status split_rows(clg_par *p, int64_t first, int64_t n, int64_t *star
     int64_t lo, hi;
     rank_rows(p, n, &lo, &hi);
     *start = first + lo;
-    clg_par_balance(p->n, p->rate, hi - lo, part);
+    double rates[64];
+    if (p->n <= 64) split_rates(p, rates);
+    clg_par_balance(p->n, p->n <= 64 ? rates : p->rate, hi - lo, part);
     return CLG_OK;
 }
 
@@ -757,8 +885,8 @@ clg_status clg_par_evaluate(clg_model *m, const clg_host_array *x, const clg_hos
                             int64_t n, int batch, double *loss, double *acc) {
     clg_par *p = m->par;
     const int met = clg_nn_metric_on(m);
-    int64_t start = 0, *part = malloc((size_t)p->n * sizeof *part);
-    clg_tensor **al = calloc((size_t)p->n, sizeof *al), **ac = calloc((size_t)p->n, sizeof *ac);
+    int64_t start = 0, *part = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *part);
+    clg_tensor **al = calloc((size_t)(p->n > 0 ? p->n : 1), sizeof *al), **ac = calloc((size_t)(p->n > 0 ? p->n : 1), sizeof *ac);
     clg_status st = part && al && ac ? CLG_OK : clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "evaluating");
     if (st == CLG_OK) st = split_rows(p, first, n, &start, part);
     int64_t most = 0;
@@ -771,7 +899,7 @@ clg_status clg_par_evaluate(clg_model *m, const clg_host_array *x, const clg_hos
         if (part[j] > most) most = part[j];
     }
     /* as eval_impl: the softmax stays recorded so the loss is training's */
-    int rec = m->loss == LOSS_SPARSE_CCE || m->loss == LOSS_CCE, *was = calloc((size_t)p->n, sizeof *was);
+    int rec = m->loss == LOSS_SPARSE_CCE || m->loss == LOSS_CCE, *was = calloc((size_t)(p->n > 0 ? p->n : 1), sizeof *was);
     for (int j = 0; was && j < p->n; j++) was[j] = clg_grad_set_enabled(p->r[j].ctx, rec);
     /* round by round, so every device has a batch in flight */
     for (int64_t s0 = 0; st == CLG_OK && s0 < most; s0 += batch) {
@@ -794,7 +922,13 @@ clg_status clg_par_evaluate(clg_model *m, const clg_host_array *x, const clg_hos
         if (st == CLG_OK) st = clg_tensor_to_host(ac[j], &fc, sizeof fc);
         v[0] += fl, v[1] += fc;
     }
-    if (st == CLG_OK && p->ranks > 1) st = clg_dist_allreduce_sum_f64(v, 2, "summing the evaluation");
+    if (p->ranks > 1) { /* every rank, also one that failed */
+        double f[3] = {v[0], v[1], st != CLG_OK};
+        clg_status s2 = clg_dist_allreduce_sum_f64(f, 3, "summing the evaluation");
+        if (st == CLG_OK) st = s2 != CLG_OK ? s2 : f[2] > 0 ? clg_fail(CLG_STATUS_IO_ERROR, "summing the evaluation: "
+                                                                       "another MPI rank failed") : CLG_OK;
+        v[0] = f[0], v[1] = f[1];
+    }
     *loss = n > 0 ? v[0] / (double)n : NAN;
     *acc = met && n > 0 ? v[1] / (double)n : NAN;
     for (int j = 0; j < p->n; j++) clg_tensor_free(al ? al[j] : NULL), clg_tensor_free(ac ? ac[j] : NULL);
@@ -807,15 +941,15 @@ clg_status clg_par_predict(clg_model *m, const clg_host_array *x, int batch, flo
     const clg_node *last = m->outputs[0];
     const int64_t orow = clg_prod(last->ndim, last->shape), n = x->shape[0];
     size_t xrb = (size_t)clg_nn_row_elems(x) * clg_dtype_size(x->dtype);
-    int64_t start = 0, *part = malloc((size_t)p->n * sizeof *part), most = 0;
+    int64_t start = 0, *part = malloc((size_t)(p->n > 0 ? p->n : 1) * sizeof *part), most = 0;
     clg_status st = part ? split_rows(p, 0, n, &start, part) : clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "predicting");
     for (int j = 0; st == CLG_OK && j < p->n; j++)
         if (part[j] > most) most = part[j];
-    int *was = calloc((size_t)p->n, sizeof *was);
+    int *was = calloc((size_t)(p->n > 0 ? p->n : 1), sizeof *was);
     for (int j = 0; was && j < p->n; j++) was[j] = clg_grad_set_enabled(p->r[j].ctx, 0);
     for (int64_t s0 = 0; st == CLG_OK && s0 < most; s0 += batch) {
         /* every device's batch queued first, then the outputs read */
-        clg_tensor **o = calloc((size_t)p->n, sizeof *o);
+        clg_tensor **o = calloc((size_t)(p->n > 0 ? p->n : 1), sizeof *o);
         if (!o) st = clg_fail(CLG_STATUS_OUT_OF_HOST_MEMORY, "predicting");
         int64_t off = start;
         for (int j = 0; st == CLG_OK && j < p->n; j++, off += part[j - 1]) {
@@ -842,6 +976,7 @@ clg_status clg_par_predict(clg_model *m, const clg_host_array *x, int batch, flo
     }
     for (int j = 0; was && j < p->n; j++) clg_grad_set_enabled(p->r[j].ctx, was[j]);
     free(was), free(part);
+    if (p->ranks > 1) st = agree(p, st, NULL, "predicting");
     if (st == CLG_OK && p->ranks > 1) { /* every rank gets every row */
         size_t *counts = malloc((size_t)p->ranks * sizeof *counts);
         float *mine = NULL;
