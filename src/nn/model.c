@@ -909,10 +909,8 @@ clg_status clg_nn_assign_expr(clg_tensor *dst, clg_tensor *expr) {
     return st;
 }
 
-/* Forward, backward and update on one batch; adds loss * count and the correct
- * count to the device accumulators. */
-static clg_status train_step(clg_model *m, const clg_tensor *xb, const clg_tensor *yb, const clg_tensor *wb,
-                             int64_t count, clg_tensor *acc_loss, clg_tensor *acc_correct) {
+clg_status clg_nn_train_step(clg_model *m, const clg_tensor *xb, const clg_tensor *yb, const clg_tensor *wb,
+                             int64_t count, clg_tensor *acc_loss, clg_tensor *acc_correct, int update) {
     for (int i = 0; i < m->nparams; i++) clg_tensor_zero_grad(m->params[i]);
     clg_tensor *out = clg_nn_forward(m, xb, 1);
     if (!out) return clg_last_status();
@@ -920,13 +918,15 @@ static clg_status train_step(clg_model *m, const clg_tensor *xb, const clg_tenso
     clg_tensor *correct = loss && acc_correct ? clg_nn_correct_of(m, out, yb) : NULL;
     clg_status st = !loss || (acc_correct && !correct) ? clg_last_status() : clg_backward(loss, NULL);
     clg_tensor_free(out);
-    if (st == CLG_OK && m->nparams > 0) st = clg_optimizer_step(m->opt);
+    if (st == CLG_OK && update && m->nparams > 0) st = clg_optimizer_step(m->opt);
     if (st == CLG_OK) {
         clg_tensor *lw = clg_mul_scalar(loss, (float)count);
         st = clg_nn_assign_expr(acc_loss, lw ? clg_add(acc_loss, lw) : NULL);
         clg_tensor_free(lw);
     }
     if (st == CLG_OK && acc_correct) st = clg_nn_assign_expr(acc_correct, clg_add(acc_correct, correct));
+    for (int i = 0; st == CLG_OK && !update && i < m->nparams; i++) /* pending gradients run now (in a step) */
+        if (m->params[i]->grad) st = clg_realize(m->params[i]->grad);
     clg_tensor_free(loss), clg_tensor_free(correct);
     return st;
 }
@@ -1778,7 +1778,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
                     } else {
                         st = clg_step_capture_begin(m->ctx);
                         if (st != CLG_OK) break;
-                        clg_status s2 = train_step(m, xb, yb, wb, c, acc_l, acc_c);
+                        clg_status s2 = clg_nn_train_step(m, xb, yb, wb, c, acc_l, acc_c, 1);
                         step = clg_step_capture_end(m->ctx);
                         st = s2 != CLG_OK ? s2 : (step ? CLG_OK : clg_last_status());
                     }
@@ -1788,7 +1788,7 @@ clg_history *clg_model_fit(clg_model *m, const clg_host_array *x, const clg_host
                     st = xp && yp && (!sw || wp) ? clg_tensor_write(xp, hx, xrb * (size_t)c) : clg_last_status();
                     if (st == CLG_OK) st = clg_tensor_write(yp, hy, yrb * (size_t)c);
                     if (st == CLG_OK && wp) st = clg_tensor_write(wp, hw, sizeof *hw * (size_t)c);
-                    if (st == CLG_OK) st = train_step(m, xp, yp, wp, c, acc_l, acc_c);
+                    if (st == CLG_OK) st = clg_nn_train_step(m, xp, yp, wp, c, acc_l, acc_c, 1);
                     clg_tensor_free(xp), clg_tensor_free(yp), clg_tensor_free(wp);
                 }
             }

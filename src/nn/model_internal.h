@@ -201,6 +201,11 @@ int64_t clg_nn_row_elems(const clg_host_array *a);
 void clg_nn_gather_rows(const clg_host_array *a, int64_t first, const int64_t *idx, int64_t count, void *dst);
 /* A device tensor for `count` rows of a (shape [count, ...]; labels [count]). */
 clg_tensor *clg_nn_batch_tensor(clg_context *ctx, const clg_host_array *a, int64_t count, int labels);
+/* Forward and backward on one batch, then (update 1) the optimizer's step;
+ * adds loss * count and the correct count to the device accumulators. With
+ * update 0 the gradients are left computed (not lazy) for the caller. */
+clg_status clg_nn_train_step(clg_model *m, const clg_tensor *xb, const clg_tensor *yb, const clg_tensor *wb,
+                             int64_t count, clg_tensor *acc_loss, clg_tensor *acc_correct, int update);
 /* Adds the loss * count and the correct count of rows [first, first + c) of
  * x, y (inference mode) to the device accumulators; hx, hy hold c rows. */
 clg_status clg_nn_eval_batch(clg_model *m, const clg_host_array *x, const clg_host_array *y, int64_t first,

@@ -442,29 +442,6 @@ static double device_seconds(replica *r) {
     return r->t1 - r->t0;
 }
 
-/* Forward and backward of one share; adds loss * count and the correct count
- * to the replica's accumulators (no update). */
-static clg_status grad_step(clg_model *m, const clg_tensor *xb, const clg_tensor *yb, const clg_tensor *wb,
-                            int64_t count, clg_tensor *acc_l, clg_tensor *acc_c) {
-    for (int i = 0; i < m->nparams; i++) clg_tensor_zero_grad(m->params[i]);
-    clg_tensor *out = clg_nn_forward(m, xb, 1);
-    if (!out) return clg_last_status();
-    clg_tensor *loss = clg_nn_total_loss(m, out, yb, wb);
-    clg_tensor *correct = loss && acc_c ? clg_nn_correct_of(m, out, yb) : NULL;
-    clg_status st = !loss || (acc_c && !correct) ? clg_last_status() : clg_backward(loss, NULL);
-    clg_tensor_free(out);
-    if (st == CLG_OK) {
-        clg_tensor *lw = clg_mul_scalar(loss, (float)count);
-        st = clg_nn_assign_expr(acc_l, lw ? clg_add(acc_l, lw) : NULL);
-        clg_tensor_free(lw);
-    }
-    if (st == CLG_OK && acc_c) st = clg_nn_assign_expr(acc_c, clg_add(acc_c, correct));
-    for (int i = 0; st == CLG_OK && i < m->nparams; i++) /* pending gradients run now, in the step */
-        if (m->params[i]->grad) st = clg_realize(m->params[i]->grad);
-    clg_tensor_free(loss), clg_tensor_free(correct);
-    return st;
-}
-
 static clg_status ensure_acc(replica *r, int met) {
     if (!r->acc_l && !(r->acc_l = clg_tensor_zeros(r->ctx, CLG_FLOAT32, 0, NULL))) return clg_last_status();
     if (met && !r->acc_c && !(r->acc_c = clg_tensor_zeros(r->ctx, CLG_FLOAT32, 0, NULL))) return clg_last_status();
@@ -784,7 +761,7 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
             timed = 0; /* capturing runs the step once, slowly */
             st = clg_step_capture_begin(r->ctx);
             if (st == CLG_OK) {
-                clg_status s2 = grad_step(r->m, xb, yb, wb, c, r->acc_l, r->acc_c);
+                clg_status s2 = clg_nn_train_step(r->m, xb, yb, wb, c, r->acc_l, r->acc_c, 0);
                 r->step = clg_step_capture_end(r->ctx);
                 st = s2 != CLG_OK ? s2 : (r->step ? CLG_OK : clg_last_status());
             }
@@ -794,7 +771,7 @@ clg_status clg_par_train_batch(clg_model *m, const clg_host_array *x, const clg_
                 r->grads[i] = r->m->params[i]->grad ? clg_tensor_retain(r->m->params[i]->grad) : NULL;
             if (st == CLG_OK) st = plan_reads(p, r);
         } else if (st == CLG_OK) {
-            st = grad_step(r->m, xb, yb, wb, c, r->acc_l, r->acc_c);
+            st = clg_nn_train_step(r->m, xb, yb, wb, c, r->acc_l, r->acc_c, 0);
         }
         if (!full) clg_tensor_free(xb), clg_tensor_free(yb), clg_tensor_free(wb);
         r->seen += c;
