@@ -368,7 +368,17 @@ static int parse(int argc, char **argv, options *o) {
     return CLI_FLAG;
 }
 
-static int train(clg_context *ctx, const options *o, net *g, net *d, const float *x, int64_t n) {
+/* The judge's classifier score of the generator's images over the test
+ * images', on PROBE of each (noise fixed): after each epoch, to follow. */
+enum { PROBE = 2000 };
+typedef struct progress {
+    clg_model *judge;
+    const float *noise; /* [PROBE, Z] */
+    double real_score;
+    float *img, *feat, *prob;
+} progress;
+
+static int train(clg_context *ctx, const options *o, net *g, net *d, const float *x, int64_t n, progress *pr) {
     uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 11;
     static float fixed[GRID * GRID * Z], grid[GRID * GRID * PIX], zb[BATCH * Z], real[BATCH * PIX];
     normals(&rng, fixed, GRID * GRID * Z);
@@ -415,9 +425,13 @@ static int train(clg_context *ctx, const options *o, net *g, net *d, const float
         snprintf(path, sizeof path, "%s_epoch_%02d.png", o->out, e + 1);
         ok = ok && generate(g->m, fixed, GRID * GRID, grid) && write_grid(path, grid);
         const int64_t samples = (steps + 49) / 50;
+        const double secs = cli_now() - t0;
+        ok = ok && generate(g->m, pr->noise, PROBE, pr->img) &&
+             judge_run(ctx, pr->judge, pr->img, PROBE, pr->feat, pr->prob);
         if (ok)
-            printf("Epoch %d/%d - %.0f s - discriminator loss %.4f - generator loss %.4f - %s\n", e + 1, o->epochs,
-                   cli_now() - t0, dl / (double)samples, gl / (double)samples, path);
+            printf("Epoch %d/%d - %.0f s - discriminator loss %.4f - generator loss %.4f - score ratio %.3f "
+                   "(%d images) - %s\n", e + 1, o->epochs, secs, dl / (double)samples, gl / (double)samples,
+                   class_score(pr->prob, PROBE) / pr->real_score, PROBE, path);
         fflush(stdout);
     }
     free(perm);
@@ -441,16 +455,26 @@ int main(int argc, char **argv) {
     int ok = net_init(&g, ctx, generator(ctx), 1, (int64_t[]){Z}, 2 * o.seed) &&
              net_init(&d, ctx, discriminator(ctx), 3, (int64_t[]){28, 28, 1}, 2 * o.seed + 1);
     if (!ok) return cli_fail(prog, "building the models");
+    /* the judge first (trained on the labelled training images only), so that
+     * each epoch can print its score on a fixed probe */
+    clg_model *f = judge(ctx, x, y, used, tx, ty, tn, o.judge_epochs, o.quiet);
+    if (!f) return cli_fail(prog, "training the judge");
+    const double judge_s = cli_now() - t0;
+    static float probe_z[PROBE * Z], probe_img[PROBE * PIX], probe_feat[PROBE * FEAT], probe_prob[PROBE * CLASSES];
+    uint64_t prng = o.seed + 4242;
+    normals(&prng, probe_z, (size_t)PROBE * Z);
+    progress pr = {f, probe_z, 0, probe_img, probe_feat, probe_prob};
+    if (tn < PROBE || !judge_run(ctx, f, tx, PROBE, probe_feat, probe_prob))
+        return cli_fail(prog, "scoring the test images");
+    pr.real_score = class_score(probe_prob, PROBE);
     printf("DCGAN: %" PRId64 " training images, %d epochs, batch %d\n", used, o.epochs, BATCH);
-    ok = train(ctx, &o, &g, &d, x, used);
+    ok = train(ctx, &o, &g, &d, x, used, &pr);
     if (!ok) return cli_fail(prog, "training");
-    const double train_s = cli_now() - t0;
+    const double train_s = cli_now() - t0 - judge_s;
     printf("training: %.0f s (%.1f min)\n", train_s, train_s / 60);
 
     /* the measurements */
     const int64_t en = o.eval_samples < tn ? o.eval_samples : tn, EVAL_N = en;
-    clg_model *f = judge(ctx, x, y, used, tx, ty, tn, o.judge_epochs, o.quiet);
-    if (!f) return cli_fail(prog, "training the judge");
     float *gen = malloc((size_t)EVAL_N * PIX * sizeof *gen), *noise = malloc((size_t)EVAL_N * PIX * sizeof *noise);
     float *zs = malloc((size_t)EVAL_N * Z * sizeof *zs), *feat = malloc((size_t)(used > EVAL_N ? used : EVAL_N) * FEAT * sizeof *feat);
     float *prob = malloc((size_t)EVAL_N * CLASSES * sizeof *prob);
