@@ -44,8 +44,10 @@
  * did worse than 1e-3; 256 filters in the third block gained 0.005 after one
  * epoch for half as much time again per epoch.
  *
- * Default: 25 epochs of pre-training on the whole pool (about 50 minutes in
- * all on two CPU cores with PoCL); --epochs and --pretrain-samples change it. */
+ * Default: 25 epochs of pre-training on the whole pool (42.8 minutes in all
+ * on two idle CPU cores with PoCL: test accuracy 0.797 +- 0.008 pre-trained,
+ * 0.729 +- 0.013 random weights, 0.781 +- 0.006 raw pixels; the README has
+ * the figures); --epochs and --pretrain-samples change it. */
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
