@@ -2,11 +2,14 @@
  * the discriminator's step, on real data and the generator's detached output,
  * changes the discriminator's weights and gives the generator no gradient
  * (the detach holds; the generator's batch-norm statistics move, as its
- * training-mode call should); the generator's step through the discriminator
- * changes the generator's weights, its gradient having passed through the
- * discriminator, whose weights stay (only the generator's optimizer steps). */
+ * training-mode call should); the generator's step reuses that same output
+ * through the updated discriminator, whose weights are set not to require
+ * gradients for it: the discriminator's weights get no gradient and stay, the
+ * generator's gradient equals the one a fresh forward pass gives, and only
+ * the generator's weights change. */
 #include "fixture.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 enum { B = 4, Z = 3, D = 5 };
@@ -44,6 +47,20 @@ static float *snapshot(clg_model *m, size_t *count) {
         q += clg_tensor_numel(w);
     }
     *count = total;
+    return all;
+}
+
+/* the gradients of a model's trainable weights to host, in order */
+static float *grads(const net *n) {
+    size_t total = 0;
+    for (int i = 0; i < n->np; i++) total += (size_t)clg_tensor_numel(n->p[i]);
+    float *all = malloc(total * sizeof *all), *q = all;
+    for (int i = 0; i < n->np; i++) {
+        const clg_tensor *gr = clg_tensor_grad(n->p[i]);
+        assert_non_null(gr);
+        assert_int_equal(clg_tensor_to_host(gr, q, (size_t)clg_tensor_numel(n->p[i]) * sizeof *q), CLG_OK);
+        q += clg_tensor_numel(n->p[i]);
+    }
     return all;
 }
 
@@ -89,13 +106,33 @@ static void test_alternating_steps(void **state) {
         at += n;
     }
     assert_true(changed(d0, d1, nd) > 0);
-    /* the generator's step through the discriminator */
-    clg_tensor *f2 = NULL, *lg = NULL;
+    /* the generator's step: the same output through the updated discriminator, frozen */
+    clg_tensor *lg = NULL;
+    for (int i = 0; i < d.np; i++) clg_tensor_zero_grad(d.p[i]), assert_int_equal(clg_tensor_set_requires_grad(d.p[i], 0), CLG_OK);
     for (int i = 0; i < g.np; i++) clg_tensor_zero_grad(g.p[i]);
-    assert_int_equal(clg_model_call(g.m, (const clg_tensor *[]){z}, 1, &f2), CLG_OK);
-    assert_int_equal(clg_model_call(d.m, (const clg_tensor *[]){f2}, 1, &lg), CLG_OK);
+    assert_int_equal(clg_model_call(d.m, (const clg_tensor *[]){fake}, 1, &lg), CLG_OK);
     clg_tensor *gl = clg_binary_cross_entropy_logits(lg, ones);
     assert_int_equal(clg_backward(gl, NULL), CLG_OK);
+    for (int i = 0; i < d.np; i++) assert_null(clg_tensor_grad(d.p[i]));
+    float *reused = grads(&g), *fresh;
+    /* the same gradient from a fresh forward pass, the discriminator's weights learning again */
+    for (int i = 0; i < d.np; i++) assert_int_equal(clg_tensor_set_requires_grad(d.p[i], 1), CLG_OK);
+    for (int i = 0; i < g.np; i++) clg_tensor_zero_grad(g.p[i]);
+    clg_tensor *f2 = NULL, *lg2 = NULL;
+    assert_int_equal(clg_model_call(g.m, (const clg_tensor *[]){z}, 1, &f2), CLG_OK);
+    assert_int_equal(clg_model_call(d.m, (const clg_tensor *[]){f2}, 1, &lg2), CLG_OK);
+    clg_tensor *gl2 = clg_binary_cross_entropy_logits(lg2, ones);
+    assert_int_equal(clg_backward(gl2, NULL), CLG_OK);
+    fresh = grads(&g);
+    size_t ngrad = 0, nonzero = 0;
+    for (int i = 0; i < g.np; i++) ngrad += (size_t)clg_tensor_numel(g.p[i]);
+    for (size_t i = 0; i < ngrad; i++) {
+        nonzero += reused[i] != 0;
+        if (fabsf(reused[i] - fresh[i]) > 1e-6f * (1 + fabsf(fresh[i])))
+            fail_msg("generator gradient %zu: %g reusing the output, %g from a fresh pass", i, (double)reused[i],
+                     (double)fresh[i]);
+    }
+    assert_true(nonzero > ngrad / 2);
     assert_int_equal(clg_optimizer_step(g.opt), CLG_OK);
     float *g2 = snapshot(g.m, &ng), *d2 = snapshot(d.m, &nd);
     int dmoved = 0;
@@ -107,9 +144,9 @@ static void test_alternating_steps(void **state) {
     }
     assert_int_equal(dmoved, 0);
     assert_true(changed(g1, g2, ng) > 0);
-    clg_tensor *list[] = {z, x, ones, zeros, fake, det, lr, lf, a, b, dl, f2, lg, gl};
+    clg_tensor *list[] = {z, x, ones, zeros, fake, det, lr, lf, a, b, dl, lg, gl, f2, lg2, gl2};
     for (size_t i = 0; i < sizeof list / sizeof *list; i++) clg_tensor_free(list[i]);
-    free(g0), free(d0), free(g1), free(d1), free(g2), free(d2);
+    free(g0), free(d0), free(g1), free(d1), free(g2), free(d2), free(reused), free(fresh);
     clg_optimizer_free(g.opt), clg_optimizer_free(d.opt);
     clg_model_free(g.m), clg_model_free(d.m);
 }
