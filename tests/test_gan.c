@@ -36,32 +36,33 @@ static void make(net *n, clg_context *ctx, int in, int hidden, int out, uint64_t
     assert_int_equal(clg_optimizer_attach(n->opt, ctx, n->np, n->p), CLG_OK);
 }
 
-/* every weight of the model (trainable or not: BN statistics too) to host */
-static float *snapshot(clg_model *m, size_t *count) {
+/* tensors t[0..n) to host, one after the other; their element count to *count */
+static float *to_host(const clg_tensor *const *t, int n, size_t *count) {
     size_t total = 0;
-    for (int i = 0; i < clg_model_weight_count(m, 0); i++) total += (size_t)clg_tensor_numel(clg_model_weight(m, 0, i));
+    for (int i = 0; i < n; i++) assert_non_null(t[i]), total += (size_t)clg_tensor_numel(t[i]);
     float *all = malloc(total * sizeof *all), *q = all;
-    for (int i = 0; i < clg_model_weight_count(m, 0); i++) {
-        clg_tensor *w = clg_model_weight(m, 0, i);
-        assert_int_equal(clg_tensor_to_host(w, q, (size_t)clg_tensor_numel(w) * sizeof *q), CLG_OK);
-        q += clg_tensor_numel(w);
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(clg_tensor_to_host(t[i], q, (size_t)clg_tensor_numel(t[i]) * sizeof *q), CLG_OK);
+        q += clg_tensor_numel(t[i]);
     }
     *count = total;
     return all;
 }
 
-/* the gradients of a model's trainable weights to host, in order */
-static float *grads(const net *n) {
-    size_t total = 0;
-    for (int i = 0; i < n->np; i++) total += (size_t)clg_tensor_numel(n->p[i]);
-    float *all = malloc(total * sizeof *all), *q = all;
-    for (int i = 0; i < n->np; i++) {
-        const clg_tensor *gr = clg_tensor_grad(n->p[i]);
-        assert_non_null(gr);
-        assert_int_equal(clg_tensor_to_host(gr, q, (size_t)clg_tensor_numel(n->p[i]) * sizeof *q), CLG_OK);
-        q += clg_tensor_numel(n->p[i]);
-    }
-    return all;
+/* every weight of the model (trainable or not: BN statistics too) to host */
+static float *snapshot(clg_model *m, size_t *count) {
+    const clg_tensor *w[16];
+    const int n = clg_model_weight_count(m, 0);
+    assert_true(n <= (int)(sizeof w / sizeof *w));
+    for (int i = 0; i < n; i++) w[i] = clg_model_weight(m, 0, i);
+    return to_host(w, n, count);
+}
+
+/* the gradients of a model's trainable weights to host, in order (each must exist) */
+static float *grads(const net *n, size_t *count) {
+    const clg_tensor *g[8];
+    for (int i = 0; i < n->np; i++) g[i] = clg_tensor_grad(n->p[i]);
+    return to_host(g, n->np, count);
 }
 
 static int changed(const float *a, const float *b, size_t n) {
@@ -108,13 +109,17 @@ static void test_alternating_steps(void **state) {
     assert_true(changed(d0, d1, nd) > 0);
     /* the generator's step: the same output through the updated discriminator, frozen */
     clg_tensor *lg = NULL;
-    for (int i = 0; i < d.np; i++) clg_tensor_zero_grad(d.p[i]), assert_int_equal(clg_tensor_set_requires_grad(d.p[i], 0), CLG_OK);
+    for (int i = 0; i < d.np; i++) {
+        clg_tensor_zero_grad(d.p[i]);
+        assert_int_equal(clg_tensor_set_requires_grad(d.p[i], 0), CLG_OK);
+    }
     for (int i = 0; i < g.np; i++) clg_tensor_zero_grad(g.p[i]);
     assert_int_equal(clg_model_call(d.m, (const clg_tensor *[]){fake}, 1, &lg), CLG_OK);
     clg_tensor *gl = clg_binary_cross_entropy_logits(lg, ones);
     assert_int_equal(clg_backward(gl, NULL), CLG_OK);
     for (int i = 0; i < d.np; i++) assert_null(clg_tensor_grad(d.p[i]));
-    float *reused = grads(&g), *fresh;
+    size_t ngrad = 0;
+    float *reused = grads(&g, &ngrad), *fresh;
     /* the same gradient from a fresh forward pass, the discriminator's weights learning again */
     for (int i = 0; i < d.np; i++) assert_int_equal(clg_tensor_set_requires_grad(d.p[i], 1), CLG_OK);
     for (int i = 0; i < g.np; i++) clg_tensor_zero_grad(g.p[i]);
@@ -123,9 +128,8 @@ static void test_alternating_steps(void **state) {
     assert_int_equal(clg_model_call(d.m, (const clg_tensor *[]){f2}, 1, &lg2), CLG_OK);
     clg_tensor *gl2 = clg_binary_cross_entropy_logits(lg2, ones);
     assert_int_equal(clg_backward(gl2, NULL), CLG_OK);
-    fresh = grads(&g);
-    size_t ngrad = 0, nonzero = 0;
-    for (int i = 0; i < g.np; i++) ngrad += (size_t)clg_tensor_numel(g.p[i]);
+    fresh = grads(&g, &ngrad);
+    size_t nonzero = 0;
     for (size_t i = 0; i < ngrad; i++) {
         nonzero += reused[i] != 0;
         if (fabsf(reused[i] - fresh[i]) > 1e-6f * (1 + fabsf(fresh[i])))
