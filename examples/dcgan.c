@@ -21,8 +21,9 @@
  * 128 relu, Dense 10 softmax) trained here on the training images (3 epochs,
  * before the GAN; its test accuracy is printed); its 128 penultimate
  * activations are the features. Each epoch's line gives score (a) below for
- * 2,000 images from fixed noise, over 2,000 test images', to follow progress. For 10,000 generated images, the 10,000 real test images and
- * 10,000 images of uniform noise (--eval-samples) it reports:
+ * 2,000 images from fixed noise, over 2,000 test images', to follow progress.
+ * For 10,000 generated images, the 10,000 real test images and 10,000 images
+ * of uniform noise (--eval-samples) it reports:
  *   (a) the classifier score exp(mean KL(p(y|x) || p(y))), as the Inception
  *       Score computes it;
  *   (b) the Frechet distance between Gaussian fits of the features and those

@@ -331,7 +331,8 @@ int main(int argc, char **argv) {
     /* the random twin starts where pre-training starts: the encoder's initial weights */
     for (int i = 0; ok && i < clg_model_weight_count(rnd, 0); i++)
         ok = clg_tensor_assign(clg_model_weight(rnd, 0, i), clg_model_weight(full, 0, i)) == CLG_OK;
-    if (!ok || !estimate_bn(ctx, rnd, x)) return cli_fail(prog, "building the models");
+    if (!ok) return cli_fail(prog, "building the models");
+    if (!estimate_bn(ctx, rnd, x)) return cli_fail(prog, "estimating the random encoder's batch-norm statistics");
     printf("SimCLR pre-training: %" PRId64 " images, batch %d (2 x %d views), %d epochs\n", o.pretrain, BATCH, BATCH,
            o.epochs);
     if (!pretrain(ctx, full, x, &o)) return cli_fail(prog, "pre-training");
@@ -363,7 +364,8 @@ int main(int argc, char **argv) {
              features(encs[k], tx, tn, C3, ft) && report(ctx, names[k], C3, fl, ly, fv, y + POOL, ft, ty, tn);
     ok = ok && report(ctx, "raw pixels", PIX, lx, ly, vx, y + POOL, tx, ty, tn);
     if (!ok) return cli_fail(prog, "the linear probes");
-    printf("total %.0f s (%.1f min)\n", cli_now() - t0, (cli_now() - t0) / 60);
+    const double total_s = cli_now() - t0;
+    printf("total %.0f s (%.1f min)\n", total_s, total_s / 60);
     free(lx), free(fl), free(ly), free(fv), free(ft), free(x), free(y), free(tx), free(ty);
     clg_model_free(full), clg_model_free(enc), clg_model_free(rnd);
     clg_context_free(ctx);
